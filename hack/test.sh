@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The project's test command (`npm test`): static checks, then every vitest project.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== build"
+npx tsc -b node
+echo "== lint"
+npx biome check .
+echo "== codegen"
+bash hack/check-codegen.sh
+echo "== tests"
+npx vitest run "$@"

@@ -1,0 +1,60 @@
+import { ed25519 } from "@noble/curves/ed25519.js";
+
+/**
+ * Every signature covers a domain label and length-prefixed fields, so a signature made for
+ * one purpose can never be replayed as another, and no two field lists encode alike.
+ */
+export type SigningLabel =
+  | "hermes/app-connect/v1"
+  | "hermes/chat-offer/v1"
+  | "hermes/chat-accept/v1"
+  | "hermes/node-join/v1"
+  | "hermes/node-gossip/v1";
+
+export type Field = Uint8Array | string | number;
+
+const encoder = new TextEncoder();
+
+export function signingPayload(label: SigningLabel, fields: readonly Field[]): Uint8Array {
+  const parts = [encoder.encode(label), ...fields.map(encodeField)];
+  const total = parts.reduce((n, p) => n + 4 + p.length, 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const part of parts) {
+    view.setUint32(offset, part.length);
+    out.set(part, offset + 4);
+    offset += 4 + part.length;
+  }
+  return out;
+}
+
+function encodeField(field: Field): Uint8Array {
+  if (typeof field === "string") return encoder.encode(field);
+  if (typeof field === "number") {
+    if (!Number.isSafeInteger(field) || field < 0) throw new Error(`cannot sign number ${field}`);
+    const out = new Uint8Array(8);
+    new DataView(out.buffer).setBigUint64(0, BigInt(field));
+    return out;
+  }
+  return field;
+}
+
+export function sign(secretKey: Uint8Array, label: SigningLabel, fields: readonly Field[]): Uint8Array {
+  return ed25519.sign(signingPayload(label, fields), secretKey);
+}
+
+/** False for any malformed key or signature instead of throwing: the input is untrusted. */
+export function verify(
+  publicKey: Uint8Array,
+  signature: Uint8Array,
+  label: SigningLabel,
+  fields: readonly Field[],
+): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  try {
+    return ed25519.verify(signature, signingPayload(label, fields), publicKey);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,1 @@
+export * as approuter from "./gen/hermes/approuter/v1/approuter.js";
