@@ -16,6 +16,11 @@ export type Field = Uint8Array | string | number;
 const encoder = new TextEncoder();
 
 export function signingPayload(label: SigningLabel, fields: readonly Field[]): Uint8Array {
+  return encodeFields(label, fields);
+}
+
+/** The unambiguous encoding signatures and key derivations use: label, then each field, length-prefixed. */
+export function encodeFields(label: string, fields: readonly Field[]): Uint8Array {
   const parts = [encoder.encode(label), ...fields.map(encodeField)];
   const total = parts.reduce((n, p) => n + 4 + p.length, 0);
   const out = new Uint8Array(total);

@@ -101,11 +101,11 @@ export interface AppFrame {
  */
 export interface Connect {
   /** ed25519, 32 bytes; the app ID is derived from it */
-  publicKey: Buffer;
+  publicKey: Uint8Array;
   /** the challenge nonce, echoed */
-  nonce: Buffer;
+  nonce: Uint8Array;
   timestampMs: number;
-  signature: Buffer;
+  signature: Uint8Array;
 }
 
 /**
@@ -117,9 +117,9 @@ export interface StartChat {
   chatId: string;
   targetAppId: string;
   /** X25519, 32 bytes */
-  ephemeralKey: Buffer;
+  ephemeralKey: Uint8Array;
   timestampMs: number;
-  signature: Buffer;
+  signature: Uint8Array;
 }
 
 /**
@@ -129,9 +129,9 @@ export interface StartChat {
 export interface AcceptChat {
   chatId: string;
   /** X25519, 32 bytes */
-  ephemeralKey: Buffer;
+  ephemeralKey: Uint8Array;
   timestampMs: number;
-  signature: Buffer;
+  signature: Uint8Array;
 }
 
 export interface RejectChat {
@@ -144,7 +144,7 @@ export interface RejectChat {
 export interface ChatMessage {
   chatId: string;
   seq: number;
-  ciphertext: Buffer;
+  ciphertext: Uint8Array;
 }
 
 /** Sent by the receiving app for every message it has taken; relayed to the sender. */
@@ -186,9 +186,9 @@ export interface NodeFrame {
 
 export interface Challenge {
   /** 32 random bytes */
-  nonce: Buffer;
+  nonce: Uint8Array;
   nodeId: string;
-  nodePublicKey: Buffer;
+  nodePublicKey: Uint8Array;
   protocolVersion: number;
 }
 
@@ -196,7 +196,7 @@ export interface ConnectAck {
   sessionId: string;
   appId: string;
   nodeId: string;
-  nodePublicKey: Buffer;
+  nodePublicKey: Uint8Array;
   heartbeatIntervalMs: number;
   limits:
     | Limits
@@ -241,10 +241,10 @@ export interface ChatState {
 export interface ChatOffer {
   chatId: string;
   initiatorAppId: string;
-  initiatorPublicKey: Buffer;
-  ephemeralKey: Buffer;
+  initiatorPublicKey: Uint8Array;
+  ephemeralKey: Uint8Array;
   timestampMs: number;
-  signature: Buffer;
+  signature: Uint8Array;
 }
 
 /** To the initiator while the target is being asked. */
@@ -260,15 +260,15 @@ export interface ChatPending {
 export interface ChatReady {
   chatId: string;
   initiatorAppId: string;
-  initiatorPublicKey: Buffer;
-  initiatorEphemeralKey: Buffer;
+  initiatorPublicKey: Uint8Array;
+  initiatorEphemeralKey: Uint8Array;
   offerTimestampMs: number;
-  offerSignature: Buffer;
+  offerSignature: Uint8Array;
   targetAppId: string;
-  targetPublicKey: Buffer;
-  targetEphemeralKey: Buffer;
+  targetPublicKey: Uint8Array;
+  targetEphemeralKey: Uint8Array;
   acceptTimestampMs: number;
-  acceptSignature: Buffer;
+  acceptSignature: Uint8Array;
 }
 
 export interface ChatRejected {
@@ -280,7 +280,7 @@ export interface Delivery {
   chatId: string;
   fromAppId: string;
   seq: number;
-  ciphertext: Buffer;
+  ciphertext: Uint8Array;
 }
 
 /** The peer app acknowledged every message of this chat up to and including seq. */
@@ -466,7 +466,7 @@ export const AppFrame: MessageFns<AppFrame> = {
 };
 
 function createBaseConnect(): Connect {
-  return { publicKey: Buffer.alloc(0), nonce: Buffer.alloc(0), timestampMs: 0, signature: Buffer.alloc(0) };
+  return { publicKey: new Uint8Array(0), nonce: new Uint8Array(0), timestampMs: 0, signature: new Uint8Array(0) };
 }
 
 export const Connect: MessageFns<Connect> = {
@@ -504,7 +504,7 @@ export const Connect: MessageFns<Connect> = {
               break;
             }
 
-            message.publicKey = Buffer.from(reader.bytes());
+            message.publicKey = reader.bytes();
             continue;
           }
           case 2: {
@@ -512,7 +512,7 @@ export const Connect: MessageFns<Connect> = {
               break;
             }
 
-            message.nonce = Buffer.from(reader.bytes());
+            message.nonce = reader.bytes();
             continue;
           }
           case 3: {
@@ -528,7 +528,7 @@ export const Connect: MessageFns<Connect> = {
               break;
             }
 
-            message.signature = Buffer.from(reader.bytes());
+            message.signature = reader.bytes();
             continue;
           }
         }
@@ -545,7 +545,7 @@ export const Connect: MessageFns<Connect> = {
 };
 
 function createBaseStartChat(): StartChat {
-  return { chatId: "", targetAppId: "", ephemeralKey: Buffer.alloc(0), timestampMs: 0, signature: Buffer.alloc(0) };
+  return { chatId: "", targetAppId: "", ephemeralKey: new Uint8Array(0), timestampMs: 0, signature: new Uint8Array(0) };
 }
 
 export const StartChat: MessageFns<StartChat> = {
@@ -602,7 +602,7 @@ export const StartChat: MessageFns<StartChat> = {
               break;
             }
 
-            message.ephemeralKey = Buffer.from(reader.bytes());
+            message.ephemeralKey = reader.bytes();
             continue;
           }
           case 4: {
@@ -618,7 +618,7 @@ export const StartChat: MessageFns<StartChat> = {
               break;
             }
 
-            message.signature = Buffer.from(reader.bytes());
+            message.signature = reader.bytes();
             continue;
           }
         }
@@ -635,7 +635,7 @@ export const StartChat: MessageFns<StartChat> = {
 };
 
 function createBaseAcceptChat(): AcceptChat {
-  return { chatId: "", ephemeralKey: Buffer.alloc(0), timestampMs: 0, signature: Buffer.alloc(0) };
+  return { chatId: "", ephemeralKey: new Uint8Array(0), timestampMs: 0, signature: new Uint8Array(0) };
 }
 
 export const AcceptChat: MessageFns<AcceptChat> = {
@@ -681,7 +681,7 @@ export const AcceptChat: MessageFns<AcceptChat> = {
               break;
             }
 
-            message.ephemeralKey = Buffer.from(reader.bytes());
+            message.ephemeralKey = reader.bytes();
             continue;
           }
           case 3: {
@@ -697,7 +697,7 @@ export const AcceptChat: MessageFns<AcceptChat> = {
               break;
             }
 
-            message.signature = Buffer.from(reader.bytes());
+            message.signature = reader.bytes();
             continue;
           }
         }
@@ -771,7 +771,7 @@ export const RejectChat: MessageFns<RejectChat> = {
 };
 
 function createBaseChatMessage(): ChatMessage {
-  return { chatId: "", seq: 0, ciphertext: Buffer.alloc(0) };
+  return { chatId: "", seq: 0, ciphertext: new Uint8Array(0) };
 }
 
 export const ChatMessage: MessageFns<ChatMessage> = {
@@ -822,7 +822,7 @@ export const ChatMessage: MessageFns<ChatMessage> = {
               break;
             }
 
-            message.ciphertext = Buffer.from(reader.bytes());
+            message.ciphertext = reader.bytes();
             continue;
           }
         }
@@ -1225,7 +1225,7 @@ export const NodeFrame: MessageFns<NodeFrame> = {
 };
 
 function createBaseChallenge(): Challenge {
-  return { nonce: Buffer.alloc(0), nodeId: "", nodePublicKey: Buffer.alloc(0), protocolVersion: 0 };
+  return { nonce: new Uint8Array(0), nodeId: "", nodePublicKey: new Uint8Array(0), protocolVersion: 0 };
 }
 
 export const Challenge: MessageFns<Challenge> = {
@@ -1263,7 +1263,7 @@ export const Challenge: MessageFns<Challenge> = {
               break;
             }
 
-            message.nonce = Buffer.from(reader.bytes());
+            message.nonce = reader.bytes();
             continue;
           }
           case 2: {
@@ -1279,7 +1279,7 @@ export const Challenge: MessageFns<Challenge> = {
               break;
             }
 
-            message.nodePublicKey = Buffer.from(reader.bytes());
+            message.nodePublicKey = reader.bytes();
             continue;
           }
           case 4: {
@@ -1308,7 +1308,7 @@ function createBaseConnectAck(): ConnectAck {
     sessionId: "",
     appId: "",
     nodeId: "",
-    nodePublicKey: Buffer.alloc(0),
+    nodePublicKey: new Uint8Array(0),
     heartbeatIntervalMs: 0,
     limits: undefined,
     endpoints: [],
@@ -1391,7 +1391,7 @@ export const ConnectAck: MessageFns<ConnectAck> = {
               break;
             }
 
-            message.nodePublicKey = Buffer.from(reader.bytes());
+            message.nodePublicKey = reader.bytes();
             continue;
           }
           case 5: {
@@ -1696,10 +1696,10 @@ function createBaseChatOffer(): ChatOffer {
   return {
     chatId: "",
     initiatorAppId: "",
-    initiatorPublicKey: Buffer.alloc(0),
-    ephemeralKey: Buffer.alloc(0),
+    initiatorPublicKey: new Uint8Array(0),
+    ephemeralKey: new Uint8Array(0),
     timestampMs: 0,
-    signature: Buffer.alloc(0),
+    signature: new Uint8Array(0),
   };
 }
 
@@ -1760,7 +1760,7 @@ export const ChatOffer: MessageFns<ChatOffer> = {
               break;
             }
 
-            message.initiatorPublicKey = Buffer.from(reader.bytes());
+            message.initiatorPublicKey = reader.bytes();
             continue;
           }
           case 4: {
@@ -1768,7 +1768,7 @@ export const ChatOffer: MessageFns<ChatOffer> = {
               break;
             }
 
-            message.ephemeralKey = Buffer.from(reader.bytes());
+            message.ephemeralKey = reader.bytes();
             continue;
           }
           case 5: {
@@ -1784,7 +1784,7 @@ export const ChatOffer: MessageFns<ChatOffer> = {
               break;
             }
 
-            message.signature = Buffer.from(reader.bytes());
+            message.signature = reader.bytes();
             continue;
           }
         }
@@ -1861,15 +1861,15 @@ function createBaseChatReady(): ChatReady {
   return {
     chatId: "",
     initiatorAppId: "",
-    initiatorPublicKey: Buffer.alloc(0),
-    initiatorEphemeralKey: Buffer.alloc(0),
+    initiatorPublicKey: new Uint8Array(0),
+    initiatorEphemeralKey: new Uint8Array(0),
     offerTimestampMs: 0,
-    offerSignature: Buffer.alloc(0),
+    offerSignature: new Uint8Array(0),
     targetAppId: "",
-    targetPublicKey: Buffer.alloc(0),
-    targetEphemeralKey: Buffer.alloc(0),
+    targetPublicKey: new Uint8Array(0),
+    targetEphemeralKey: new Uint8Array(0),
     acceptTimestampMs: 0,
-    acceptSignature: Buffer.alloc(0),
+    acceptSignature: new Uint8Array(0),
   };
 }
 
@@ -1945,7 +1945,7 @@ export const ChatReady: MessageFns<ChatReady> = {
               break;
             }
 
-            message.initiatorPublicKey = Buffer.from(reader.bytes());
+            message.initiatorPublicKey = reader.bytes();
             continue;
           }
           case 4: {
@@ -1953,7 +1953,7 @@ export const ChatReady: MessageFns<ChatReady> = {
               break;
             }
 
-            message.initiatorEphemeralKey = Buffer.from(reader.bytes());
+            message.initiatorEphemeralKey = reader.bytes();
             continue;
           }
           case 5: {
@@ -1969,7 +1969,7 @@ export const ChatReady: MessageFns<ChatReady> = {
               break;
             }
 
-            message.offerSignature = Buffer.from(reader.bytes());
+            message.offerSignature = reader.bytes();
             continue;
           }
           case 7: {
@@ -1985,7 +1985,7 @@ export const ChatReady: MessageFns<ChatReady> = {
               break;
             }
 
-            message.targetPublicKey = Buffer.from(reader.bytes());
+            message.targetPublicKey = reader.bytes();
             continue;
           }
           case 9: {
@@ -1993,7 +1993,7 @@ export const ChatReady: MessageFns<ChatReady> = {
               break;
             }
 
-            message.targetEphemeralKey = Buffer.from(reader.bytes());
+            message.targetEphemeralKey = reader.bytes();
             continue;
           }
           case 10: {
@@ -2009,7 +2009,7 @@ export const ChatReady: MessageFns<ChatReady> = {
               break;
             }
 
-            message.acceptSignature = Buffer.from(reader.bytes());
+            message.acceptSignature = reader.bytes();
             continue;
           }
         }
@@ -2083,7 +2083,7 @@ export const ChatRejected: MessageFns<ChatRejected> = {
 };
 
 function createBaseDelivery(): Delivery {
-  return { chatId: "", fromAppId: "", seq: 0, ciphertext: Buffer.alloc(0) };
+  return { chatId: "", fromAppId: "", seq: 0, ciphertext: new Uint8Array(0) };
 }
 
 export const Delivery: MessageFns<Delivery> = {
@@ -2145,7 +2145,7 @@ export const Delivery: MessageFns<Delivery> = {
               break;
             }
 
-            message.ciphertext = Buffer.from(reader.bytes());
+            message.ciphertext = reader.bytes();
             continue;
           }
         }

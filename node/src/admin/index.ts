@@ -1,0 +1,1 @@
+export { type AdminServer, type AdminServerOptions, type HealthReport, startAdminServer } from "./server.js";

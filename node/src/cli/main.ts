@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+import { ConfigError } from "../config/index.js";
+import { KeystoreError } from "../keystore/index.js";
+import { appCommand } from "./app-command.js";
+import { UsageError } from "./args.js";
+import { demoCommand } from "./demo-command.js";
+import { keystoreCommand } from "./keystore-command.js";
+import { nodeCommand } from "./node-command.js";
+
+const USAGE = `hermes <command>
+
+  node [--config file] [--<key> value]   run a node (keys: docs/operating-a-node.md)
+  keystore init --path file              create a keystore with a new node identity
+  app --endpoint host:port [--chat id]   chat from the terminal
+  demo [--nodes 1] [--messages M] [--json]
+                                         a node and two apps chatting, end to end
+`;
+
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  node: nodeCommand,
+  keystore: keystoreCommand,
+  app: appCommand,
+  demo: demoCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "help" || name === "--help" || name === "-h") {
+    process.stdout.write(USAGE);
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`hermes: unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      process.stderr.write(`hermes ${name}: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof KeystoreError) {
+      process.stderr.write(`hermes ${name}: keystore: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(
+      `hermes: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);

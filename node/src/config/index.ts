@@ -1,0 +1,11 @@
+export { defaultConfig } from "./defaults.js";
+export { type HostPort, parseHostPort } from "./hostport.js";
+export {
+  ConfigError,
+  configKeys,
+  envNameFor,
+  LOG_LEVELS,
+  type LoadConfigOptions,
+  loadConfig,
+} from "./load.js";
+export type { NodeConfig } from "./types.js";

@@ -1,0 +1,80 @@
+import type { Clock, TimerHandle } from "./clock.js";
+
+/** The floor: suspicionMult · max(1, log10 N) · probeInterval, as memberlist. */
+export function suspicionMinTimeoutMs(suspicionMult: number, numMembers: number, probeIntervalMs: number) {
+  const scale = Math.max(1, Math.log10(Math.max(1, numMembers)));
+  return Math.floor(suspicionMult * scale * probeIntervalMs);
+}
+
+/**
+ * Lifeguard: start at max and fall towards min as independent confirmations C arrive, reaching
+ * min at the expected K: max - (max - min) · log(C + 1) / log(K + 1), never below min. With no
+ * confirmations expected (K < 1), min from the start.
+ */
+export function suspicionTimeoutMs(confirmations: number, expected: number, minMs: number, maxMs: number) {
+  if (expected < 1) return minMs;
+  const frac = Math.log(confirmations + 1) / Math.log(expected + 1);
+  return Math.max(minMs, Math.floor(maxMs - frac * (maxMs - minMs)));
+}
+
+/**
+ * One running suspicion: a timer that declares the member dead, shortened by confirmations
+ * from other members (one per member, the original accuser excluded).
+ */
+export class Suspicion {
+  private readonly seen = new Set<string>();
+  private confirmations = 0;
+  private readonly start: number;
+  private timer: TimerHandle | undefined;
+  private fired = false;
+
+  constructor(
+    private readonly clock: Clock,
+    from: string,
+    /** Confirmations that bring the timeout down to min. */
+    readonly expected: number,
+    readonly minMs: number,
+    readonly maxMs: number,
+    private readonly onTimeout: (confirmations: number) => void,
+  ) {
+    this.seen.add(from);
+    this.start = clock.now();
+    this.arm(suspicionTimeoutMs(0, expected, minMs, maxMs));
+  }
+
+  /** True when `from` is a new confirmation (worth re-gossiping); reschedules the timer. */
+  confirm(from: string): boolean {
+    if (this.fired || this.confirmations >= this.expected || this.seen.has(from)) return false;
+    this.seen.add(from);
+    this.confirmations++;
+    const total = suspicionTimeoutMs(this.confirmations, this.expected, this.minMs, this.maxMs);
+    this.clock.clearTimeout(this.timer);
+    // Never fire synchronously: the caller is still in the middle of handling an update.
+    this.arm(Math.max(0, total - (this.clock.now() - this.start)));
+    return true;
+  }
+
+  get confirmationCount(): number {
+    return this.confirmations;
+  }
+
+  /** Clock time at which the member will be declared dead, barring news. */
+  get deadline(): number {
+    return this.start + suspicionTimeoutMs(this.confirmations, this.expected, this.minMs, this.maxMs);
+  }
+
+  cancel(): void {
+    this.fired = true;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(ms: number): void {
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      if (this.fired) return;
+      this.fired = true;
+      this.onTimeout(this.confirmations);
+    }, ms);
+  }
+}

@@ -1,0 +1,167 @@
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { type AdminServer, startAdminServer } from "./admin/index.js";
+import { type NodeConfig, parseHostPort } from "./config/index.js";
+import {
+  FileKeyBackend,
+  type KeyBackend,
+  loadOrCreateNodeIdentity,
+  readPassphrase,
+} from "./keystore/index.js";
+import { ChatStore, type Clock, Router, systemClock } from "./router/index.js";
+import { createLogger, Metrics } from "./telemetry/index.js";
+import { addAppRouter, appServerOptions, bindServer } from "./transport/app-server.js";
+
+export const VERSION = "0.1.0";
+
+export interface RunningNode {
+  readonly nodeId: string;
+  readonly appPort: number;
+  readonly adminPort: number;
+  readonly router: Router;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Tells apps, stops serving, flushes and closes the keystore. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  clock?: Clock;
+}
+
+/** Starts a node: keystore, router, the app gRPC server and the admin HTTP server. */
+export async function startNode(config: NodeConfig, options: StartOptions = {}): Promise<RunningNode> {
+  const logger = options.logger ?? createLogger({ level: config.log.level, name: config.nodeName });
+  const clock = options.clock ?? systemClock;
+  const backend = await openKeystore(config, logger);
+  const { identity, created } = loadOrCreateNodeIdentity(backend);
+  if (created) await backend.flush();
+  logger.info({ nodeId: identity.id, keystore: config.keystore.path, created }, "node identity loaded");
+
+  const metrics = new Metrics();
+  metrics.setInfo(identity.id, VERSION);
+  const store = new ChatStore(backend);
+  const router = new Router({
+    identity,
+    limits: config.limits,
+    timeouts: config.timeouts,
+    clock,
+    metrics,
+    logger,
+    store,
+  });
+  const restored = router.restore();
+  if (restored > 0) logger.info({ chats: restored }, "chats restored from the keystore");
+  metrics.keystoreEntries.set(backend.list().length);
+
+  const server = new grpc.Server(appServerOptions(config.limits.maxFrameBytes));
+  addAppRouter(server, router, logger);
+  const appPort = await bindServer(server, config.listen.app, grpc.ServerCredentials.createInsecure());
+
+  let serving = true;
+  const flush = async () => {
+    if (!store.pending) return;
+    const end = metrics.keystoreFlushSeconds.startTimer();
+    try {
+      await store.flush();
+      metrics.keystoreFlushes.inc({ result: "ok" });
+      metrics.keystoreEntries.set(backend.list().length);
+    } catch (error) {
+      metrics.keystoreFlushes.inc({ result: "error" });
+      logger.error({ err: String(error) }, "keystore flush failed; will retry");
+    } finally {
+      end();
+    }
+  };
+  const stopSweep = clock.setInterval(() => router.sweep(), config.timeouts.sweepIntervalMs);
+  const stopFlush = clock.setInterval(() => void flush(), config.keystore.flushIntervalMs);
+
+  const admin: AdminServer = await startAdminServer({
+    ...parseHostPort(config.listen.admin),
+    metrics,
+    logger,
+    health: () => ({
+      live: true,
+      ready: serving,
+      checks: {
+        appServer: { ok: serving, detail: serving ? `listening on ${appPort}` : "stopping" },
+        keystore: { ok: !backend.dirty || serving },
+      },
+    }),
+  });
+  logger.info(
+    {
+      nodeId: identity.id,
+      app: config.listen.app,
+      appPort,
+      admin: config.listen.admin,
+      adminPort: admin.port,
+    },
+    "node serving",
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      serving = false;
+      logger.info("node stopping");
+      router.shutdown();
+      await shutdownServer(server, config.timeouts.shutdownGraceMs);
+      stopSweep();
+      stopFlush();
+      await flush();
+      await backend.close();
+      identity.destroy();
+      await admin.close();
+      logger.info("node stopped");
+    })();
+    return stopping;
+  };
+  return { nodeId: identity.id, appPort, adminPort: admin.port, router, metrics, logger, stop };
+}
+
+function shutdownServer(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    timer.unref();
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Opens the keystore, creating it on first start. With no passphrase configured the node runs
+ * as a dev node: it makes a random passphrase file beside the keystore and says so.
+ */
+async function openKeystore(config: NodeConfig, logger: Logger): Promise<KeyBackend> {
+  const { path, passphraseEnv, passphraseFile, kdf } = config.keystore;
+  let passphrase = readPassphrase({ env: passphraseEnv, file: passphraseFile });
+  if (!passphrase) {
+    const devFile = join(config.dataDir, "dev-passphrase");
+    logger.warn(
+      { passphraseFile: devFile },
+      `no keystore passphrase (set ${passphraseEnv} or keystore.passphraseFile); dev mode keeps one in a file beside the keystore`,
+    );
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    if (!existsSync(devFile))
+      await writeFile(devFile, randomBytes(24).toString("base64url") + "\n", { mode: 0o600 });
+    passphrase = new TextEncoder().encode((await readFile(devFile, "utf8")).split("\n")[0]);
+  }
+  try {
+    if (existsSync(path)) return await FileKeyBackend.open(path, passphrase);
+    await mkdir(join(path, ".."), { recursive: true, mode: 0o700 });
+    return await FileKeyBackend.create(path, passphrase, kdf);
+  } finally {
+    passphrase.fill(0);
+  }
+}

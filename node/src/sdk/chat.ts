@@ -1,0 +1,203 @@
+import { EventEmitter } from "node:events";
+import { approuter } from "@hermes/proto";
+import { type ChatKeys, open, seal } from "./e2e.js";
+import { ChatEndedError } from "./errors.js";
+
+export interface ReceivedMessage {
+  seq: number;
+  data: Uint8Array;
+  /** The bytes as UTF-8 text. */
+  text(): string;
+}
+
+interface Outgoing {
+  seq: number;
+  ciphertext: Uint8Array;
+  sentAt: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/** What a Chat needs from its client: a way to write frames and to know if the stream is up. */
+export interface ChatLink {
+  write(body: NonNullable<approuter.AppFrame["body"]>): boolean;
+  readonly maxInFlight: number;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * One end-to-end encrypted chat. send() resolves once the peer app has acknowledged the
+ * message; up to maxInFlight messages travel at once. Unacked messages are kept and sent again
+ * after a reconnect or a refusal, and the receiving side drops duplicates, so the peer sees
+ * every message once and in order.
+ */
+export class Chat extends EventEmitter<{
+  message: [ReceivedMessage];
+  ended: [approuter.ChatEndReason];
+  error: [Error];
+}> {
+  private nextSeq = 1;
+  /** Sent or waiting, ordered by seq; `sentCount` of them are on the wire. */
+  private readonly outbox: Outgoing[] = [];
+  private sentCount = 0;
+  private lastReceived = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private inbox: ReceivedMessage[] = [];
+  private waiter: (() => void) | undefined;
+  endedWith: approuter.ChatEndReason | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly peerAppId: string,
+    readonly role: "initiator" | "target",
+    private readonly keys: ChatKeys,
+    private readonly link: ChatLink,
+  ) {
+    super();
+  }
+
+  get ended(): boolean {
+    return this.endedWith !== undefined;
+  }
+
+  /** Messages sent and not yet acknowledged by the peer. */
+  get unacked(): number {
+    return this.outbox.length;
+  }
+
+  /** Encrypts and sends; resolves when the peer app acknowledged it end to end. */
+  send(data: Uint8Array | string): Promise<void> {
+    if (this.endedWith !== undefined) return Promise.reject(new ChatEndedError(this.id, this.endedWith));
+    const plaintext = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    const seq = this.nextSeq++;
+    const ciphertext = seal(this.keys.send, this.id, seq, plaintext);
+    return new Promise((resolve, reject) => {
+      this.outbox.push({ seq, ciphertext, sentAt: 0, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Incoming messages as an async iterator; ends when the chat ends. */
+  async *messages(): AsyncGenerator<ReceivedMessage> {
+    while (true) {
+      const next = this.inbox.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (this.endedWith !== undefined) return;
+      await new Promise<void>((resolve) => {
+        this.waiter = resolve;
+      });
+    }
+  }
+
+  /** Asks the node to delete the chat on both sides. */
+  delete(): void {
+    if (this.endedWith === undefined) this.link.write({ $case: "deleteChat", value: { chatId: this.id } });
+  }
+
+  // ---- driven by the client
+
+  /** Writes waiting messages while the window has room. */
+  pump(): void {
+    if (this.retryTimer) return; // backing off after a refusal
+    while (this.sentCount < this.outbox.length && this.sentCount < this.link.maxInFlight) {
+      const out = this.outbox[this.sentCount]!;
+      if (
+        !this.link.write({
+          $case: "message",
+          value: { chatId: this.id, seq: out.seq, ciphertext: out.ciphertext },
+        })
+      ) {
+        return;
+      }
+      out.sentAt = Date.now();
+      this.sentCount++;
+    }
+  }
+
+  /** Everything after `ackedByPeer` goes again (after a reconnect or an ack timeout). */
+  resend(ackedByPeer?: number): void {
+    if (ackedByPeer !== undefined) this.acked(ackedByPeer);
+    this.sentCount = 0;
+    this.pump();
+  }
+
+  /**
+   * The node refused message `seq` (rate limit, peer offline, out of order), and so every later
+   * one: send again from there after `delayMs`. Earlier messages are still in flight.
+   */
+  refused(seq: number, delayMs: number): void {
+    const index = this.outbox.findIndex((out) => out.seq >= seq);
+    if (index >= 0 && index < this.sentCount) this.sentCount = index;
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.pump();
+    }, delayMs);
+  }
+
+  /** Re-sends when the oldest unacked message has waited longer than `afterMs`. */
+  checkTimeout(now: number, afterMs: number): void {
+    const oldest = this.outbox[0];
+    if (oldest && this.sentCount > 0 && now - oldest.sentAt > afterMs && !this.retryTimer) this.resend();
+  }
+
+  acked(seq: number): void {
+    let n = 0;
+    while (n < this.outbox.length && this.outbox[n]!.seq <= seq) n++;
+    if (n === 0) return;
+    const done = this.outbox.splice(0, n);
+    this.sentCount = Math.max(0, this.sentCount - n);
+    for (const out of done) out.resolve();
+    this.pump();
+  }
+
+  delivered(seq: number, ciphertext: Uint8Array): void {
+    if (seq <= this.lastReceived) {
+      // A retransmission of something we already have: ack again, surface nothing.
+      this.link.write({ $case: "ack", value: { chatId: this.id, seq: this.lastReceived } });
+      return;
+    }
+    if (seq !== this.lastReceived + 1) return; // a gap: the sender will retransmit in order
+    let data: Uint8Array;
+    try {
+      data = open(this.keys.receive, this.id, seq, ciphertext);
+    } catch {
+      this.emit("error", new Error(`message ${seq} of chat ${this.id} failed authentication; dropped`));
+      return;
+    }
+    this.lastReceived = seq;
+    const message: ReceivedMessage = { seq, data, text: () => decoder.decode(data) };
+    this.link.write({ $case: "ack", value: { chatId: this.id, seq } });
+    if (this.listenerCount("message") > 0) this.emit("message", message);
+    else this.inbox.push(message);
+    this.wake();
+  }
+
+  /** The chat is over: fail what is unacked, zero the keys. */
+  end(reason: approuter.ChatEndReason): void {
+    if (this.endedWith !== undefined) return;
+    this.endedWith = reason;
+    clearTimeout(this.retryTimer);
+    const error = new ChatEndedError(this.id, reason);
+    for (const out of this.outbox.splice(0)) out.reject(error);
+    this.sentCount = 0;
+    this.keys.send.fill(0);
+    this.keys.receive.fill(0);
+    this.emit("ended", reason);
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.();
+  }
+}
+
+export function endReasonName(reason: approuter.ChatEndReason): string {
+  return approuter.ChatEndReason[reason]?.replace("CHAT_END_REASON_", "").toLowerCase() ?? String(reason);
+}

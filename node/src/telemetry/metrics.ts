@@ -1,0 +1,109 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+const PREFIX = "hermes_";
+/** Latencies on the relay path: sub-millisecond on loopback up to slow cross-region acks. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const FLUSH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** The node's metrics on a private registry, so several nodes can share a test process. */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly sessions = this.gauge("hermes_app_sessions", "Live app sessions");
+  readonly connects = this.counter("hermes_app_connects_total", "App connect attempts by result", ["result"]);
+  readonly chats = this.gauge("hermes_chats", "Chats by state", ["state"]);
+  readonly chatsStarted = this.counter("hermes_chats_started_total", "Chats started");
+  readonly chatsEnded = this.counter("hermes_chats_ended_total", "Chats ended by reason", ["reason"]);
+  readonly messagesRelayed = this.counter("hermes_messages_relayed_total", "Messages relayed", ["scope"]);
+  readonly bytesRelayed = this.counter("hermes_relayed_bytes_total", "Ciphertext bytes relayed", ["scope"]);
+  readonly acksRelayed = this.counter("hermes_acks_relayed_total", "End-to-end acks relayed", ["scope"]);
+  readonly ackLatency = this.histogram(
+    "hermes_ack_latency_seconds",
+    "Time from relaying a message to relaying its end-to-end ack, as seen by this node",
+    LATENCY_BUCKETS,
+  );
+  readonly refusedFrames = this.counter("hermes_refused_frames_total", "Frames refused by error code", [
+    "code",
+  ]);
+  readonly limitRefusals = this.counter("hermes_limit_refusals_total", "Requests refused by a limit", [
+    "limit",
+  ]);
+  readonly keystoreFlushes = this.counter("hermes_keystore_flushes_total", "Keystore flushes by result", [
+    "result",
+  ]);
+  readonly keystoreFlushSeconds = this.histogram(
+    "hermes_keystore_flush_seconds",
+    "Time to seal and write the keystore",
+    FLUSH_BUCKETS,
+  );
+  readonly keystoreEntries = this.gauge("hermes_keystore_entries", "Entries in the keystore");
+  readonly info = this.gauge("hermes_node_info", "Node identity and version; always 1", [
+    "node_id",
+    "version",
+  ]);
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    // Known label values start at 0 so rate() and absent() queries work before the first event.
+    zero(this.connects, "result", ["ok", "auth_failed", "replaced", "refused"]);
+    zero(this.chatsEnded, "reason", [
+      "deleted",
+      "rejected",
+      "idle_expired",
+      "offer_expired",
+      "route_unavailable",
+    ]);
+    for (const c of [this.messagesRelayed, this.bytesRelayed, this.acksRelayed])
+      zero(c, "scope", ["local", "mesh"]);
+    zero(this.limitRefusals, "limit", [
+      "frame_size",
+      "message_rate",
+      "chat_start_rate",
+      "max_chats",
+      "max_sessions",
+      "bad_frames",
+    ]);
+    zero(this.keystoreFlushes, "result", ["ok", "error"]);
+    for (const state of ["pending", "ready"]) this.chats.set({ state }, 0);
+  }
+
+  /** Sets hermes_node_info{node_id, version} to 1, replacing any earlier value. */
+  setInfo(nodeId: string, version: string): void {
+    this.info.reset();
+    this.info.set({ node_id: nodeId, version }, 1);
+  }
+
+  counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter<L>({ name: checked(name), help, labelNames, registers: [this.registry] });
+  }
+
+  gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+    return new Gauge<L>({ name: checked(name), help, labelNames, registers: [this.registry] });
+  }
+
+  histogram<L extends string = never>(
+    name: string,
+    help: string,
+    buckets: number[],
+    labelNames: readonly L[] = [],
+  ): Histogram<L> {
+    return new Histogram<L>({ name: checked(name), help, buckets, labelNames, registers: [this.registry] });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+function checked(name: string): string {
+  if (!name.startsWith(PREFIX)) throw new Error(`metric ${name} must start with ${PREFIX}`);
+  return name;
+}
+
+function zero<L extends string>(counter: Counter<L>, label: L, values: string[]): void {
+  for (const v of values) counter.inc({ [label]: v } as Partial<Record<L, string>>, 0);
+}
