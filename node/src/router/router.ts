@@ -653,8 +653,8 @@ export class Router {
   private addChat(chat: Chat): void {
     this.chats.set(chat.id, chat);
     for (const appId of [chat.offer.initiatorAppId, chat.offer.targetAppId]) {
-      let set = this.appChats.get(appId);
-      if (!set) this.appChats.set(appId, (set = new Set()));
+      const set = this.appChats.get(appId) ?? new Set<string>();
+      this.appChats.set(appId, set);
       set.add(chat.id);
     }
     if (chat.state === "pending") this.pendingCount++;
