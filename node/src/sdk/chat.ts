@@ -22,6 +22,8 @@ interface Outgoing {
 export interface ChatLink {
   write(body: NonNullable<approuter.AppFrame["body"]>): boolean;
   readonly maxInFlight: number;
+  /** The node's limit from ConnectAck; larger messages are refused here, before they use a seq. */
+  readonly maxCiphertextBytes: number;
 }
 
 const decoder = new TextDecoder();
@@ -70,8 +72,16 @@ export class Chat extends EventEmitter<{
   send(data: Uint8Array | string): Promise<void> {
     if (this.endedWith !== undefined) return Promise.reject(new ChatEndedError(this.id, this.endedWith));
     const plaintext = typeof data === "string" ? new TextEncoder().encode(data) : data;
-    const seq = this.nextSeq++;
+    const seq = this.nextSeq;
     const ciphertext = seal(this.keys.send, this.id, seq, plaintext);
+    if (ciphertext.length > this.link.maxCiphertextBytes) {
+      return Promise.reject(
+        new RangeError(
+          `message of ${plaintext.length} bytes exceeds the node's limit of ${this.link.maxCiphertextBytes - 16}`,
+        ),
+      );
+    }
+    this.nextSeq++;
     return new Promise((resolve, reject) => {
       this.outbox.push({ seq, ciphertext, sentAt: 0, resolve, reject });
       this.pump();
@@ -158,7 +168,8 @@ export class Chat extends EventEmitter<{
   delivered(seq: number, ciphertext: Uint8Array): void {
     if (seq <= this.lastReceived) {
       // A retransmission of something we already have: ack again, surface nothing.
-      this.link.write({ $case: "ack", value: { chatId: this.id, seq: this.lastReceived } });
+      // (Ack that seq, not the latest: after a node-side rewind the node may not have relayed the latest yet.)
+      this.link.write({ $case: "ack", value: { chatId: this.id, seq } });
       return;
     }
     if (seq !== this.lastReceived + 1) return; // a gap: the sender will retransmit in order

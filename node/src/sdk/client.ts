@@ -75,6 +75,7 @@ export class HermesClient extends EventEmitter<{
   private heartbeat: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly retransmitCheck: NodeJS.Timeout;
+  private maxCiphertextBytes = Number.MAX_SAFE_INTEGER;
   private firstConnect: { resolve: () => void; reject: (e: Error) => void } | undefined;
   readonly link: ChatLink;
   private readonly options: Required<Omit<ClientOptions, "credentials" | "reconnect">> & {
@@ -104,6 +105,9 @@ export class HermesClient extends EventEmitter<{
       write: (body) => self.write(body),
       get maxInFlight() {
         return self.options.maxInFlight;
+      },
+      get maxCiphertextBytes() {
+        return self.maxCiphertextBytes;
       },
     };
     this.retransmitCheck = setInterval(() => {
@@ -317,6 +321,7 @@ export class HermesClient extends EventEmitter<{
     this.connected = true;
     this.attempt = 0;
     this.sessionId = ack.sessionId;
+    if (ack.limits?.maxCiphertextBytes) this.maxCiphertextBytes = ack.limits.maxCiphertextBytes;
     clearInterval(this.heartbeat);
     this.heartbeat = setInterval(
       () => this.write({ $case: "heartbeat", value: { timestampMs: Date.now() } }),

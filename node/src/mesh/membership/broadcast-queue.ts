@@ -31,11 +31,13 @@ export class BroadcastQueue {
   /**
    * Up to `max` updates for one outgoing message. Each counts as one transmission; the limit is
    * computed from the current member count, so it follows the cluster as it grows or shrinks.
+   * Updates matching `skip` (useless to this recipient) stay queued and are not counted.
    */
-  take(max: number, numMembers: number): MemberUpdate[] {
+  take(max: number, numMembers: number, skip?: (u: MemberUpdate) => boolean): MemberUpdate[] {
     if (max <= 0 || this.items.size === 0) return [];
     const limit = retransmitLimit(this.retransmitMult, numMembers);
     const picked = [...this.items.values()]
+      .filter((item) => !skip?.(item.update))
       .sort((a, b) => a.transmits - b.transmits || b.order - a.order)
       .slice(0, max);
     for (const item of picked) {
@@ -50,6 +52,10 @@ export class BroadcastQueue {
     return [...this.items.values()]
       .sort((a, b) => a.transmits - b.transmits || b.order - a.order)
       .map((item) => item.update);
+  }
+
+  has(id: string): boolean {
+    return this.items.has(id);
   }
 
   get size(): number {

@@ -20,6 +20,13 @@ export interface MembershipConfig {
   deadReclaimMs: number;
   /** Most updates piggybacked on one message. */
   maxPiggyback: number;
+  /**
+   * While updates are queued, push them to gossipNodes random members every gossipIntervalMs
+   * (memberlist's gossip loop; silent when there is no news, so steady-state load is probes
+   * only). Dead members are included so a wrongly dead node hears of it. 0 nodes disables it.
+   */
+  gossipIntervalMs: number;
+  gossipNodes: number;
   /** How long join() waits for seed replies. */
   syncTimeoutMs: number;
 }
@@ -35,6 +42,8 @@ export const defaultMembershipConfig: Readonly<MembershipConfig> = Object.freeze
   pushPullIntervalMs: 30_000,
   deadReclaimMs: 30_000,
   maxPiggyback: 8,
+  gossipIntervalMs: 200,
+  gossipNodes: 3,
   syncTimeoutMs: 5000,
 });
 
@@ -56,6 +65,7 @@ export function resolveMembershipConfig(overrides: Partial<MembershipConfig> = {
     "pushPullIntervalMs",
     "deadReclaimMs",
     "maxPiggyback",
+    "gossipIntervalMs",
     "syncTimeoutMs",
   ];
   for (const key of positive) {
@@ -63,8 +73,10 @@ export function resolveMembershipConfig(overrides: Partial<MembershipConfig> = {
       throw new RangeError(`membership config: ${key} must be a positive integer, got ${cfg[key]}`);
     }
   }
-  if (!Number.isInteger(cfg.indirectProbes) || cfg.indirectProbes < 0) {
-    throw new RangeError(`membership config: indirectProbes must be a non-negative integer`);
+  for (const key of ["indirectProbes", "gossipNodes"] as const) {
+    if (!Number.isInteger(cfg[key]) || cfg[key] < 0) {
+      throw new RangeError(`membership config: ${key} must be a non-negative integer, got ${cfg[key]}`);
+    }
   }
   // Indirect probes need the rest of the period after the direct timeout.
   if (cfg.probeTimeoutMs >= cfg.probeIntervalMs) {

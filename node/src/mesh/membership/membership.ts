@@ -4,7 +4,9 @@ import type { Clock, TimerHandle } from "./clock.js";
 import { type MembershipConfig, resolveMembershipConfig } from "./config.js";
 import {
   aliveUpdate,
+  type Decision,
   decide,
+  type IgnoreReason,
   isLive,
   MemberList,
   recordToUpdate,
@@ -123,6 +125,7 @@ export class Membership {
   private probe: Probe | undefined;
   private probeTimer: TimerHandle | undefined;
   private pushPullTimer: TimerHandle | undefined;
+  private gossipTimer: TimerHandle | undefined;
   private seq = 0;
   private seeds: string[] = [];
   private started = false;
@@ -154,7 +157,7 @@ export class Membership {
 
   // ---- lifecycle ---------------------------------------------------------------------------
 
-  /** Starts probing and periodic push-pull. Idempotent; join() calls it. */
+  /** Starts probing, the gossip loop and periodic push-pull. Idempotent; join() calls it. */
   start(): void {
     if (this.started || this.stopped) return;
     this.started = true;
@@ -164,6 +167,9 @@ export class Membership {
       Math.floor(this.random() * this.config.probeIntervalMs),
     );
     this.schedulePushPull(Math.floor(this.random() * this.config.pushPullIntervalMs));
+    if (this.config.gossipNodes > 0) {
+      this.scheduleGossip(Math.floor(this.random() * this.config.gossipIntervalMs));
+    }
   }
 
   /**
@@ -208,7 +214,7 @@ export class Membership {
       peers,
       retransmitLimit(this.config.retransmitMult, peers.length + 1),
     )) {
-      this.send(peer, { type: "gossip", updates: this.piggyback() });
+      this.send(peer, { type: "gossip", updates: this.piggyback(peer.id) });
     }
   }
 
@@ -217,6 +223,8 @@ export class Membership {
     if (this.stopped) return;
     this.stopped = true;
     this.stopProbing();
+    if (this.gossipTimer !== undefined) this.clock.clearTimeout(this.gossipTimer);
+    this.gossipTimer = undefined;
     for (const s of this.suspicions.values()) s.cancel();
     this.suspicions.clear();
     for (const t of this.reapTimers.values()) this.clock.clearTimeout(t);
@@ -288,13 +296,21 @@ export class Membership {
   handle(from: string, msg: MembershipMessage): void {
     if (this.stopped) return;
     this.stats.messagesReceived++;
+    let staleAccusation = false;
     if ("updates" in msg) {
       this.stats.updatesReceived += msg.updates.length;
-      for (const u of msg.updates) this.applyUpdate(u);
+      for (const u of msg.updates) {
+        if (this.applyUpdate(u) === "stale" && u.id === this.id && u.type !== "alive") staleAccusation = true;
+      }
+    }
+    if (staleAccusation && !this.leaving && !this.broadcasts.has(this.id)) {
+      // Someone still suspects an incarnation we already refuted: our refutation died out
+      // before reaching everyone, so gossip it again.
+      this.broadcasts.enqueue(aliveUpdate(this.self()));
     }
     switch (msg.type) {
       case "ping":
-        this.onPing(from, msg);
+        this.onPing(from, msg, staleAccusation);
         return;
       case "ping-req":
         this.onPingReq(from, msg);
@@ -325,29 +341,31 @@ export class Membership {
     }
   }
 
-  private onPing(from: string, msg: Extract<MembershipMessage, { type: "ping" }>): void {
+  private onPing(from: string, msg: Extract<MembershipMessage, { type: "ping" }>, staleAccusation: boolean) {
     if (msg.target !== this.id) {
       this.stats.rejected++;
       return;
     }
+    const extras: MemberUpdate[] = [];
+    // The pinger suspects an incarnation of ours it should know is refuted: answer directly.
+    if (staleAccusation && !this.leaving) extras.push(aliveUpdate(this.self()));
     // Tell a pinger we think is suspect or dead about it, so it can refute now rather than
     // wait for gossip that may already have died out (the Lifeguard buddy system, extended to
     // dead members so a healed partition closes quickly).
     const source = this.table.get(msg.source);
-    let extra: MemberUpdate | undefined;
     if (source && msg.source !== this.id && (source.state === "suspect" || source.state === "dead")) {
-      extra = { type: source.state, id: source.id, incarnation: source.incarnation, from: this.id };
+      extras.push({ type: source.state, id: source.id, incarnation: source.incarnation, from: this.id });
     }
     this.send(
       { id: msg.source, address: from },
-      { type: "ack", seq: msg.seq, updates: this.piggyback(extra) },
+      { type: "ack", seq: msg.seq, updates: this.piggyback(msg.source, extras) },
     );
   }
 
   private onPingReq(from: string, msg: Extract<MembershipMessage, { type: "ping-req" }>): void {
     if (msg.target === this.id) {
       // We are the target (the requester's direct ping got lost): just ack.
-      this.send({ address: from }, { type: "ack", seq: msg.seq, updates: this.piggyback() });
+      this.send({ address: from }, { type: "ack", seq: msg.seq, updates: this.piggyback(undefined) });
       return;
     }
     this.stats.indirectProbesServed++;
@@ -366,12 +384,15 @@ export class Membership {
     );
     relay.nackTimer = this.clock.setTimeout(() => {
       relay.nackTimer = undefined;
-      this.send({ address: relay.requester }, { type: "nack", seq: relay.seq, updates: this.piggyback() });
+      this.send(
+        { address: relay.requester },
+        { type: "nack", seq: relay.seq, updates: this.piggyback(undefined) },
+      );
     }, nackAfter);
     this.relays.set(seq, relay);
     this.send(
       { id: msg.target, address: msg.targetAddress },
-      { type: "ping", seq, target: msg.target, source: this.id, updates: this.piggyback() },
+      { type: "ping", seq, target: msg.target, source: this.id, updates: this.piggyback(msg.target) },
     );
   }
 
@@ -389,7 +410,10 @@ export class Membership {
     const relay = this.relays.get(seq);
     if (relay) {
       this.dropRelay(seq);
-      this.send({ address: relay.requester }, { type: "ack", seq: relay.seq, updates: this.piggyback() });
+      this.send(
+        { address: relay.requester },
+        { type: "ack", seq: relay.seq, updates: this.piggyback(undefined) },
+      );
     }
   }
 
@@ -443,7 +467,7 @@ export class Membership {
       seq: p.seq,
       target: target.id,
       source: this.id,
-      updates: this.piggyback(extra),
+      updates: this.piggyback(target.id, extra ? [extra] : []),
     });
     p.timer = this.clock.setTimeout(
       () => this.indirectProbe(p),
@@ -466,7 +490,7 @@ export class Membership {
         seq: p.seq,
         target: p.target,
         targetAddress: p.address,
-        updates: this.piggyback(),
+        updates: this.piggyback(h.id),
       });
     }
   }
@@ -527,6 +551,31 @@ export class Membership {
     if (at < 0) return;
     this.probeOrder.splice(at, 1);
     if (at < this.probeIndex) this.probeIndex--;
+  }
+
+  // ---- gossip ------------------------------------------------------------------------------
+
+  /** Keeps running after leave(), so the leave keeps spreading until stop(). */
+  private scheduleGossip(delay: number): void {
+    this.gossipTimer = this.clock.setTimeout(() => {
+      this.gossipTimer = undefined;
+      if (this.stopped) return;
+      this.gossip();
+      this.scheduleGossip(this.config.gossipIntervalMs);
+    }, delay);
+  }
+
+  private gossip(): void {
+    if (this.broadcasts.size === 0) return;
+    const targets = this.pickRandom(
+      this.others((m) => m.state !== "left"),
+      this.config.gossipNodes,
+    );
+    for (const t of targets) {
+      const updates = this.piggyback(t.id);
+      if (updates.length === 0) continue;
+      this.send(t, { type: "gossip", updates });
+    }
   }
 
   // ---- push-pull ---------------------------------------------------------------------------
@@ -590,27 +639,29 @@ export class Membership {
 
   // ---- state changes -----------------------------------------------------------------------
 
-  private applyUpdate(u: MemberUpdate): void {
+  /** Runs `u` through the precedence rules; returns what happened (the reason when ignored). */
+  private applyUpdate(u: MemberUpdate): Decision["kind"] | IgnoreReason | "invalid" {
     if (!isValidUpdate(u)) {
       this.stats.rejected++;
-      return;
+      return "invalid";
     }
     const current = this.table.get(u.id);
     const decision = decide(current, u, { selfId: this.id, leaving: this.leaving, now: this.clock.now() });
     switch (decision.kind) {
       case "ignore":
-        return;
+        return decision.reason;
       case "refute":
         this.refute(decision.accused);
-        return;
+        break;
       case "confirm":
         // Re-gossip only news: a confirmation we already counted would just add load.
         if (u.type === "suspect" && this.suspicions.get(u.id)?.confirm(u.from)) this.broadcasts.enqueue(u);
-        return;
+        break;
       case "apply":
         this.commit(current, decision.next, u);
-        return;
+        break;
     }
+    return decision.kind;
   }
 
   private commit(prev: Member | undefined, next: Member, u: MemberUpdate): void {
@@ -733,11 +784,19 @@ export class Membership {
     return this.table.all().filter((m) => m.id !== this.id && filter(m));
   }
 
-  /** Queued updates for one message, plus one that must go along regardless. */
-  private piggyback(extra?: MemberUpdate): MemberUpdate[] {
-    const room = this.config.maxPiggyback - (extra ? 1 : 0);
-    const updates = this.broadcasts.take(room, this.table.liveCount());
-    if (extra && !updates.some((u) => u.id === extra.id)) updates.unshift(extra);
+  /**
+   * Queued updates for one message, after `extras` that must go along regardless. An alive
+   * about the recipient itself is news to nobody, so it does not use up a transmission.
+   */
+  private piggyback(recipient: string | undefined, extras: MemberUpdate[] = []): MemberUpdate[] {
+    const skip =
+      recipient === undefined ? undefined : (u: MemberUpdate) => u.type === "alive" && u.id === recipient;
+    const queued = this.broadcasts.take(
+      this.config.maxPiggyback - extras.length,
+      this.table.liveCount(),
+      skip,
+    );
+    const updates = [...extras, ...queued.filter((u) => !extras.some((e) => e.id === u.id))];
     this.stats.updatesSent += updates.length;
     return updates;
   }

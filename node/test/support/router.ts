@@ -1,0 +1,197 @@
+import { approuter } from "@hermes/proto";
+import type { Counter, Gauge } from "prom-client";
+import type { Logger } from "pino";
+import { defaultConfig } from "../../src/config/defaults.js";
+import type { NodeConfig } from "../../src/config/types.js";
+import { Identity } from "../../src/identity/index.js";
+import { ChatStore } from "../../src/router/chat-store.js";
+import type { AppLocator } from "../../src/router/locator.js";
+import { Router } from "../../src/router/router.js";
+import type { Session } from "../../src/router/session.js";
+import { createLogger, Metrics } from "../../src/telemetry/index.js";
+import { FakeClock } from "./clock.js";
+import { newChatId, newEphemeralKey, signedAcceptChat, signedConnect, signedStartChat } from "./frames.js";
+import { MemoryKeyBackend } from "./key-backend.js";
+import { RecordingSink } from "./sink.js";
+
+export type AppBody = NonNullable<approuter.AppFrame["body"]>;
+
+export interface RouterOverrides {
+  limits?: Partial<NodeConfig["limits"]>;
+  timeouts?: Partial<NodeConfig["timeouts"]>;
+  clock?: FakeClock;
+  backend?: MemoryKeyBackend;
+  logger?: Logger;
+  identity?: Identity;
+  locator?: AppLocator;
+}
+
+export interface Harness {
+  router: Router;
+  clock: FakeClock;
+  metrics: Metrics;
+  backend: MemoryKeyBackend;
+  store: ChatStore;
+  identity: Identity;
+  limits: NodeConfig["limits"];
+  timeouts: NodeConfig["timeouts"];
+  /** A new app (not yet connected) on this router. */
+  app(identity?: Identity): TestApp;
+}
+
+/** A Router over a fake clock, fresh metrics, a silent logger and an in-memory keystore. */
+export function newRouter(o: RouterOverrides = {}): Harness {
+  const defaults = defaultConfig();
+  const limits = { ...defaults.limits, ...o.limits };
+  const timeouts = { ...defaults.timeouts, ...o.timeouts };
+  const clock = o.clock ?? new FakeClock();
+  const metrics = new Metrics();
+  const backend = o.backend ?? new MemoryKeyBackend();
+  const store = new ChatStore(backend);
+  const identity = o.identity ?? Identity.generate();
+  const router = new Router({
+    identity,
+    limits,
+    timeouts,
+    clock,
+    metrics,
+    logger: o.logger ?? createLogger({ level: "silent" }),
+    store,
+    ...(o.locator ? { locator: o.locator } : {}),
+  });
+  const h: Harness = {
+    router,
+    clock,
+    metrics,
+    backend,
+    store,
+    identity,
+    limits,
+    timeouts,
+    app: (id) => new TestApp(h, id),
+  };
+  return h;
+}
+
+/** One app's stream to the router under test. */
+export class TestApp {
+  sink = new RecordingSink();
+  session: Session | undefined;
+  challenge: approuter.Challenge | undefined;
+
+  constructor(
+    readonly h: Harness,
+    readonly identity: Identity = Identity.generate(),
+  ) {}
+
+  get id(): string {
+    return this.identity.id;
+  }
+
+  /** Opens a new stream (a fresh sink) and returns the node's challenge. */
+  open(): approuter.Challenge {
+    this.sink = new RecordingSink();
+    this.session = this.h.router.open(this.sink);
+    this.challenge = this.sink.one("challenge");
+    return this.challenge;
+  }
+
+  /** A Connect correctly signed for the current challenge, with fields overridden as given. */
+  connectBody(over: Partial<approuter.Connect> = {}): approuter.Connect {
+    const challenge = this.challenge ?? this.open();
+    const good = signedConnect(this.identity, {
+      nodeId: challenge.nodeId,
+      nonce: challenge.nonce,
+      timestampMs: this.h.clock.now(),
+    });
+    return { ...good, ...over };
+  }
+
+  /** Opens a stream, connects, and returns the ConnectAck (with its correlation id). */
+  connect(): approuter.ConnectAck & { correlationId: string } {
+    this.open();
+    this.send({ $case: "connect", value: this.connectBody() }, "c-connect");
+    return this.sink.one("connectAck");
+  }
+
+  send(body: AppBody | undefined, correlationId = ""): void {
+    if (!this.session) throw new Error("open() first");
+    this.h.router.receive(this.session, { correlationId, body });
+  }
+
+  /** The stream broke (as the gRPC shell reports it). */
+  disconnect(): void {
+    if (this.session) this.h.router.disconnected(this.session);
+  }
+
+  /** Sends a signed StartChat to `target`; returns what the acceptor needs. */
+  startChat(
+    target: TestApp | string,
+    over: Partial<approuter.StartChat> = {},
+    correlationId = "c-start",
+  ): approuter.StartChat {
+    const value = {
+      ...signedStartChat(this.identity, {
+        chatId: over.chatId ?? newChatId(),
+        targetAppId: typeof target === "string" ? target : target.id,
+        ephemeralKey: newEphemeralKey(),
+        timestampMs: this.h.clock.now(),
+      }),
+      ...over,
+    };
+    this.send({ $case: "startChat", value }, correlationId);
+    return value;
+  }
+
+  /** Sends a signed AcceptChat for an offer this app received. */
+  accept(offer: approuter.ChatOffer, over: Partial<approuter.AcceptChat> = {}, correlationId = "c-accept") {
+    const value = {
+      ...signedAcceptChat(this.identity, {
+        chatId: offer.chatId,
+        initiatorAppId: offer.initiatorAppId,
+        initiatorEphemeralKey: offer.ephemeralKey,
+        ephemeralKey: newEphemeralKey(),
+        timestampMs: this.h.clock.now(),
+      }),
+      ...over,
+    };
+    this.send({ $case: "acceptChat", value }, correlationId);
+    return value;
+  }
+
+  message(chatId: string, seq: number, ciphertext: Uint8Array = new Uint8Array([seq & 0xff]), cid = ""): void {
+    this.send({ $case: "message", value: { chatId, seq, ciphertext } }, cid);
+  }
+
+  ack(chatId: string, seq: number, cid = ""): void {
+    this.send({ $case: "ack", value: { chatId, seq } }, cid);
+  }
+
+  /** The only frame since the last read must be an Error; returns it. */
+  error(): approuter.Error & { correlationId: string } {
+    return this.sink.one("error");
+  }
+}
+
+/** Connects two apps and makes a ready chat between them; every sink is drained afterwards. */
+export function readyChat(a: TestApp, b: TestApp): { chatId: string; ready: approuter.ChatReady } {
+  const start = a.startChat(b);
+  a.sink.one("chatPending");
+  const offer = b.sink.one("chatOffer");
+  b.accept(offer);
+  const ready = a.sink.one("chatReady");
+  b.sink.one("chatReady");
+  return { chatId: start.chatId, ready };
+}
+
+/** A counter or gauge value for the given labels (0 when never set). */
+export async function metricValue(
+  metric: Counter<string> | Gauge<string>,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const data = await metric.get();
+  const match = data.values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val));
+  return match?.value ?? 0;
+}
+
+export const { ErrorCode, ChatEndReason, SessionCloseReason } = approuter;
