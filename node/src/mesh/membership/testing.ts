@@ -368,8 +368,17 @@ export class Simulation {
     const nodes = Array.from({ length: count }, () => this.addNode());
     const [seed, ...rest] = nodes;
     seed!.membership.start();
-    const joins = rest.map((n) => n.membership.join([{ address: seed!.address }]));
-    this.clock.advance(100);
+    let settled = 0;
+    const joins = rest.map((n) => n.membership.join([{ address: seed!.address }]).finally(() => settled++));
+    // The promises settle on fake time: keep it moving (a lost sync resolves at its timeout).
+    for (
+      let waited = 0;
+      settled < joins.length && waited <= seed!.membership.config.syncTimeoutMs;
+      waited += 10
+    ) {
+      this.clock.advance(10);
+      await Promise.resolve();
+    }
     await Promise.all(joins);
     return nodes;
   }
