@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 
 echo "== build"
 npx tsc -b node
+npx tsc -p tsconfig.test.json
 echo "== lint"
 npx biome check .
 echo "== codegen"

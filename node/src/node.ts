@@ -85,6 +85,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     ...parseHostPort(config.listen.admin),
     metrics,
     logger,
+    routes: debugRoutes(),
     health: () => ({
       live: true,
       ready: serving,
@@ -164,4 +165,17 @@ async function openKeystore(config: NodeConfig, logger: Logger): Promise<KeyBack
   } finally {
     passphrase.fill(0);
   }
+}
+
+/** With `node --expose-gc`, /debug/gc collects garbage and reports the heap: benchmarks use it to measure memory. */
+function debugRoutes(): Record<string, () => unknown> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return {};
+  return {
+    "/debug/gc": () => {
+      gc();
+      const { heapUsed, rss } = process.memoryUsage();
+      return { heapUsed, rss };
+    },
+  };
 }

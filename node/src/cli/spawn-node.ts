@@ -26,6 +26,8 @@ export interface SpawnOptions {
   dataDir?: string;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /** Options for the node runtime itself, e.g. --expose-gc. */
+  nodeArgs?: string[];
 }
 
 /** Runs `hermes node` as a child process on loopback ports and waits until it serves. */
@@ -35,6 +37,7 @@ export async function spawnNode(options: SpawnOptions = {}): Promise<SpawnedNode
   const child = spawn(
     process.execPath,
     [
+      ...(options.nodeArgs ?? []),
       CLI,
       "node",
       `--dataDir=${dataDir}`,

@@ -79,9 +79,16 @@ export class Router {
   private pendingCount = 0;
   private readyCount = 0;
   private accepting = true;
+  /** Metric children for the per-message path, bound once (label lookups cost per call). */
+  private readonly hot;
 
   constructor(private readonly o: RouterOptions) {
     this.locator = o.locator ?? localOnly;
+    this.hot = {
+      relayed: o.metrics.messagesRelayed.labels({ scope: "local" }),
+      bytes: o.metrics.bytesRelayed.labels({ scope: "local" }),
+      acks: o.metrics.acksRelayed.labels({ scope: "local" }),
+    };
   }
 
   get nodeId(): string {
@@ -554,8 +561,8 @@ export class Router {
         value: { chatId: chat.id, fromAppId: appId, seq: m.seq, ciphertext: m.ciphertext },
       },
     });
-    this.o.metrics.messagesRelayed.inc({ scope: "local" });
-    this.o.metrics.bytesRelayed.inc({ scope: "local" }, m.ciphertext.length);
+    this.hot.relayed.inc();
+    this.hot.bytes.inc(m.ciphertext.length);
   }
 
   private ack(session: Session, a: approuter.MessageAck, cid: string): void {
@@ -592,7 +599,7 @@ export class Router {
     if (!applyAck(dir, a.seq, now, (s) => this.o.metrics.ackLatency.observe(s))) return;
     chat.lastActivity = now;
     this.o.store.save(chat);
-    this.o.metrics.acksRelayed.inc({ scope: "local" });
+    this.hot.acks.inc();
     this.sendTo(senderId, { $case: "ack", value: { chatId: chat.id, seq: a.seq } });
   }
 

@@ -44,6 +44,7 @@ export class Chat extends EventEmitter<{
   private readonly outbox: Outgoing[] = [];
   private sentCount = 0;
   private lastReceived = 0;
+  private ackScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private inbox: ReceivedMessage[] = [];
   private waiter: (() => void) | undefined;
@@ -182,10 +183,23 @@ export class Chat extends EventEmitter<{
     }
     this.lastReceived = seq;
     const message: ReceivedMessage = { seq, data, text: () => decoder.decode(data) };
-    this.link.write({ $case: "ack", value: { chatId: this.id, seq } });
+    this.scheduleAck();
     if (this.listenerCount("message") > 0) this.emit("message", message);
     else this.inbox.push(message);
     this.wake();
+  }
+
+  /**
+   * Acks are cumulative, so the messages that arrive together (one read from the socket) are
+   * acknowledged with one frame, sent once they have been handed to the app.
+   */
+  private scheduleAck(): void {
+    if (this.ackScheduled) return;
+    this.ackScheduled = true;
+    setImmediate(() => {
+      this.ackScheduled = false;
+      if (this.endedWith === undefined) this.link.write({ $case: "ack", value: { chatId: this.id, seq: this.lastReceived } });
+    });
   }
 
   /** The chat is over: fail what is unacked, zero the keys. */

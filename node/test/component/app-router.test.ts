@@ -42,7 +42,7 @@ function rawStream(endpoint: string) {
     },
     "AppRouter",
   );
-  const client = new Raw(endpoint, grpc.credentials.createInsecure()) as grpc.Client & {
+  const client = new Raw(endpoint, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
     open(): grpc.ClientDuplexStream<Buffer, approuter.NodeFrame>;
   };
   const stream = client.open();

@@ -1,0 +1,11 @@
+// The receiving app of the relay benchmark, in its own process as a real peer app would be:
+// it accepts one chat and takes every message (the SDK acks them end to end).
+import { HermesClient, Identity } from "../../node/dist/index.js";
+
+const [endpoint] = process.argv.slice(2);
+const app = new HermesClient({ endpoint, identity: Identity.generate() });
+app.on("offer", (offer) => void offer.accept());
+app.on("chat", (chat) => chat.on("message", () => {}));
+await app.connect();
+process.stdout.write(`${JSON.stringify({ appId: app.appId })}\n`);
+process.on("SIGTERM", () => void app.close().then(() => process.exit(0)));
