@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Document, isAlias, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
@@ -38,11 +39,13 @@ const POSITIVE = new Set([
   "timeouts.heartbeatIntervalMs",
   "timeouts.sweepIntervalMs",
 ]);
-const HOST_PORT_KEYS = ["listen.app", "listen.admin", "advertiseApp"];
+const HOST_PORT_KEYS = ["listen.app", "listen.admin", "advertiseApp", "mesh.listen", "mesh.advertise", "mesh.dnsServer"];
+const POSITIVE_PREFIXES = ["mesh.membership."];
+const NON_NEGATIVE_IN_SECTION = new Set(["mesh.membership.indirectProbes", "mesh.membership.gossipNodes"]);
 /** Environment variables that share the prefix but are not config keys. */
 const NOT_CONFIG_ENV = new Set(["HERMES_CONFIG", "HERMES_KEYSTORE_PASSPHRASE"]);
 
-type Leaf = string | number;
+type Leaf = string | number | boolean | string[];
 interface Raw {
   value: unknown;
   source: string;
@@ -57,7 +60,7 @@ function schemaOf(config: NodeConfig): Schema {
   const walk = (obj: object, prefix: string) => {
     for (const [key, value] of Object.entries(obj)) {
       const path = prefix + key;
-      if (typeof value === "object" && value !== null) {
+      if (typeof value === "object" && value !== null && !Array.isArray(value)) {
         schema.sections.add(path);
         walk(value, `${path}.`);
       } else {
@@ -247,9 +250,23 @@ function coerce(path: string, def: Leaf, raw: Raw): Leaf {
     if (LOG_LEVELS.includes(value as (typeof LOG_LEVELS)[number])) return value as string;
     throw fail(`one of ${LOG_LEVELS.join(", ")}`);
   }
+  if (typeof def === "boolean") {
+    if (value === true || value === "true") return true;
+    if (value === false || value === "false") return false;
+    throw fail("true or false");
+  }
+  if (Array.isArray(def)) {
+    // A YAML list, or a comma-separated string from the environment or a flag.
+    const list = typeof value === "string" ? value.split(",").map((v) => v.trim()) : value;
+    if (!Array.isArray(list) || list.some((v) => typeof v !== "string")) throw fail("a list of strings");
+    return (list as string[]).filter((v) => v !== "");
+  }
   if (typeof def === "number") {
     const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
-    const min = POSITIVE.has(path) ? 1 : 0;
+    const min =
+      POSITIVE.has(path) || (POSITIVE_PREFIXES.some((p) => path.startsWith(p)) && !NON_NEGATIVE_IN_SECTION.has(path))
+        ? 1
+        : 0;
     if (typeof n !== "number" || !Number.isSafeInteger(n) || n < min) {
       throw fail(min ? "a positive integer" : "a non-negative integer");
     }
@@ -264,7 +281,7 @@ function validate(config: NodeConfig, raw: Map<string, Raw>): void {
   const from = (path: string) => raw.get(path)!.source;
   for (const path of HOST_PORT_KEYS) {
     const value = getPath(config, path) as string;
-    if (path === "advertiseApp" && value === "") continue;
+    if (value === "" && path !== "listen.app" && path !== "listen.admin" && path !== "mesh.listen") continue;
     try {
       parseHostPort(value);
     } catch (err) {
@@ -288,6 +305,33 @@ function validate(config: NodeConfig, raw: Map<string, Raw>): void {
     );
   };
   lessThan("limits.maxCiphertextBytes", "limits.maxFrameBytes");
+  lessThan("mesh.membership.probeTimeoutMs", "mesh.membership.probeIntervalMs");
+  for (const peer of config.mesh.peers) {
+    try {
+      parseHostPort(peer);
+    } catch (err) {
+      throw new ConfigError(`mesh.peers from ${from("mesh.peers")}: ${(err as Error).message}`, "mesh.peers", from("mesh.peers"));
+    }
+  }
+  const tls = config.mesh.tls;
+  const tlsSet = [tls.cert, tls.key, tls.ca].filter((f) => f !== "").length;
+  if (tlsSet !== 0 && tlsSet !== 3) {
+    throw new ConfigError(
+      `mesh.tls needs all of cert, key and ca (got ${tlsSet} of 3, from ${from("mesh.tls.cert")})`,
+      "mesh.tls",
+      from("mesh.tls.cert"),
+    );
+  }
+  if (tlsSet === 3 && config.mesh.insecure) {
+    throw new ConfigError("mesh.insecure and mesh.tls are both set: choose one", "mesh.insecure", from("mesh.insecure"));
+  }
+  if (tlsSet === 0 && !config.mesh.insecure && (config.mesh.peers.length > 0 || config.mesh.dns !== "")) {
+    throw new ConfigError(
+      "mesh peers or dns are set but the mesh has no TLS: set mesh.tls.cert, mesh.tls.key and mesh.tls.ca (see `hermes certs`), or mesh.insecure=true for local development",
+      "mesh.tls",
+      from("mesh.peers"),
+    );
+  }
   lessThan("timeouts.heartbeatIntervalMs", "timeouts.sessionIdleMs");
   // messageBurst >= 1 and sweepIntervalMs > 0 are enforced by POSITIVE during coercion.
 }
@@ -297,7 +341,10 @@ function derive(config: NodeConfig, cwd: string): NodeConfig {
   const ks = config.keystore;
   ks.path = ks.path ? resolve(cwd, ks.path) : join(config.dataDir, "keystore.json");
   if (ks.passphraseFile) ks.passphraseFile = resolve(cwd, ks.passphraseFile);
-  if (!config.advertiseApp) config.advertiseApp = config.listen.app;
+  const tls = config.mesh.tls;
+  for (const key of ["cert", "key", "ca"] as const) if (tls[key]) tls[key] = resolve(cwd, tls[key]);
+  if (!config.advertiseApp) config.advertiseApp = advertised(config.listen.app);
+  if (!config.mesh.advertise) config.mesh.advertise = advertised(config.mesh.listen);
   return config;
 }
 
@@ -335,4 +382,11 @@ function distance(a: string, b: string): number {
     prev = row;
   }
   return prev[b.length]!;
+}
+
+/** What others should dial for a listen address: a wildcard host becomes this host's name. */
+function advertised(listen: string): string {
+  const { host, port } = parseHostPort(listen);
+  if (host === "" || host === "0.0.0.0" || host === "::" || host === "[::]") return `${hostname()}:${port}`;
+  return listen;
 }

@@ -51,4 +51,51 @@ export interface NodeConfig {
     shutdownGraceMs: number;
   };
   log: { level: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent" };
+  mesh: MeshConfig;
+}
+
+/**
+ * Node <-> node. The mesh runs when TLS files are configured, or when `insecure` says to run
+ * it in plain text (local development only); otherwise the node is deliberately alone.
+ */
+export interface MeshConfig {
+  /** host:port of the NodeMesh gRPC server. */
+  listen: string;
+  /** host:port other nodes use to reach this one; defaults to listen (with this host's name for 0.0.0.0). */
+  advertise: string;
+  /** Static seed nodes, host:port. */
+  peers: string[];
+  /** DNS discovery: "name:port" (A/AAAA records) or "_service._proto.name" (SRV records); empty for none. */
+  dns: string;
+  /** DNS server host:port to ask instead of the system resolver (tests, special setups). */
+  dnsServer: string;
+  /** How often DNS and persisted peers are tried again, until joined and afterwards (to heal partitions). */
+  discoveryIntervalMs: number;
+  /** Plain-text mesh. Never in production: anyone who reaches the port could join. */
+  insecure: boolean;
+  /** PEM files, reloaded when they change. */
+  tls: { cert: string; key: string; ca: string };
+  /** How long a lost tieline stream may take to come back before its chats are torn down. */
+  tielineGraceMs: number;
+  /** Frames per second a peer node may send on its streams (burst twice that). */
+  peerFramesPerSecond: number;
+  /** Largest NodeMesh frame accepted, bytes. */
+  maxFrameBytes: number;
+  /** Frames queued towards one peer before new chats to it are refused (backpressure). */
+  maxQueuedFrames: number;
+  membership: {
+    probeIntervalMs: number;
+    probeTimeoutMs: number;
+    indirectProbes: number;
+    suspicionMult: number;
+    suspicionMaxTimeoutMult: number;
+    retransmitMult: number;
+    awarenessMaxMultiplier: number;
+    pushPullIntervalMs: number;
+    deadReclaimMs: number;
+    maxPiggyback: number;
+    gossipIntervalMs: number;
+    gossipNodes: number;
+    syncTimeoutMs: number;
+  };
 }

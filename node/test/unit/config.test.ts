@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -38,7 +38,9 @@ describe("config defaults", () => {
     expect(config.dataDir).toBe("/srv/hermes/hermes-data");
     expect(config.keystore.path).toBe("/srv/hermes/hermes-data/keystore.json");
     expect(config.keystore.passphraseFile).toBe("");
-    expect(config.advertiseApp).toBe("0.0.0.0:7400");
+    // A wildcard listen address is advertised under this host's name.
+    expect(config.advertiseApp).toBe(`${hostname()}:7400`);
+    expect(config.mesh.advertise).toBe(`${hostname()}:7401`);
     expect(config.nodeName).toBe(defaults.nodeName);
     expect(config.log.level).toBe("info");
   });
@@ -58,7 +60,8 @@ describe("config defaults", () => {
     const keys = configKeys();
     expect(keys).toContain("limits.maxFrameBytes");
     expect(keys).toContain("keystore.kdf.memoryKiB");
-    expect(keys).toHaveLength(28);
+    expect(keys).toHaveLength(55);
+    expect(keys).toContain("mesh.membership.probeIntervalMs");
     expect(envNameFor("limits.maxFrameBytes")).toBe("HERMES_LIMITS_MAX_FRAME_BYTES");
     expect(envNameFor("listen.app")).toBe("HERMES_LISTEN_APP");
     expect(envNameFor("log.level")).toBe("HERMES_LOG_LEVEL");
@@ -241,5 +244,30 @@ describe("config cross-field rules", () => {
   it("requires a burst of at least one and a non-zero sweep interval", () => {
     expect(fails([], { HERMES_LIMITS_MESSAGE_BURST: "0" })).toContain("limits.messageBurst");
     expect(fails([], { HERMES_TIMEOUTS_SWEEP_INTERVAL_MS: "0" })).toContain("timeouts.sweepIntervalMs");
+  });
+});
+
+describe("mesh config", () => {
+  const load = (argv: string[], env: Record<string, string> = {}) => loadConfig({ argv, env, cwd: "/srv" });
+
+  it("takes peers as a comma-separated list and booleans as words", () => {
+    const config = load(["--mesh.peers=a:7401, b:7401", "--mesh.insecure=true"]);
+    expect(config.mesh.peers).toEqual(["a:7401", "b:7401"]);
+    expect(config.mesh.insecure).toBe(true);
+    expect(() => load(["--mesh.insecure=yes"])).toThrow(/mesh\.insecure from --mesh\.insecure: expected true or false/);
+  });
+
+  it("refuses peers without TLS unless insecure is explicit", () => {
+    expect(() => load([], { HERMES_MESH_PEERS: "a:7401" })).toThrow(/no TLS.*hermes certs/);
+    expect(() => load(["--mesh.tls.cert=c.pem"])).toThrow(/needs all of cert, key and ca/);
+    const tls = load(["--mesh.tls.cert=c.pem", "--mesh.tls.key=k.pem", "--mesh.tls.ca=ca.pem", "--mesh.peers=a:1"]);
+    expect(tls.mesh.tls.cert).toBe("/srv/c.pem");
+  });
+
+  it("validates membership timers and peer addresses", () => {
+    expect(() => load(["--mesh.membership.probeIntervalMs=0"])).toThrow(/probeIntervalMs.*positive integer/);
+    expect(() => load(["--mesh.membership.probeTimeoutMs=2000"])).toThrow(/probeTimeoutMs .* must be less than/);
+    expect(() => load(["--mesh.insecure=true", "--mesh.peers=nope"])).toThrow(/mesh\.peers/);
+    expect(load(["--mesh.membership.indirectProbes=0"]).mesh.membership.indirectProbes).toBe(0);
   });
 });
