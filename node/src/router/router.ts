@@ -17,7 +17,7 @@ import {
 import type { ChatStore } from "./chat-store.js";
 import type { Clock } from "./clock.js";
 import { type AppLocator, localOnly } from "./locator.js";
-import { Session, type SessionSink } from "./session.js";
+import { type AppBudgets, Session, type SessionSink } from "./session.js";
 
 const { ErrorCode, ChatEndReason, SessionCloseReason } = approuter;
 type AppFrame = approuter.AppFrame;
@@ -75,6 +75,11 @@ export class Router {
   private readonly appChats = new Map<string, Set<string>>();
   /** Ended chat IDs, remembered while their signed StartChat could still be replayed. */
   private readonly ended = new Map<string, number>();
+  /**
+   * Budgets of apps that went away, kept until they would have refilled anyway, so that
+   * disconnecting and connecting again does not reset an app's rate limits.
+   */
+  private readonly leftBudgets = new Map<string, { budgets: AppBudgets; at: number }>();
   private readonly locator: AppLocator;
   private pendingCount = 0;
   private readyCount = 0;
@@ -209,6 +214,8 @@ export class Router {
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_SHUTDOWN, "node at capacity");
       return;
     }
+    const left = this.leftBudgets.get(appId);
+    if (left) session.budgets = left.budgets;
     if (previous) {
       session.budgets = previous.budgets;
       this.close(
@@ -217,6 +224,7 @@ export class Router {
         `replaced by session ${session.id}`,
       );
     }
+    this.leftBudgets.delete(appId);
     session.state = "connected";
     session.appId = appId;
     session.publicKey = Uint8Array.from(c.publicKey);
@@ -570,7 +578,7 @@ export class Router {
     if (!chat?.ready || !isParticipant(chat, session.appId)) {
       const code = !chat
         ? ErrorCode.ERROR_CODE_UNKNOWN_CHAT
-        : chat.ready
+        : !isParticipant(chat, session.appId)
           ? ErrorCode.ERROR_CODE_NOT_PARTICIPANT
           : ErrorCode.ERROR_CODE_CHAT_NOT_READY;
       this.fail(session, code, "cannot ack in this chat", {
@@ -645,6 +653,10 @@ export class Router {
       }
     }
     for (const [chatId, at] of this.ended) if (now - at > 2 * t.clockSkewMs) this.ended.delete(chatId);
+    const { messageBurst, messagesPerSecond } = this.o.limits;
+    const refillMs = Math.max(60_000, Math.ceil((messageBurst / messagesPerSecond) * 1000));
+    for (const [appId, left] of this.leftBudgets)
+      if (now - left.at > refillMs) this.leftBudgets.delete(appId);
   }
 
   /** Stops taking sessions and tells every app to reconnect elsewhere or later. */
@@ -737,6 +749,7 @@ export class Router {
   private detach(session: Session): void {
     if (session.state !== "connected" || this.byApp.get(session.appId) !== session) return;
     this.byApp.delete(session.appId);
+    this.leftBudgets.set(session.appId, { budgets: session.budgets, at: this.o.clock.now() });
     this.o.metrics.sessions.set(this.byApp.size);
     for (const chat of this.chatsOf(session.appId)) {
       const dir = chat.directions.get(peerOf(chat, session.appId));

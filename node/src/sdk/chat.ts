@@ -178,7 +178,10 @@ export class Chat extends EventEmitter<{
     try {
       data = open(this.keys.receive, this.id, seq, ciphertext);
     } catch {
-      this.emit("error", new Error(`message ${seq} of chat ${this.id} failed authentication; dropped`));
+      // Only with a listener: an unhandled 'error' would throw into the stream's handler, so one
+      // forged delivery (the node is not trusted) could take the app down.
+      const error = new Error(`message ${seq} of chat ${this.id} failed authentication; dropped`);
+      if (this.listenerCount("error") > 0) this.emit("error", error);
       return;
     }
     this.lastReceived = seq;
@@ -198,7 +201,8 @@ export class Chat extends EventEmitter<{
     this.ackScheduled = true;
     setImmediate(() => {
       this.ackScheduled = false;
-      if (this.endedWith === undefined) this.link.write({ $case: "ack", value: { chatId: this.id, seq: this.lastReceived } });
+      if (this.endedWith === undefined)
+        this.link.write({ $case: "ack", value: { chatId: this.id, seq: this.lastReceived } });
     });
   }
 

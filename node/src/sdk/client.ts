@@ -288,7 +288,7 @@ export class HermesClient extends EventEmitter<{
       case "sessionClosed":
         if (body.value.reason === SessionCloseReason.SESSION_CLOSE_REASON_REPLACED) {
           // Another process took this identity over; reconnecting would only fight it.
-          this.emit("error", new Error(`session replaced: ${body.value.detail}`));
+          this.report(new Error(`session replaced: ${body.value.detail}`));
           void this.close();
         }
         return;
@@ -301,7 +301,7 @@ export class HermesClient extends EventEmitter<{
 
   private answerChallenge(challenge: approuter.Challenge): void {
     if (!idMatchesKey(challenge.nodeId, challenge.nodePublicKey)) {
-      this.emit("error", new PeerVerificationError(`node ID ${challenge.nodeId} does not match its key`));
+      this.report(new PeerVerificationError(`node ID ${challenge.nodeId} does not match its key`));
     }
     this.nodeId = challenge.nodeId;
     const timestampMs = Date.now();
@@ -335,6 +335,10 @@ export class HermesClient extends EventEmitter<{
       if (chat) {
         live.add(chatId);
         chat.resend(state.ackedByPeer);
+      } else if (chatId && this.starts.has(chatId) && state.ready) {
+        // It became ready while we were away (the peer accepted our offer meanwhile).
+        this.chatReady(state.ready);
+        live.add(chatId);
       } else if (chatId && !this.starts.has(chatId)) {
         // A chat from an earlier run of this app: its keys are gone, so it cannot go on.
         this.write({ $case: "deleteChat", value: { chatId } });
@@ -351,7 +355,7 @@ export class HermesClient extends EventEmitter<{
   private offered(offer: approuter.ChatOffer): void {
     const problem = this.checkOffer(offer);
     if (problem) {
-      this.emit("error", new PeerVerificationError(problem));
+      this.report(new PeerVerificationError(problem));
       this.write({
         $case: "rejectChat",
         value: { chatId: offer.chatId, reason: "offer failed verification" },
@@ -455,6 +459,11 @@ export class HermesClient extends EventEmitter<{
     this.emit("chatEnded", chat, reason);
   }
 
+  /** Surfaces a problem to the app if it listens; an unheard 'error' event would crash it. */
+  private report(error: Error): void {
+    if (this.listenerCount("error") > 0) this.emit("error", error);
+  }
+
   private nodeError(correlationId: string, e: approuter.Error): void {
     const error = new NodeError(e.code, e.message, e.chatId, e.retryAfterMs);
     const request = correlationId ? this.requests.get(correlationId) : undefined;
@@ -480,7 +489,7 @@ export class HermesClient extends EventEmitter<{
       void this.close();
       return;
     }
-    if (this.listenerCount("error") > 0) this.emit("error", error);
+    this.report(error);
   }
 }
 

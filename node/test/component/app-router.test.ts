@@ -82,7 +82,10 @@ describe("AppRouter over gRPC", () => {
     expect(ab.unacked).toBe(0);
     const metrics = await n.metrics.text();
     expect(metrics).toMatch(/hermes_messages_relayed_total\{scope="local"\} 600/);
-    expect(metrics).toMatch(/hermes_acks_relayed_total\{scope="local"\} 600/);
+    // Acks are cumulative and coalesced by the receiving SDK: fewer frames than messages.
+    const acks = Number(/hermes_acks_relayed_total\{scope="local"\} (\d+)/.exec(metrics)?.[1]);
+    expect(acks).toBeGreaterThan(0);
+    expect(acks).toBeLessThanOrEqual(600);
   });
 
   it("never gives the node plaintext or a chat key", async () => {

@@ -54,7 +54,13 @@ export class FakeClock implements Clock {
   }
 
   private add(fn: () => void, ms: number, every: number | undefined): () => void {
-    const timer: Timer = { due: this.current + Math.max(0, ms), order: this.order++, every, fn, cancelled: false };
+    const timer: Timer = {
+      due: this.current + Math.max(0, ms),
+      order: this.order++,
+      every,
+      fn,
+      cancelled: false,
+    };
     this.timers.push(timer);
     return () => {
       timer.cancelled = true;

@@ -1,6 +1,6 @@
 import { approuter } from "@hermes/proto";
-import type { Counter, Gauge } from "prom-client";
 import type { Logger } from "pino";
+import type { Counter, Gauge } from "prom-client";
 import { defaultConfig } from "../../src/config/defaults.js";
 import type { NodeConfig } from "../../src/config/types.js";
 import { Identity } from "../../src/identity/index.js";
@@ -124,7 +124,10 @@ export class TestApp {
     if (this.session) this.h.router.disconnected(this.session);
   }
 
-  /** Sends a signed StartChat to `target`; returns what the acceptor needs. */
+  /**
+   * Sends a StartChat to `target`, signed over its chat id and ephemeral key (given or random);
+   * other overrides replace fields after signing. Returns what was sent.
+   */
   startChat(
     target: TestApp | string,
     over: Partial<approuter.StartChat> = {},
@@ -134,7 +137,7 @@ export class TestApp {
       ...signedStartChat(this.identity, {
         chatId: over.chatId ?? newChatId(),
         targetAppId: typeof target === "string" ? target : target.id,
-        ephemeralKey: newEphemeralKey(),
+        ephemeralKey: over.ephemeralKey ?? newEphemeralKey(),
         timestampMs: this.h.clock.now(),
       }),
       ...over,
@@ -143,14 +146,14 @@ export class TestApp {
     return value;
   }
 
-  /** Sends a signed AcceptChat for an offer this app received. */
+  /** Sends an AcceptChat for an offer, signed over its ephemeral key (given or random); other overrides replace fields after signing. */
   accept(offer: approuter.ChatOffer, over: Partial<approuter.AcceptChat> = {}, correlationId = "c-accept") {
     const value = {
       ...signedAcceptChat(this.identity, {
         chatId: offer.chatId,
         initiatorAppId: offer.initiatorAppId,
         initiatorEphemeralKey: offer.ephemeralKey,
-        ephemeralKey: newEphemeralKey(),
+        ephemeralKey: over.ephemeralKey ?? newEphemeralKey(),
         timestampMs: this.h.clock.now(),
       }),
       ...over,
@@ -159,7 +162,12 @@ export class TestApp {
     return value;
   }
 
-  message(chatId: string, seq: number, ciphertext: Uint8Array = new Uint8Array([seq & 0xff]), cid = ""): void {
+  message(
+    chatId: string,
+    seq: number,
+    ciphertext: Uint8Array = new Uint8Array([seq & 0xff]),
+    cid = "",
+  ): void {
     this.send({ $case: "message", value: { chatId, seq, ciphertext } }, cid);
   }
 
@@ -179,7 +187,7 @@ export function readyChat(a: TestApp, b: TestApp): { chatId: string; ready: appr
   a.sink.one("chatPending");
   const offer = b.sink.one("chatOffer");
   b.accept(offer);
-  const ready = a.sink.one("chatReady");
+  const { correlationId: _, ...ready } = a.sink.one("chatReady");
   b.sink.one("chatReady");
   return { chatId: start.chatId, ready };
 }

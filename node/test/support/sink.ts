@@ -4,6 +4,7 @@ import type { SessionSink } from "../../src/router/session.js";
 export type NodeBody = NonNullable<approuter.NodeFrame["body"]>;
 export type NodeCase = NodeBody["$case"];
 export type NodeValue<C extends NodeCase> = Extract<NodeBody, { $case: C }>["value"];
+export type WithCorrelation<C extends NodeCase> = NodeValue<C> & { correlationId: string };
 
 /** A SessionSink that records every frame. take() drains what arrived since the last take(). */
 export class RecordingSink implements SessionSink {
@@ -40,14 +41,14 @@ export class RecordingSink implements SessionSink {
   }
 
   /** The only frame since the last take(); fails unless it is exactly one frame of `kind`. Drains. */
-  one<C extends NodeCase>(kind: C): NodeValue<C> & { correlationId: string } {
+  one<C extends NodeCase>(kind: C): WithCorrelation<C> {
     const fresh = this.take();
     const cases = fresh.map((f) => f.body?.$case);
     if (fresh.length !== 1 || fresh[0]!.body?.$case !== kind) {
       throw new Error(`expected one ${kind} frame, got [${cases.join(", ")}]`);
     }
     const frame = fresh[0]!;
-    return { ...(frame.body!.value as NodeValue<C>), correlationId: frame.correlationId };
+    return { ...frame.body!.value, correlationId: frame.correlationId } as unknown as WithCorrelation<C>;
   }
 
   /** The last recorded frame of `kind` (not draining), or undefined. */

@@ -182,7 +182,11 @@ describe("Router: connect", () => {
     const other = h.app();
     other.connect();
     other.send({ $case: "findApp", value: { appId: app.id } }, "f");
-    expect(other.sink.one("findAppResult")).toMatchObject({ appId: app.id, online: true, nodeId: h.identity.id });
+    expect(other.sink.one("findAppResult")).toMatchObject({
+      appId: app.id,
+      online: true,
+      nodeId: h.identity.id,
+    });
   });
 
   it("refuses new apps beyond maxSessions but still lets a connected app reconnect", async () => {
@@ -296,7 +300,9 @@ describe("Router: bad frames", () => {
     const app = h.app();
     app.connect();
     for (let i = 0; i < 5; i++) app.message("0".repeat(32), 1); // UNKNOWN_CHAT
-    expect(app.sink.all("error").map((e) => e.code)).toEqual(Array(5).fill(ErrorCode.ERROR_CODE_UNKNOWN_CHAT));
+    expect(app.sink.all("error").map((e) => e.code)).toEqual(
+      Array(5).fill(ErrorCode.ERROR_CODE_UNKNOWN_CHAT),
+    );
     expect(app.sink.ended).toBe(false);
   });
 });
