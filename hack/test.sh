@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== system packages"
+bash hack/install-deps.sh
 echo "== build"
 npx tsc -b node
 npx tsc -p tsconfig.test.json

@@ -12,6 +12,8 @@ import {
   loadOrCreateNodeIdentity,
   readPassphrase,
 } from "./keystore/index.js";
+import type { Mesh } from "./mesh/mesh.js";
+import { startMesh, withPort } from "./mesh/start.js";
 import { ChatStore, type Clock, Router, systemClock } from "./router/index.js";
 import { createLogger, Metrics } from "./telemetry/index.js";
 import { addAppRouter, appServerOptions, bindServer } from "./transport/app-server.js";
@@ -22,6 +24,9 @@ export interface RunningNode {
   readonly nodeId: string;
   readonly appPort: number;
   readonly adminPort: number;
+  /** Undefined when the mesh is off. */
+  readonly meshPort: number | undefined;
+  readonly mesh: Mesh | undefined;
   readonly router: Router;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -45,6 +50,13 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
 
   const metrics = new Metrics();
   metrics.setInfo(identity.id, VERSION);
+
+  // Bind first: with port 0 (tests) the endpoints we advertise need the real ports.
+  const server = new grpc.Server(appServerOptions(config.limits.maxFrameBytes));
+  const appPort = await bindServer(server, config.listen.app, grpc.ServerCredentials.createInsecure());
+  const appEndpoint = withPort(config.advertiseApp, appPort);
+  const mesh = await startMesh({ config, identity, appEndpoint, metrics, logger, version: VERSION });
+
   const store = new ChatStore(backend);
   const router = new Router({
     identity,
@@ -54,14 +66,14 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     metrics,
     logger,
     store,
+    ...(mesh ? { mesh: mesh.mesh } : {}),
   });
   const restored = router.restore();
   if (restored > 0) logger.info({ chats: restored }, "chats restored from the keystore");
   metrics.keystoreEntries.set(backend.list().length);
-
-  const server = new grpc.Server(appServerOptions(config.limits.maxFrameBytes));
+  mesh?.mesh.on("routeFrame", (nodeId, frame) => router.routeFrame(nodeId, frame));
+  mesh?.mesh.on("nodeLost", (nodeId) => router.nodeLost(nodeId));
   addAppRouter(server, router, logger);
-  const appPort = await bindServer(server, config.listen.app, grpc.ServerCredentials.createInsecure());
 
   let serving = true;
   const flush = async () => {
@@ -85,23 +97,29 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     ...parseHostPort(config.listen.admin),
     metrics,
     logger,
-    routes: debugRoutes(),
-    health: () => ({
-      live: true,
-      ready: serving,
-      checks: {
-        appServer: { ok: serving, detail: serving ? `listening on ${appPort}` : "stopping" },
-        keystore: { ok: !backend.dirty || serving },
-      },
-    }),
+    routes: { ...debugRoutes(), ...mesh?.routes },
+    health: () => {
+      const meshReady = mesh ? mesh.ready() : true;
+      return {
+        live: true,
+        ready: serving && meshReady,
+        checks: {
+          appServer: { ok: serving, detail: serving ? `listening on ${appPort}` : "stopping" },
+          keystore: { ok: !backend.dirty || serving },
+          mesh: { ok: meshReady, detail: mesh ? (meshReady ? "joined" : "joining") : "off (alone)" },
+        },
+      };
+    },
   });
   logger.info(
     {
       nodeId: identity.id,
       app: config.listen.app,
       appPort,
+      appEndpoint,
       admin: config.listen.admin,
       adminPort: admin.port,
+      meshPort: mesh?.port,
     },
     "node serving",
   );
@@ -112,6 +130,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       serving = false;
       logger.info("node stopping");
       router.shutdown();
+      await mesh?.stop();
       await shutdownServer(server, config.timeouts.shutdownGraceMs);
       stopSweep();
       stopFlush();
@@ -123,7 +142,17 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     })();
     return stopping;
   };
-  return { nodeId: identity.id, appPort, adminPort: admin.port, router, metrics, logger, stop };
+  return {
+    nodeId: identity.id,
+    appPort,
+    adminPort: admin.port,
+    meshPort: mesh?.port,
+    mesh: mesh?.mesh,
+    router,
+    metrics,
+    logger,
+    stop,
+  };
 }
 
 function shutdownServer(server: grpc.Server, graceMs: number): Promise<void> {

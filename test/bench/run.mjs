@@ -63,10 +63,18 @@ async function echoBaseline(messages, window) {
 /** Hermes: app A → node → app B, three processes, encrypted, each send resolving on B's end-to-end ack. */
 async function relay(messages, window) {
   const node = await spawnNode({ flags: generous });
-  const receiver = spawn(process.execPath, [fileURLToPath(new URL("./receiver-app.mjs", import.meta.url)), node.appEndpoint], {
-    stdio: ["ignore", "pipe", "inherit"],
+  const receiver = spawn(
+    process.execPath,
+    [fileURLToPath(new URL("./receiver-app.mjs", import.meta.url)), node.appEndpoint],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const a = new HermesClient({
+    endpoint: node.appEndpoint,
+    identity: Identity.generate(),
+    maxInFlight: window,
   });
-  const a = new HermesClient({ endpoint: node.appEndpoint, identity: Identity.generate(), maxInFlight: window });
   try {
     const { appId } = await firstLine(receiver);
     await a.connect();
@@ -83,12 +91,17 @@ async function relay(messages, window) {
 }
 
 function firstLine(child) {
-  return new Promise((resolve) => createInterface({ input: child.stdout }).once("line", (l) => resolve(JSON.parse(l))));
+  return new Promise((resolve) =>
+    createInterface({ input: child.stdout }).once("line", (l) => resolve(JSON.parse(l))),
+  );
 }
 
 /** Node memory per idle session and per idle chat, from the heap after a full GC. */
 async function memory(sessions, chats) {
-  const node = await spawnNode({ flags: [...generous, "--limits.maxSessions=1000000"], nodeArgs: ["--expose-gc"] });
+  const node = await spawnNode({
+    flags: [...generous, "--limits.maxSessions=1000000"],
+    nodeArgs: ["--expose-gc"],
+  });
   const heap = async () => {
     const samples = [];
     for (let i = 0; i < 3; i++) {
@@ -103,7 +116,8 @@ async function memory(sessions, chats) {
     for (let i = 0; i < sessions; i += 100) {
       const batch = Array.from(
         { length: Math.min(100, sessions - i) },
-        () => new HermesClient({ endpoint: node.appEndpoint, identity: Identity.generate(), timeoutMs: 60_000 }),
+        () =>
+          new HermesClient({ endpoint: node.appEndpoint, identity: Identity.generate(), timeoutMs: 60_000 }),
       );
       for (const app of batch) app.on("offer", (offer) => void offer.accept());
       await Promise.all(batch.map((app) => app.connect()));
@@ -136,7 +150,12 @@ async function memory(sessions, chats) {
   }
 }
 
-const results = { date: new Date().toISOString(), node: process.version, payloadBytes: PAYLOAD, scenarios: {} };
+const results = {
+  date: new Date().toISOString(),
+  node: process.version,
+  payloadBytes: PAYLOAD,
+  scenarios: {},
+};
 for (const window of [WINDOW, 1]) {
   const n = window === 1 ? Math.min(MESSAGES, 3000) : MESSAGES;
   log(`window ${window}: grpc-js echo baseline ...`);
@@ -189,4 +208,3 @@ Raw numbers: [results.json](results.json). The machine is shared and noisy: comp
 absolute values, and expect a few percent of variation between runs.
 `;
 }
-

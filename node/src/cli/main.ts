@@ -3,6 +3,7 @@ import { ConfigError } from "../config/index.js";
 import { KeystoreError } from "../keystore/index.js";
 import { appCommand } from "./app-command.js";
 import { UsageError } from "./args.js";
+import { certsCommand } from "./certs-command.js";
 import { demoCommand } from "./demo-command.js";
 import { keystoreCommand } from "./keystore-command.js";
 import { nodeCommand } from "./node-command.js";
@@ -11,6 +12,7 @@ const USAGE = `hermes <command>
 
   node [--config file] [--<key> value]   run a node (keys: docs/operating-a-node.md)
   keystore init --path file              create a keystore with a new node identity
+  certs --out dir --node a[,b]           make a mesh CA and node certificates (mutual TLS)
   app --endpoint host:port [--chat id]   chat from the terminal
   demo [--nodes 1] [--messages M] [--json]
                                          a node and two apps chatting, end to end
@@ -20,6 +22,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   node: nodeCommand,
   keystore: keystoreCommand,
   app: appCommand,
+  certs: certsCommand,
   demo: demoCommand,
 };
 
@@ -57,6 +60,7 @@ main(process.argv.slice(2)).then(
     process.stderr.write(
       `hermes: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );
-    process.exitCode = 1;
+    // A half-started node (a port in use) may hold servers open: leave now, not never.
+    process.exit(1);
   },
 );

@@ -1,7 +1,8 @@
-import { hostname } from "node:os";
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { type Document, isAlias, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
+import { parseDnsSpec } from "../mesh/discovery/dns-spec.js";
 import { defaultConfig } from "./defaults.js";
 import { parseHostPort } from "./hostport.js";
 import type { NodeConfig } from "./types.js";
@@ -36,10 +37,24 @@ const POSITIVE = new Set([
   "keystore.flushIntervalMs",
   "limits.maxFrameBytes",
   "limits.messageBurst",
+  "limits.messagesPerSecond",
+  "limits.chatStartsPerMinute",
+  "limits.maxChatsPerApp",
+  "limits.maxSessions",
+  "mesh.peerFramesPerSecond",
+  "mesh.maxFrameBytes",
+  "mesh.discoveryIntervalMs",
   "timeouts.heartbeatIntervalMs",
   "timeouts.sweepIntervalMs",
 ]);
-const HOST_PORT_KEYS = ["listen.app", "listen.admin", "advertiseApp", "mesh.listen", "mesh.advertise", "mesh.dnsServer"];
+const HOST_PORT_KEYS = [
+  "listen.app",
+  "listen.admin",
+  "advertiseApp",
+  "mesh.listen",
+  "mesh.advertise",
+  "mesh.dnsServer",
+];
 const POSITIVE_PREFIXES = ["mesh.membership."];
 const NON_NEGATIVE_IN_SECTION = new Set(["mesh.membership.indirectProbes", "mesh.membership.gossipNodes"]);
 /** Environment variables that share the prefix but are not config keys. */
@@ -264,7 +279,8 @@ function coerce(path: string, def: Leaf, raw: Raw): Leaf {
   if (typeof def === "number") {
     const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
     const min =
-      POSITIVE.has(path) || (POSITIVE_PREFIXES.some((p) => path.startsWith(p)) && !NON_NEGATIVE_IN_SECTION.has(path))
+      POSITIVE.has(path) ||
+      (POSITIVE_PREFIXES.some((p) => path.startsWith(p)) && !NON_NEGATIVE_IN_SECTION.has(path))
         ? 1
         : 0;
     if (typeof n !== "number" || !Number.isSafeInteger(n) || n < min) {
@@ -310,7 +326,22 @@ function validate(config: NodeConfig, raw: Map<string, Raw>): void {
     try {
       parseHostPort(peer);
     } catch (err) {
-      throw new ConfigError(`mesh.peers from ${from("mesh.peers")}: ${(err as Error).message}`, "mesh.peers", from("mesh.peers"));
+      throw new ConfigError(
+        `mesh.peers from ${from("mesh.peers")}: ${(err as Error).message}`,
+        "mesh.peers",
+        from("mesh.peers"),
+      );
+    }
+  }
+  if (config.mesh.dns !== "") {
+    try {
+      parseDnsSpec(config.mesh.dns);
+    } catch (err) {
+      throw new ConfigError(
+        `mesh.dns from ${from("mesh.dns")}: ${(err as Error).message}`,
+        "mesh.dns",
+        from("mesh.dns"),
+      );
     }
   }
   const tls = config.mesh.tls;
@@ -323,7 +354,11 @@ function validate(config: NodeConfig, raw: Map<string, Raw>): void {
     );
   }
   if (tlsSet === 3 && config.mesh.insecure) {
-    throw new ConfigError("mesh.insecure and mesh.tls are both set: choose one", "mesh.insecure", from("mesh.insecure"));
+    throw new ConfigError(
+      "mesh.insecure and mesh.tls are both set: choose one",
+      "mesh.insecure",
+      from("mesh.insecure"),
+    );
   }
   if (tlsSet === 0 && !config.mesh.insecure && (config.mesh.peers.length > 0 || config.mesh.dns !== "")) {
     throw new ConfigError(

@@ -9,7 +9,8 @@ export type SigningLabel =
   | "hermes/chat-offer/v1"
   | "hermes/chat-accept/v1"
   | "hermes/node-join/v1"
-  | "hermes/node-gossip/v1";
+  | "hermes/node-gossip/v1"
+  | "hermes/node-route/v1";
 
 export type Field = Uint8Array | string | number;
 

@@ -8,6 +8,8 @@ export interface Direction {
   acked: number;
   /** When each un-acked seq was relayed, for the ack-latency histogram. */
   sentAt: Map<number, number>;
+  /** Loaded from the keystore and not yet confirmed by the sender (see resyncAfterRestore). */
+  restored?: boolean;
 }
 
 export interface Offer {
@@ -30,10 +32,24 @@ export interface Chat {
   lastActivity: number;
   /** Keyed by sender app ID. */
   directions: Map<string, Direction>;
+  /** Cross-node chats: the participant connected to another node, and that node. */
+  remoteApp?: string;
+  remoteNode?: string;
 }
 
 export function newDirection(acked = 0): Direction {
   return { forwarded: acked, acked, sentAt: new Map() };
+}
+
+/**
+ * A chat restored after a crash may have an older ack mark than the sender saw (records are
+ * written behind). The sender resumes from its first unacked seq; the first message after the
+ * restore moves the marks up to it instead of being refused forever as out of order.
+ */
+export function resyncAfterRestore(dir: Direction, seq: number): void {
+  if (!dir.restored) return;
+  dir.restored = false;
+  if (seq > dir.forwarded + 1) dir.acked = dir.forwarded = seq - 1;
 }
 
 export function peerOf(chat: Chat, appId: string): string {
@@ -91,6 +107,7 @@ interface ChatRecordJson {
   acked: Record<string, number>;
   lastActivity: number;
   createdAt: number;
+  remote?: { app: string; node: string };
 }
 
 const BYTES_FIELDS = [
@@ -117,6 +134,7 @@ export function encodeChatRecord(chat: Chat): Uint8Array {
     lastActivity: chat.lastActivity,
     createdAt: chat.createdAt,
   };
+  if (chat.remoteApp && chat.remoteNode) json.remote = { app: chat.remoteApp, node: chat.remoteNode };
   return new TextEncoder().encode(JSON.stringify(json));
 }
 
@@ -140,8 +158,9 @@ export function decodeChatRecord(bytes: Uint8Array): Chat {
     acceptSignature: bytesOf("acceptSignature"),
   };
   const directions = new Map<string, Direction>();
-  for (const appId of [ready.initiatorAppId, ready.targetAppId])
-    directions.set(appId, newDirection(json.acked[appId] ?? 0));
+  for (const appId of [ready.initiatorAppId, ready.targetAppId]) {
+    directions.set(appId, { ...newDirection(json.acked[appId] ?? 0), restored: true });
+  }
   return {
     id: ready.chatId,
     state: "ready",
@@ -158,5 +177,6 @@ export function decodeChatRecord(bytes: Uint8Array): Chat {
     createdAt: json.createdAt,
     lastActivity: json.lastActivity,
     directions,
+    ...(json.remote ? { remoteApp: json.remote.app, remoteNode: json.remote.node } : {}),
   };
 }

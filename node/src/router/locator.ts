@@ -1,3 +1,5 @@
+import type { nodemesh } from "@hermes/proto";
+
 /**
  * Where apps that are not connected to this node live. The single-node router has no other
  * nodes; the mesh provides a locator backed by its routing table.
@@ -18,3 +20,12 @@ export const localOnly: AppLocator = {
   locate: () => undefined,
   endpoints: () => [],
 };
+
+/** What the router needs of the mesh for chats with apps on other nodes. */
+export interface MeshLink extends AppLocator {
+  /** Sends a tieline frame to a node; false when it cannot be sent now (no route, backed up). */
+  sendRoute(nodeId: string, frame: nodemesh.RouteFrame): boolean;
+  observeRelayLatency(seconds: number): void;
+  appConnected(appId: string, atMs: number): void;
+  appDisconnected(appId: string): void;
+}

@@ -1,22 +1,31 @@
 import { randomBytes } from "node:crypto";
-import { approuter } from "@hermes/proto";
+import { approuter, type nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/types.js";
-import { CHAT_ID_PATTERN, deriveId, ID_PATTERN, type Identity, verify } from "../identity/index.js";
+import {
+  CHAT_ID_PATTERN,
+  deriveId,
+  ID_PATTERN,
+  type Identity,
+  idMatchesKey,
+  verify,
+} from "../identity/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import {
   applyAck,
   type Chat,
+  type Direction,
   isParticipant,
   judgeSeq,
   newDirection,
   type Offer,
   peerOf,
+  resyncAfterRestore,
   rewind,
 } from "./chat.js";
 import type { ChatStore } from "./chat-store.js";
 import type { Clock } from "./clock.js";
-import { type AppLocator, localOnly } from "./locator.js";
+import { type AppLocator, localOnly, type MeshLink } from "./locator.js";
 import { type AppBudgets, Session, type SessionSink } from "./session.js";
 
 const { ErrorCode, ChatEndReason, SessionCloseReason } = approuter;
@@ -51,7 +60,8 @@ export interface RouterOptions {
   metrics: Metrics;
   logger: Logger;
   store: ChatStore;
-  locator?: AppLocator;
+  /** The mesh, for chats with apps on other nodes; without it the node is alone. */
+  mesh?: MeshLink;
 }
 
 interface ErrorDetail {
@@ -88,11 +98,14 @@ export class Router {
   private readonly hot;
 
   constructor(private readonly o: RouterOptions) {
-    this.locator = o.locator ?? localOnly;
+    this.locator = o.mesh ?? localOnly;
     this.hot = {
       relayed: o.metrics.messagesRelayed.labels({ scope: "local" }),
       bytes: o.metrics.bytesRelayed.labels({ scope: "local" }),
       acks: o.metrics.acksRelayed.labels({ scope: "local" }),
+      meshRelayed: o.metrics.messagesRelayed.labels({ scope: "mesh" }),
+      meshBytes: o.metrics.bytesRelayed.labels({ scope: "mesh" }),
+      meshAcks: o.metrics.acksRelayed.labels({ scope: "mesh" }),
     };
   }
 
@@ -229,6 +242,7 @@ export class Router {
     session.appId = appId;
     session.publicKey = Uint8Array.from(c.publicKey);
     this.byApp.set(appId, session);
+    this.o.mesh?.appConnected(appId, this.o.clock.now());
     this.o.metrics.sessions.set(this.byApp.size);
     this.o.metrics.connects.inc({ result: previous ? "replaced" : "ok" });
     this.o.logger.info({ app: appId, session: session.id, replaced: Boolean(previous) }, "app connected");
@@ -335,10 +349,12 @@ export class Router {
       );
     }
     const target = this.byApp.get(s.targetAppId);
-    if (!target) {
-      const remote = this.locator.locate(s.targetAppId);
-      const where = remote ? ` (it is on node ${remote.nodeId}, and cross-node chats need the mesh)` : "";
-      return bad(ErrorCode.ERROR_CODE_UNKNOWN_APP, `app ${s.targetAppId} is not connected${where}`);
+    const remote = target ? undefined : this.o.mesh?.locate(s.targetAppId);
+    if (!target && !remote) {
+      return bad(
+        ErrorCode.ERROR_CODE_UNKNOWN_APP,
+        `app ${s.targetAppId} is not connected to any node this node knows`,
+      );
     }
     const now = this.o.clock.now();
     const offer: Offer = {
@@ -350,15 +366,27 @@ export class Router {
       signature: Uint8Array.from(s.signature),
       targetAppId: s.targetAppId,
     };
-    this.addChat({
+    const chat: Chat = {
       id: s.chatId,
       state: "pending",
       offer,
       createdAt: now,
       lastActivity: now,
       directions: new Map(),
-    });
-    this.send(target, { $case: "chatOffer", value: offerFrame(offer) });
+      ...(remote ? { remoteApp: s.targetAppId, remoteNode: remote.nodeId } : {}),
+    };
+    this.addChat(chat);
+    if (target) {
+      this.send(target, { $case: "chatOffer", value: offerFrame(offer) });
+    } else if (
+      !this.toRemote(chat, { $case: "offer", value: { ...offerFrame(offer), targetAppId: s.targetAppId } })
+    ) {
+      this.endChat(chat, "route_unavailable", () => undefined);
+      return bad(
+        ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE,
+        `node ${remote?.nodeId} hosting the target cannot be reached now`,
+      );
+    }
     this.send(
       session,
       { $case: "chatPending", value: { chatId: s.chatId, targetAppId: s.targetAppId } },
@@ -391,38 +419,16 @@ export class Router {
         ErrorCode.ERROR_CODE_TOO_MANY_CHATS,
         `this app has ${this.o.limits.maxChatsPerApp} chats, the maximum`,
       );
-      this.endChat(chat, "rejected", () => undefined);
-      this.sendTo(offer.initiatorAppId, {
-        $case: "chatRejected",
-        value: { chatId: chat.id, reason: "the target has too many chats" },
-      });
+      this.rejectOffer(chat, "the target has too many chats");
       return;
     }
-    chat.ready = {
-      chatId: chat.id,
-      initiatorAppId: offer.initiatorAppId,
-      initiatorPublicKey: offer.initiatorPublicKey,
-      initiatorEphemeralKey: offer.ephemeralKey,
-      offerTimestampMs: offer.timestampMs,
-      offerSignature: offer.signature,
-      targetAppId: appId,
-      targetPublicKey: session.publicKey,
-      targetEphemeralKey: Uint8Array.from(a.ephemeralKey),
-      acceptTimestampMs: a.timestampMs,
-      acceptSignature: Uint8Array.from(a.signature),
-    };
-    chat.state = "ready";
-    chat.lastActivity = this.o.clock.now();
-    chat.directions.set(offer.initiatorAppId, newDirection());
-    chat.directions.set(appId, newDirection());
-    this.pendingCount--;
-    this.readyCount++;
-    this.updateChatGauges();
-    this.o.metrics.chatsStarted.inc();
-    this.o.store.save(chat);
-    this.o.logger.info({ chat: chat.id, initiator: offer.initiatorAppId, target: appId }, "chat ready");
-    this.sendTo(offer.initiatorAppId, { $case: "chatReady", value: chat.ready });
-    this.send(session, { $case: "chatReady", value: chat.ready }, cid);
+    this.makeReady(chat, session.publicKey, a);
+    if (chat.remoteApp === offer.initiatorAppId) {
+      this.toRemote(chat, { $case: "accepted", value: { ready: chat.ready } });
+    } else {
+      this.sendTo(offer.initiatorAppId, { $case: "chatReady", value: chat.ready! });
+    }
+    this.send(session, { $case: "chatReady", value: chat.ready! }, cid);
   }
 
   private rejectChat(session: Session, r: approuter.RejectChat, cid: string): void {
@@ -434,11 +440,57 @@ export class Router {
       return bad(ErrorCode.ERROR_CODE_NOT_PARTICIPANT, "only the chat's target can reject it");
     if (chat.state !== "pending")
       return bad(ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "the chat was already accepted; delete it instead");
+    this.rejectOffer(chat, r.reason.slice(0, 200));
+  }
+
+  /** Ends a pending chat and tells the initiator, wherever it is. */
+  private rejectOffer(chat: Chat, reason: string): void {
     this.endChat(chat, "rejected", () => undefined);
-    this.sendTo(chat.offer.initiatorAppId, {
-      $case: "chatRejected",
-      value: { chatId: chat.id, reason: r.reason.slice(0, 200) },
-    });
+    if (chat.remoteApp === chat.offer.initiatorAppId) {
+      this.toRemote(chat, { $case: "rejected", value: { chatId: chat.id, reason } });
+    } else {
+      this.sendTo(chat.offer.initiatorAppId, { $case: "chatRejected", value: { chatId: chat.id, reason } });
+    }
+  }
+
+  /** The target's signed answer makes the chat ready; both sides' records start here. */
+  private makeReady(
+    chat: Chat,
+    targetPublicKey: Uint8Array,
+    a: { ephemeralKey: Uint8Array; timestampMs: number; signature: Uint8Array },
+  ): void {
+    const { offer } = chat;
+    chat.ready = {
+      chatId: chat.id,
+      initiatorAppId: offer.initiatorAppId,
+      initiatorPublicKey: offer.initiatorPublicKey,
+      initiatorEphemeralKey: offer.ephemeralKey,
+      offerTimestampMs: offer.timestampMs,
+      offerSignature: offer.signature,
+      targetAppId: offer.targetAppId,
+      targetPublicKey: Uint8Array.from(targetPublicKey),
+      targetEphemeralKey: Uint8Array.from(a.ephemeralKey),
+      acceptTimestampMs: a.timestampMs,
+      acceptSignature: Uint8Array.from(a.signature),
+    };
+    chat.state = "ready";
+    chat.lastActivity = this.o.clock.now();
+    chat.directions.set(offer.initiatorAppId, newDirection());
+    chat.directions.set(offer.targetAppId, newDirection());
+    this.pendingCount--;
+    this.readyCount++;
+    this.updateChatGauges();
+    this.o.metrics.chatsStarted.inc();
+    this.o.store.save(chat);
+    this.o.logger.info(
+      {
+        chat: chat.id,
+        initiator: offer.initiatorAppId,
+        target: offer.targetAppId,
+        remoteNode: chat.remoteNode,
+      },
+      "chat ready",
+    );
   }
 
   private deleteChat(session: Session, d: approuter.DeleteChat, cid: string): void {
@@ -518,6 +570,7 @@ export class Router {
       return;
     }
     const dir = chat.directions.get(appId)!;
+    resyncAfterRestore(dir, m.seq);
     const verdict = judgeSeq(dir, m.seq);
     switch (verdict.kind) {
       case "reack":
@@ -526,7 +579,9 @@ export class Router {
         return;
       case "in_flight":
         // Relayed and not yet acked; the receiver's ack (or a rewind on its reconnect) settles it.
-        return;
+        // A remote receiver's node may have rewound without our knowing: pass it on, it dedupes.
+        if (chat.remoteApp === undefined) return;
+        break;
       case "out_of_order":
         this.fail(
           session,
@@ -543,7 +598,35 @@ export class Router {
       case "forward":
         break;
     }
-    const peer = this.byApp.get(peerOf(chat, appId));
+    const peerId = peerOf(chat, appId);
+    if (chat.remoteApp === peerId) {
+      const relay = {
+        chatId: chat.id,
+        fromAppId: appId,
+        seq: m.seq,
+        ciphertext: m.ciphertext,
+        sentAtMs: now,
+      };
+      if (!this.toRemote(chat, { $case: "relay", value: relay })) {
+        this.fail(
+          session,
+          ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE,
+          `node ${chat.remoteNode} is not reachable now; retry later`,
+          {
+            correlationId: cid,
+            chatId: m.chatId,
+            seq: m.seq,
+            retryAfterMs: 1000,
+          },
+        );
+        return;
+      }
+      this.relayed(chat, dir, m.seq, now);
+      this.hot.meshRelayed.inc();
+      this.hot.meshBytes.inc(m.ciphertext.length);
+      return;
+    }
+    const peer = this.byApp.get(peerId);
     if (!peer) {
       this.fail(
         session,
@@ -558,10 +641,7 @@ export class Router {
       );
       return;
     }
-    dir.forwarded = m.seq;
-    if (dir.sentAt.size < MAX_TIMED) dir.sentAt.set(m.seq, now);
-    chat.lastActivity = now;
-    this.o.store.save(chat);
+    this.relayed(chat, dir, m.seq, now);
     peer.sink.send({
       correlationId: "",
       body: {
@@ -607,8 +687,320 @@ export class Router {
     if (!applyAck(dir, a.seq, now, (s) => this.o.metrics.ackLatency.observe(s))) return;
     chat.lastActivity = now;
     this.o.store.save(chat);
-    this.hot.acks.inc();
-    this.sendTo(senderId, { $case: "ack", value: { chatId: chat.id, seq: a.seq } });
+    if (chat.remoteApp === senderId) {
+      this.hot.meshAcks.inc();
+      this.toRemote(chat, { $case: "relayAck", value: { chatId: chat.id, seq: a.seq } });
+    } else {
+      this.hot.acks.inc();
+      this.sendTo(senderId, { $case: "ack", value: { chatId: chat.id, seq: a.seq } });
+    }
+  }
+
+  private relayed(chat: Chat, dir: Direction, seq: number, now: number): void {
+    dir.forwarded = Math.max(dir.forwarded, seq);
+    if (dir.sentAt.size < MAX_TIMED) dir.sentAt.set(seq, now);
+    chat.lastActivity = now;
+    this.o.store.save(chat);
+  }
+
+  // ------------------------------------------------------------------ tielines: frames from other nodes
+  // A node speaks for its apps: these handlers mirror the app-facing ones above, with the
+  // remote node in the place of the remote app's session. App signatures are still checked.
+
+  /** A frame from node `fromNode` on its tieline stream. */
+  routeFrame(fromNode: string, frame: nodemesh.RouteFrame): void {
+    const body = frame.body;
+    switch (body?.$case) {
+      case "offer":
+        return this.remoteOffer(fromNode, body.value);
+      case "accepted":
+        return this.remoteAccepted(fromNode, body.value.ready);
+      case "rejected":
+        return this.remoteRejected(fromNode, body.value);
+      case "relay":
+        return this.remoteRelay(fromNode, body.value);
+      case "relayAck":
+        return this.remoteRelayAck(fromNode, body.value);
+      case "teardown":
+        return this.remoteTeardown(fromNode, body.value);
+      case "error":
+        return this.remoteError(fromNode, body.value);
+      default:
+        return;
+    }
+  }
+
+  /** The node is gone (dead, left, or its tieline did not come back): its chats end here. */
+  nodeLost(nodeId: string): number {
+    let ended = 0;
+    for (const chat of [...this.chats.values()]) {
+      if (chat.remoteNode !== nodeId) continue;
+      const local = peerOf(chat, chat.remoteApp!);
+      this.endChat(chat, "route_unavailable", (appId) =>
+        appId === local ? ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE : undefined,
+      );
+      ended++;
+    }
+    if (ended > 0) this.o.logger.warn({ peer: nodeId, chats: ended }, "chats through a lost node ended");
+    return ended;
+  }
+
+  private remoteOffer(node: string, o: nodemesh.TielineOffer): void {
+    const refuse = (code: approuter.ErrorCode, message: string) =>
+      this.routeError(node, o.chatId, code, message);
+    if (!CHAT_ID_PATTERN.test(o.chatId) || !ID_PATTERN.test(o.targetAppId) || o.ephemeralKey.length !== 32) {
+      return refuse(ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "malformed tieline offer");
+    }
+    if (!idMatchesKey(o.initiatorAppId, o.initiatorPublicKey)) {
+      return refuse(ErrorCode.ERROR_CODE_AUTH_FAILED, "initiator ID does not match its key");
+    }
+    const skew = this.skewProblem(o.timestampMs);
+    if (skew) return refuse(ErrorCode.ERROR_CODE_AUTH_FAILED, skew);
+    const fields = [o.chatId, o.initiatorAppId, o.targetAppId, o.ephemeralKey, o.timestampMs];
+    if (!verify(o.initiatorPublicKey, o.signature, "hermes/chat-offer/v1", fields)) {
+      return refuse(ErrorCode.ERROR_CODE_AUTH_FAILED, "offer signature does not verify");
+    }
+    if (this.chats.has(o.chatId))
+      return refuse(ErrorCode.ERROR_CODE_CHAT_EXISTS, "a chat with this id exists");
+    if (this.ended.has(o.chatId))
+      return refuse(ErrorCode.ERROR_CODE_REPLAYED, "this chat id was used before");
+    const target = this.byApp.get(o.targetAppId);
+    if (!target)
+      return refuse(
+        ErrorCode.ERROR_CODE_UNKNOWN_APP,
+        `app ${o.targetAppId} is not connected to node ${this.nodeId}`,
+      );
+    const now = this.o.clock.now();
+    const offer: Offer = {
+      chatId: o.chatId,
+      initiatorAppId: o.initiatorAppId,
+      initiatorPublicKey: Uint8Array.from(o.initiatorPublicKey),
+      ephemeralKey: Uint8Array.from(o.ephemeralKey),
+      timestampMs: o.timestampMs,
+      signature: Uint8Array.from(o.signature),
+      targetAppId: o.targetAppId,
+    };
+    this.addChat({
+      id: o.chatId,
+      state: "pending",
+      offer,
+      createdAt: now,
+      lastActivity: now,
+      directions: new Map(),
+      remoteApp: o.initiatorAppId,
+      remoteNode: node,
+    });
+    this.send(target, { $case: "chatOffer", value: offerFrame(offer) });
+  }
+
+  private remoteAccepted(node: string, r: approuter.ChatReady | undefined): void {
+    const chat = r && this.remoteChat(node, r.chatId);
+    if (!r || !chat || chat.state !== "pending" || chat.remoteApp !== chat.offer.targetAppId) return;
+    const { offer } = chat;
+    const consistent =
+      r.targetAppId === offer.targetAppId &&
+      Buffer.from(r.initiatorEphemeralKey).equals(Buffer.from(offer.ephemeralKey)) &&
+      r.targetEphemeralKey.length === 32 &&
+      idMatchesKey(r.targetAppId, r.targetPublicKey) &&
+      verify(r.targetPublicKey, r.acceptSignature, "hermes/chat-accept/v1", [
+        chat.id,
+        offer.initiatorAppId,
+        offer.targetAppId,
+        offer.ephemeralKey,
+        r.targetEphemeralKey,
+        r.acceptTimestampMs,
+      ]);
+    if (!consistent) {
+      this.o.logger.warn({ chat: chat.id, peer: node }, "remote acceptance failed verification");
+      this.endChat(chat, "rejected", (appId) =>
+        appId === chat.remoteApp ? ChatEndReason.CHAT_END_REASON_DELETED_BY_PEER : undefined,
+      );
+      this.sendTo(offer.initiatorAppId, {
+        $case: "chatRejected",
+        value: { chatId: chat.id, reason: "the acceptance failed verification" },
+      });
+      return;
+    }
+    this.makeReady(chat, r.targetPublicKey, {
+      ephemeralKey: r.targetEphemeralKey,
+      timestampMs: r.acceptTimestampMs,
+      signature: r.acceptSignature,
+    });
+    this.sendTo(offer.initiatorAppId, { $case: "chatReady", value: chat.ready! });
+  }
+
+  private remoteRejected(node: string, r: nodemesh.TielineRejected): void {
+    const chat = this.remoteChat(node, r.chatId);
+    if (!chat || chat.state !== "pending") return;
+    this.endChat(chat, "rejected", () => undefined);
+    this.sendTo(chat.offer.initiatorAppId, {
+      $case: "chatRejected",
+      value: { chatId: chat.id, reason: r.reason.slice(0, 200) },
+    });
+  }
+
+  private remoteRelay(node: string, r: nodemesh.Relay): void {
+    const chat = this.remoteChat(node, r.chatId);
+    if (!chat)
+      return this.routeError(node, r.chatId, ErrorCode.ERROR_CODE_UNKNOWN_CHAT, "no such chat on this node", {
+        seq: r.seq,
+      });
+    if (chat.state !== "ready" || r.fromAppId !== chat.remoteApp) {
+      return this.routeError(
+        node,
+        r.chatId,
+        ErrorCode.ERROR_CODE_NOT_PARTICIPANT,
+        "relay for a chat not ready or not yours",
+        { seq: r.seq },
+      );
+    }
+    const now = this.o.clock.now();
+    if (r.sentAtMs > 0) this.o.mesh?.observeRelayLatency((now - r.sentAtMs) / 1000);
+    const dir = chat.directions.get(r.fromAppId)!;
+    resyncAfterRestore(dir, r.seq);
+    const verdict = judgeSeq(dir, r.seq);
+    switch (verdict.kind) {
+      case "reack":
+        this.toRemote(chat, { $case: "relayAck", value: { chatId: chat.id, seq: verdict.seq } });
+        return;
+      case "in_flight":
+        return;
+      case "out_of_order":
+        this.routeError(
+          node,
+          chat.id,
+          ErrorCode.ERROR_CODE_OUT_OF_ORDER,
+          `expected seq ${verdict.expected}, got ${r.seq}`,
+          {
+            seq: r.seq,
+            expectedSeq: verdict.expected,
+          },
+        );
+        return;
+      case "forward":
+        break;
+    }
+    const receiver = this.byApp.get(peerOf(chat, r.fromAppId));
+    if (!receiver) {
+      this.routeError(
+        node,
+        chat.id,
+        ErrorCode.ERROR_CODE_PEER_UNAVAILABLE,
+        "the peer app is not connected; retry later",
+        {
+          seq: r.seq,
+          retryAfterMs: 1000,
+        },
+      );
+      return;
+    }
+    this.relayed(chat, dir, r.seq, now);
+    receiver.sink.send({
+      correlationId: "",
+      body: {
+        $case: "delivery",
+        value: { chatId: chat.id, fromAppId: r.fromAppId, seq: r.seq, ciphertext: r.ciphertext },
+      },
+    });
+    this.hot.meshRelayed.inc();
+    this.hot.meshBytes.inc(r.ciphertext.length);
+  }
+
+  private remoteRelayAck(node: string, a: nodemesh.RelayAck): void {
+    const chat = this.remoteChat(node, a.chatId);
+    if (!chat?.ready) return;
+    const sender = peerOf(chat, chat.remoteApp!);
+    const dir = chat.directions.get(sender)!;
+    const now = this.o.clock.now();
+    if (!applyAck(dir, a.seq, now, (s) => this.o.metrics.ackLatency.observe(s))) return;
+    chat.lastActivity = now;
+    this.o.store.save(chat);
+    this.hot.meshAcks.inc();
+    this.sendTo(sender, { $case: "ack", value: { chatId: chat.id, seq: a.seq } });
+  }
+
+  private remoteTeardown(node: string, t: nodemesh.Teardown): void {
+    const chat = this.remoteChat(node, t.chatId);
+    if (!chat) return;
+    const local = peerOf(chat, chat.remoteApp!);
+    const metric =
+      t.reason === ChatEndReason.CHAT_END_REASON_IDLE_EXPIRED
+        ? "idle_expired"
+        : t.reason === ChatEndReason.CHAT_END_REASON_OFFER_EXPIRED
+          ? "offer_expired"
+          : "deleted";
+    this.endChat(chat, metric, (appId) => (appId === local ? t.reason : undefined));
+  }
+
+  /** The other node refused something of ours: correct our view, tell the local app. */
+  private remoteError(node: string, e: nodemesh.RouteError): void {
+    const chat = this.remoteChat(node, e.chatId);
+    if (!chat) return;
+    const local = peerOf(chat, chat.remoteApp!);
+    if (chat.state === "pending") {
+      this.endChat(chat, "rejected", () => undefined);
+    } else {
+      const dir = chat.directions.get(local)!;
+      // Its side expects an earlier seq (the receiver went away, or frames were lost): resend from there.
+      const back = (e.expectedSeq || e.seq) - 1;
+      if (back >= dir.acked && back < dir.forwarded) {
+        dir.forwarded = back;
+        for (const seq of dir.sentAt.keys()) if (seq > back) dir.sentAt.delete(seq);
+      }
+    }
+    const session = this.byApp.get(local);
+    if (!session) return;
+    this.send(session, {
+      $case: "error",
+      value: {
+        code: e.code,
+        message: `node ${node}: ${e.message}`,
+        chatId: e.chatId,
+        expectedSeq: e.expectedSeq,
+        retryAfterMs: e.retryAfterMs,
+        seq: e.seq,
+      },
+    });
+  }
+
+  /** The chat `chatId` if node `node` is its other end; anything else from that node is ignored. */
+  private remoteChat(node: string, chatId: string): Chat | undefined {
+    const chat = this.chats.get(chatId);
+    if (chat?.remoteNode === node) return chat;
+    this.o.logger.debug({ peer: node, chat: chatId }, "tieline frame for a chat that node is not part of");
+    return undefined;
+  }
+
+  private toRemote(chat: Chat, body: nodemesh.RouteFrame["body"]): boolean {
+    return (
+      chat.remoteNode !== undefined &&
+      this.o.mesh !== undefined &&
+      this.o.mesh.sendRoute(chat.remoteNode, { body })
+    );
+  }
+
+  private routeError(
+    node: string,
+    chatId: string,
+    code: approuter.ErrorCode,
+    message: string,
+    extra: { seq?: number; expectedSeq?: number; retryAfterMs?: number } = {},
+  ): void {
+    const name = approuter.ErrorCode[code].replace("ERROR_CODE_", "").toLowerCase();
+    this.o.metrics.refusedFrames.inc({ code: name });
+    this.o.mesh?.sendRoute(node, {
+      body: {
+        $case: "error",
+        value: {
+          chatId,
+          code,
+          message,
+          seq: extra.seq ?? 0,
+          expectedSeq: extra.expectedSeq ?? 0,
+          retryAfterMs: extra.retryAfterMs ?? 0,
+        },
+      },
+    });
   }
 
   // ------------------------------------------------------------------ lookups
@@ -708,6 +1100,10 @@ export class Router {
     for (const appId of [chat.offer.initiatorAppId, chat.offer.targetAppId]) {
       const reason = reasonFor(appId);
       if (reason === undefined) continue;
+      if (chat.remoteApp === appId) {
+        this.toRemote(chat, { $case: "teardown", value: { chatId: chat.id, reason } });
+        continue;
+      }
       const session = this.byApp.get(appId);
       if (session)
         this.send(
@@ -749,6 +1145,7 @@ export class Router {
   private detach(session: Session): void {
     if (session.state !== "connected" || this.byApp.get(session.appId) !== session) return;
     this.byApp.delete(session.appId);
+    this.o.mesh?.appDisconnected(session.appId);
     this.leftBudgets.set(session.appId, { budgets: session.budgets, at: this.o.clock.now() });
     this.o.metrics.sessions.set(this.byApp.size);
     for (const chat of this.chatsOf(session.appId)) {

@@ -34,6 +34,9 @@ export async function testConfig(
     target[section] =
       typeof values === "object" && values !== null ? { ...(target[section] as object), ...values } : values;
   }
+  // loadConfig derives these; a hand-built config sets them itself.
+  config.advertiseApp ||= config.listen.app;
+  config.mesh.advertise ||= config.mesh.listen;
   return config;
 }
 

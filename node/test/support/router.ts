@@ -5,7 +5,7 @@ import { defaultConfig } from "../../src/config/defaults.js";
 import type { NodeConfig } from "../../src/config/types.js";
 import { Identity } from "../../src/identity/index.js";
 import { ChatStore } from "../../src/router/chat-store.js";
-import type { AppLocator } from "../../src/router/locator.js";
+import type { AppLocator, MeshLink } from "../../src/router/locator.js";
 import { Router } from "../../src/router/router.js";
 import type { Session } from "../../src/router/session.js";
 import { createLogger, Metrics } from "../../src/telemetry/index.js";
@@ -57,7 +57,7 @@ export function newRouter(o: RouterOverrides = {}): Harness {
     metrics,
     logger: o.logger ?? createLogger({ level: "silent" }),
     store,
-    ...(o.locator ? { locator: o.locator } : {}),
+    ...(o.locator ? { mesh: meshOf(o.locator) } : {}),
   });
   const h: Harness = {
     router,
@@ -203,3 +203,14 @@ export async function metricValue(
 }
 
 export const { ErrorCode, ChatEndReason, SessionCloseReason } = approuter;
+
+/** A mesh that only locates apps: tieline frames go nowhere. */
+function meshOf(locator: AppLocator): MeshLink {
+  return {
+    ...locator,
+    sendRoute: () => false,
+    observeRelayLatency: () => undefined,
+    appConnected: () => undefined,
+    appDisconnected: () => undefined,
+  };
+}

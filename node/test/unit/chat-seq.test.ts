@@ -144,8 +144,8 @@ describe("chat records", () => {
       createdAt: chat.createdAt,
       lastActivity: chat.lastActivity,
     });
-    expect(back.directions.get(chat.offer.initiatorAppId)).toEqual(dir(4, 4));
-    expect(back.directions.get(chat.offer.targetAppId)).toEqual(dir(9, 9));
+    expect(back.directions.get(chat.offer.initiatorAppId)).toEqual({ ...dir(4, 4), restored: true });
+    expect(back.directions.get(chat.offer.targetAppId)).toEqual({ ...dir(9, 9), restored: true });
   });
 
   it("stores no secrets: the record is the public transcript and counters", () => {

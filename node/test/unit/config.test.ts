@@ -121,7 +121,7 @@ describe("config coercion errors name the key and the source", () => {
       'invalid config: limits.maxFrameBytes from HERMES_LIMITS_MAX_FRAME_BYTES: expected a positive integer, got "abc"',
     );
     expect(fails([], { HERMES_LIMITS_MAX_SESSIONS: "12abc" })).toContain(
-      "limits.maxSessions from HERMES_LIMITS_MAX_SESSIONS: expected a non-negative integer",
+      "limits.maxSessions from HERMES_LIMITS_MAX_SESSIONS: expected a positive integer",
     );
   });
 
@@ -138,7 +138,7 @@ describe("config coercion errors name the key and the source", () => {
   it("rejects wrong types from the file, with its line", () => {
     const file = yamlFile("log:\n  level: info\nlimits:\n  maxChatsPerApp: many\n");
     expect(fails(["--config", file])).toBe(
-      `invalid config: limits.maxChatsPerApp from ${file}:4: expected a non-negative integer, got "many"`,
+      `invalid config: limits.maxChatsPerApp from ${file}:4: expected a positive integer, got "many"`,
     );
     const listFile = yamlFile("listen:\n  app: [1, 2]\n");
     expect(fails(["--config", listFile])).toContain(
@@ -254,19 +254,28 @@ describe("mesh config", () => {
     const config = load(["--mesh.peers=a:7401, b:7401", "--mesh.insecure=true"]);
     expect(config.mesh.peers).toEqual(["a:7401", "b:7401"]);
     expect(config.mesh.insecure).toBe(true);
-    expect(() => load(["--mesh.insecure=yes"])).toThrow(/mesh\.insecure from --mesh\.insecure: expected true or false/);
+    expect(() => load(["--mesh.insecure=yes"])).toThrow(
+      /mesh\.insecure from --mesh\.insecure: expected true or false/,
+    );
   });
 
   it("refuses peers without TLS unless insecure is explicit", () => {
     expect(() => load([], { HERMES_MESH_PEERS: "a:7401" })).toThrow(/no TLS.*hermes certs/);
     expect(() => load(["--mesh.tls.cert=c.pem"])).toThrow(/needs all of cert, key and ca/);
-    const tls = load(["--mesh.tls.cert=c.pem", "--mesh.tls.key=k.pem", "--mesh.tls.ca=ca.pem", "--mesh.peers=a:1"]);
+    const tls = load([
+      "--mesh.tls.cert=c.pem",
+      "--mesh.tls.key=k.pem",
+      "--mesh.tls.ca=ca.pem",
+      "--mesh.peers=a:1",
+    ]);
     expect(tls.mesh.tls.cert).toBe("/srv/c.pem");
   });
 
   it("validates membership timers and peer addresses", () => {
     expect(() => load(["--mesh.membership.probeIntervalMs=0"])).toThrow(/probeIntervalMs.*positive integer/);
-    expect(() => load(["--mesh.membership.probeTimeoutMs=2000"])).toThrow(/probeTimeoutMs .* must be less than/);
+    expect(() => load(["--mesh.membership.probeTimeoutMs=2000"])).toThrow(
+      /probeTimeoutMs .* must be less than/,
+    );
     expect(() => load(["--mesh.insecure=true", "--mesh.peers=nope"])).toThrow(/mesh\.peers/);
     expect(load(["--mesh.membership.indirectProbes=0"]).mesh.membership.indirectProbes).toBe(0);
   });

@@ -60,7 +60,11 @@ export interface SignedDescriptor {
 }
 
 export interface JoinRequest {
-  node: SignedDescriptor | undefined;
+  node:
+    | SignedDescriptor
+    | undefined;
+  /** the joiner's view (push-pull): empty on a first start */
+  members: Member[];
 }
 
 export interface JoinResponse {
@@ -103,6 +107,8 @@ export interface GossipPayload {
   timestampMs: number;
   /** the sender's app directory version, for anti-entropy */
   directoryVersion: number;
+  /** the sender's advertised mesh endpoint, where answers go */
+  senderAddress: string;
   body:
     | { $case: "swim"; value: SwimMessage }
     | { $case: "directoryDelta"; value: DirectoryDelta }
@@ -501,13 +507,16 @@ export const SignedDescriptor: MessageFns<SignedDescriptor> = {
 };
 
 function createBaseJoinRequest(): JoinRequest {
-  return { node: undefined };
+  return { node: undefined, members: [] };
 }
 
 export const JoinRequest: MessageFns<JoinRequest> = {
   encode(message: JoinRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.node !== undefined) {
       SignedDescriptor.encode(message.node, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.members) {
+      Member.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -531,6 +540,14 @@ export const JoinRequest: MessageFns<JoinRequest> = {
             }
 
             message.node = SignedDescriptor.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.members.push(Member.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -830,6 +847,7 @@ function createBaseGossipPayload(): GossipPayload {
     seq: 0,
     timestampMs: 0,
     directoryVersion: 0,
+    senderAddress: "",
     body: undefined,
   };
 }
@@ -856,6 +874,9 @@ export const GossipPayload: MessageFns<GossipPayload> = {
     }
     if (message.directoryVersion !== 0) {
       writer.uint32(56).uint64(message.directoryVersion);
+    }
+    if (message.senderAddress !== "") {
+      writer.uint32(66).string(message.senderAddress);
     }
     switch (message.body?.$case) {
       case "swim":
@@ -941,6 +962,14 @@ export const GossipPayload: MessageFns<GossipPayload> = {
             }
 
             message.directoryVersion = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.senderAddress = reader.string();
             continue;
           }
           case 10: {

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suites need, when missing. Idempotent: a machine that
+# has them all is left untouched (no apt-get update either).
+#   dnsmasq   DNS server for the DNS discovery tests. dnsmasq-base is the same binary without the
+#             system service, so installing it never starts a resolver on port 53.
+#   ip        network namespaces and veth pairs (iproute2)
+#   iptables  partitions and packet loss between namespaces
+#   ps        process checks (procps)
+set -euo pipefail
+
+# command:package
+needs=(dnsmasq:dnsmasq-base ip:iproute2 iptables:iptables ps:procps)
+
+# dnsmasq, ip and iptables live in sbin, which a normal user's PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+missing=()
+for need in "${needs[@]}"; do
+  command -v "${need%%:*}" >/dev/null 2>&1 || missing+=("${need#*:}")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all present (${needs[*]%%:*})"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing ${missing[*]}; as root run:" >&2
+  echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: missing ${missing[*]} and there is no apt-get; install them with your package manager" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

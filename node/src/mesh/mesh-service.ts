@@ -1,0 +1,107 @@
+import * as grpc from "@grpc/grpc-js";
+import { nodemesh } from "@hermes/proto";
+import { TokenBucket } from "../router/token-bucket.js";
+import { checkRouteHello, routeHello } from "./descriptor.js";
+import { MeshFrameError, type Refusal } from "./envelope.js";
+import type { Mesh } from "./mesh.js";
+
+const { GossipEnvelope, RouteFrame, NodeMeshService } = nodemesh;
+
+/** A frame as it comes off the wire: decoded, or why it could not be. */
+type Inbound<T> = T | { malformed: string };
+
+function safe<T>(decode: (bytes: Uint8Array) => T) {
+  return (bytes: Buffer): Inbound<T> => {
+    try {
+      return decode(bytes);
+    } catch (error) {
+      return { malformed: (error as Error).message };
+    }
+  };
+}
+
+export function meshServerOptions(maxFrameBytes: number): grpc.ServerOptions {
+  return {
+    "grpc.max_receive_message_length": maxFrameBytes,
+    "grpc.max_send_message_length": maxFrameBytes,
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+  };
+}
+
+/**
+ * The NodeMesh server: a thin shell that decodes, rate-limits and authenticates inbound frames
+ * and hands them to the mesh. A bad frame is refused, counted and logged, and the stream goes
+ * on; nothing a peer sends can throw into grpc-js.
+ */
+export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond: number): void {
+  const definition = {
+    join: NodeMeshService.join,
+    gossip: { ...NodeMeshService.gossip, requestDeserialize: safe(GossipEnvelope.decode) },
+    routeChat: { ...NodeMeshService.routeChat, requestDeserialize: safe(RouteFrame.decode) },
+  };
+  const budget = () => new TokenBucket(peerFramesPerSecond, 1000, peerFramesPerSecond * 2, Date.now());
+
+  server.addService(definition as unknown as grpc.ServiceDefinition, {
+    join: (
+      call: grpc.ServerUnaryCall<nodemesh.JoinRequest, nodemesh.JoinResponse>,
+      callback: grpc.sendUnaryData<nodemesh.JoinResponse>,
+    ) => {
+      try {
+        callback(null, mesh.answerJoin(call.request));
+      } catch (error) {
+        const refusal = error instanceof MeshFrameError ? error.refusal : "malformed";
+        mesh.refused(refusal, String((error as Error).message), call.getPeer());
+        callback({
+          code: grpc.status.PERMISSION_DENIED,
+          details: `join refused: ${(error as Error).message}`,
+        });
+      }
+    },
+
+    gossip: (call: grpc.ServerDuplexStream<Inbound<nodemesh.GossipEnvelope>, nodemesh.GossipEnvelope>) => {
+      const bucket = budget();
+      call.on("data", (frame: Inbound<nodemesh.GossipEnvelope>) => {
+        if ("malformed" in frame) return mesh.refused("malformed", frame.malformed, call.getPeer());
+        if (!bucket.take(Date.now()).ok)
+          return mesh.refused("rate_limited", "gossip over the per-peer rate", call.getPeer());
+        mesh.receiveGossip(frame, call.getPeer());
+      });
+      call.on("end", () => call.end());
+      call.on("error", () => {});
+    },
+
+    routeChat: (call: grpc.ServerDuplexStream<Inbound<nodemesh.RouteFrame>, nodemesh.RouteFrame>) => {
+      const bucket = budget();
+      let peer: string | undefined;
+      call.on("data", (frame: Inbound<nodemesh.RouteFrame>) => {
+        if ("malformed" in frame) return mesh.refused("malformed", frame.malformed, call.getPeer());
+        if (!peer) {
+          // The first frame must prove who is speaking; nothing else is taken before it.
+          try {
+            if (frame.body?.$case !== "hello")
+              throw new MeshFrameError(
+                "malformed",
+                `tieline opened with ${frame.body?.$case ?? "nothing"}, not a hello`,
+              );
+            peer = checkRouteHello(frame.body.value, mesh.nodeId, Date.now(), mesh.clockSkewMs);
+          } catch (error) {
+            const refusal = error instanceof MeshFrameError ? error.refusal : "malformed";
+            mesh.refused(refusal, (error as Error).message, call.getPeer());
+            call.emit("error", { code: grpc.status.UNAUTHENTICATED, details: (error as Error).message });
+            return;
+          }
+          call.write({ body: { $case: "hello", value: routeHello(mesh.identity, peer) } });
+          return;
+        }
+        if (!bucket.take(Date.now()).ok)
+          return mesh.refused("rate_limited", `tieline frames from ${peer} over the per-peer rate`, peer);
+        mesh.receiveRoute(peer, frame);
+      });
+      call.on("end", () => call.end());
+      call.on("error", () => {});
+    },
+  });
+}

@@ -1,0 +1,233 @@
+import { EventEmitter } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import { nodemesh } from "@hermes/proto";
+import type { Logger } from "pino";
+import type { Identity } from "../identity/index.js";
+import { checkRouteHello, routeHello } from "./descriptor.js";
+
+const { NodeMeshClient } = nodemesh;
+type GossipCall = grpc.ClientDuplexStream<nodemesh.GossipEnvelope, nodemesh.GossipEnvelope>;
+type RouteCall = grpc.ClientDuplexStream<nodemesh.RouteFrame, nodemesh.RouteFrame>;
+
+export interface PeerLinksOptions {
+  identity: Identity;
+  /** Credentials to dial an address with (peers dialled by IP skip the hostname check, not the CA). */
+  credentialsFor: (address: string) => grpc.ChannelCredentials;
+  maxFrameBytes: number;
+  /** Frames buffered on one outbound stream before it counts as stalled. */
+  maxQueuedFrames: number;
+  clockSkewMs: number;
+  logger: Logger;
+}
+
+/** gRPC channel options for long-lived node-to-node streams. */
+export function meshChannelOptions(maxFrameBytes: number): grpc.ChannelOptions {
+  return {
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.initial_reconnect_backoff_ms": 200,
+    "grpc.max_reconnect_backoff_ms": 5_000,
+    "grpc.max_receive_message_length": maxFrameBytes,
+    "grpc.max_send_message_length": maxFrameBytes,
+  };
+}
+
+interface Backoff {
+  failures: number;
+  until: number;
+}
+
+interface RouteLink {
+  nodeId: string;
+  address: string;
+  call: RouteCall;
+  up: boolean;
+}
+
+/**
+ * This node's outbound streams: one Gossip stream per peer address and one RouteChat stream per
+ * peer node, opened on first use and reopened with exponential backoff when they break. A
+ * frame for a peer whose stream is down is dropped (gossip tolerates loss) or refused (the
+ * caller tells the app). Inbound streams are the server's business (mesh-service.ts).
+ */
+export class PeerLinks extends EventEmitter<{
+  /** A tieline stream to nodeId is established (the peer answered our hello with its own). */
+  routeUp: [string];
+  /** A tieline stream to nodeId broke. */
+  routeDown: [string, string];
+}> {
+  private readonly clients = new Map<string, nodemesh.NodeMeshClient>();
+  private readonly gossip = new Map<string, GossipCall>();
+  private readonly routes = new Map<string, RouteLink>();
+  private readonly backoff = new Map<string, Backoff>();
+  private closed = false;
+
+  constructor(private readonly o: PeerLinksOptions) {
+    super();
+  }
+
+  // ------------------------------------------------------------------ Join
+
+  join(address: string, request: nodemesh.JoinRequest, timeoutMs: number): Promise<nodemesh.JoinResponse> {
+    return new Promise((resolve, reject) => {
+      this.client(address).join(
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (error, response) => (error ? reject(error) : resolve(response)),
+      );
+    });
+  }
+
+  // ------------------------------------------------------------------ Gossip
+
+  /** Fire and forget; false when the stream to `address` is down or stalled. */
+  sendGossip(address: string, envelope: nodemesh.GossipEnvelope): boolean {
+    if (this.closed) return false;
+    let call = this.gossip.get(address);
+    if (!call) {
+      if (this.inBackoff(`gossip ${address}`)) return false;
+      call = this.client(address).gossip();
+      const opened = call;
+      this.gossip.set(address, opened);
+      opened.on("data", () => {}); // peers answer on their own streams
+      const lost = (why: string) => {
+        if (this.gossip.get(address) !== opened) return;
+        this.gossip.delete(address);
+        this.failed(`gossip ${address}`);
+        this.o.logger.debug({ peer: address, why }, "gossip stream lost");
+      };
+      opened.on("error", (e: grpc.ServiceError) => lost(e.details || e.message));
+      opened.on("end", () => lost("ended by peer"));
+    }
+    if (call.writableLength > this.o.maxQueuedFrames) {
+      call.cancel();
+      return false;
+    }
+    call.write(envelope, () => this.succeeded(`gossip ${address}`));
+    return true;
+  }
+
+  // ------------------------------------------------------------------ RouteChat
+
+  isRouteUp(nodeId: string): boolean {
+    return this.routes.get(nodeId)?.up === true;
+  }
+
+  /** Frames waiting on the stream to nodeId: the backpressure signal for new traffic. */
+  routeQueue(nodeId: string): number {
+    return this.routes.get(nodeId)?.call.writableLength ?? 0;
+  }
+
+  /**
+   * Writes a tieline frame to nodeId at address, opening the stream if needed (frames written
+   * before the peer's hello are buffered by the stream). False when the stream is stalled or
+   * in backoff.
+   */
+  sendRoute(nodeId: string, address: string, frame: nodemesh.RouteFrame): boolean {
+    if (this.closed) return false;
+    let link = this.routes.get(nodeId);
+    if (link && link.address !== address) {
+      link.call.cancel();
+      link = undefined;
+    }
+    if (!link) {
+      if (this.inBackoff(`route ${nodeId}`)) return false;
+      link = this.openRoute(nodeId, address);
+    }
+    if (link.call.writableLength > this.o.maxQueuedFrames) return false;
+    link.call.write(frame);
+    return true;
+  }
+
+  /** Opens the tieline stream to a peer ahead of traffic, so it is up when the first chat starts. */
+  ensureRoute(nodeId: string, address: string): void {
+    if (!this.routes.has(nodeId) && !this.inBackoff(`route ${nodeId}`) && !this.closed)
+      this.openRoute(nodeId, address);
+  }
+
+  private openRoute(nodeId: string, address: string): RouteLink {
+    const call = this.client(address).routeChat();
+    const link: RouteLink = { nodeId, address, call, up: false };
+    this.routes.set(nodeId, link);
+    call.write({ body: { $case: "hello", value: routeHello(this.o.identity, nodeId) } });
+    call.on("data", (frame: nodemesh.RouteFrame) => {
+      if (link.up || frame.body?.$case !== "hello") return;
+      try {
+        const peer = checkRouteHello(frame.body.value, this.o.identity.id, Date.now(), this.o.clockSkewMs);
+        if (peer !== nodeId) throw new Error(`expected node ${nodeId}, ${address} is ${peer}`);
+      } catch (error) {
+        this.o.logger.warn({ peer: nodeId, address, err: String(error) }, "tieline peer failed verification");
+        call.cancel();
+        return;
+      }
+      link.up = true;
+      this.succeeded(`route ${nodeId}`);
+      this.emit("routeUp", nodeId);
+    });
+    const lost = (why: string) => {
+      if (this.routes.get(nodeId) !== link) return;
+      this.routes.delete(nodeId);
+      this.failed(`route ${nodeId}`);
+      this.emit("routeDown", nodeId, why);
+    };
+    call.on("error", (e: grpc.ServiceError) => lost(e.details || e.message));
+    call.on("end", () => lost("ended by peer"));
+    return link;
+  }
+
+  /** Closes the streams to a node that is dead or gone. */
+  forget(nodeId: string, address?: string): void {
+    const link = this.routes.get(nodeId);
+    if (link) {
+      this.routes.delete(nodeId);
+      link.call.cancel();
+    }
+    this.backoff.delete(`route ${nodeId}`);
+    if (address) {
+      this.gossip.get(address)?.cancel();
+      this.gossip.delete(address);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const link of this.routes.values()) link.call.end();
+    for (const call of this.gossip.values()) call.end();
+    this.routes.clear();
+    this.gossip.clear();
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+
+  private client(address: string): nodemesh.NodeMeshClient {
+    let client = this.clients.get(address);
+    if (!client) {
+      client = new NodeMeshClient(
+        address,
+        this.o.credentialsFor(address),
+        meshChannelOptions(this.o.maxFrameBytes),
+      );
+      this.clients.set(address, client);
+    }
+    return client;
+  }
+
+  private inBackoff(key: string): boolean {
+    const b = this.backoff.get(key);
+    return b !== undefined && Date.now() < b.until;
+  }
+
+  private failed(key: string): void {
+    const b = this.backoff.get(key) ?? { failures: 0, until: 0 };
+    b.failures = Math.min(b.failures + 1, 10);
+    // 100 ms doubling to 10 s, with jitter so a restarted peer is not hit by everyone at once.
+    b.until = Date.now() + Math.min(10_000, 100 * 2 ** (b.failures - 1)) * (0.5 + Math.random() / 2);
+    this.backoff.set(key, b);
+  }
+
+  private succeeded(key: string): void {
+    this.backoff.delete(key);
+  }
+}

@@ -1,0 +1,130 @@
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { parseHostPort } from "../config/index.js";
+import type { NodeConfig } from "../config/types.js";
+import type { Identity } from "../identity/index.js";
+import type { Metrics } from "../telemetry/index.js";
+import { bindServer } from "../transport/app-server.js";
+import { meshCredentials } from "../transport/tls.js";
+import { canonicalAddress, discoveryFromConfig } from "./discovery/index.js";
+import { Mesh } from "./mesh.js";
+import { addNodeMesh, meshServerOptions } from "./mesh-service.js";
+
+export interface MeshRuntime {
+  mesh: Mesh;
+  port: number;
+  /** Joined, or deliberately alone (nothing to join). */
+  ready(): boolean;
+  /** Graceful leave, then closes the server and the watchers. */
+  stop(): Promise<void>;
+  routes: Record<string, () => unknown>;
+}
+
+export interface StartMeshOptions {
+  config: NodeConfig;
+  identity: Identity;
+  appEndpoint: string;
+  metrics: Metrics;
+  logger: Logger;
+  version: string;
+}
+
+/**
+ * Starts the NodeMesh server, the membership and discovery, or returns undefined when the mesh
+ * is off: no TLS files and no explicit `mesh.insecure`.
+ */
+export async function startMesh(o: StartMeshOptions): Promise<MeshRuntime | undefined> {
+  const m = o.config.mesh;
+  const logger = o.logger.child({ component: "mesh" });
+  if (m.tls.cert === "" && !m.insecure) {
+    logger.info("mesh off: no mesh.tls files and mesh.insecure is false; this node runs alone");
+    return undefined;
+  }
+  if (m.insecure)
+    logger.warn(
+      "mesh runs in PLAIN TEXT (mesh.insecure=true): anyone reaching the mesh port can join; local development only",
+    );
+  const credentials = meshCredentials(
+    { ...m.tls, insecure: m.insecure },
+    {
+      onReload: (e) =>
+        e.applied
+          ? logger.info({ kind: e.kind }, "mesh TLS files reloaded")
+          : logger.warn(
+              { kind: e.kind, err: e.error },
+              "mesh TLS files changed but are not usable; keeping the previous ones",
+            ),
+    },
+  );
+  const server = new grpc.Server(meshServerOptions(m.maxFrameBytes));
+  const port = await bindServer(server, m.listen, credentials.server);
+  const advertise = withPort(m.advertise, port);
+  const mesh = new Mesh({
+    identity: o.identity,
+    config: { ...m, advertise },
+    appEndpoint: o.appEndpoint,
+    clockSkewMs: o.config.timeouts.clockSkewMs,
+    credentialsFor: (address) => credentials.channelFor(address),
+    logger: o.logger,
+    metrics: o.metrics,
+    version: o.version,
+  });
+  addNodeMesh(server, mesh, m.peerFramesPerSecond);
+
+  const { discovery, persisted } = discoveryFromConfig(
+    { dataDir: o.config.dataDir, mesh: { ...m, advertise } },
+    (error, source) => logger.warn({ source, err: error.message }, "peer discovery failed; will retry"),
+  );
+  const alone = m.peers.length === 0 && m.dns === "" && (await persisted.load()).length === 0;
+  mesh.membership.onEvent(() => {
+    persisted.remember(mesh.membership.members().filter((p) => p.state === "alive" && p.id !== mesh.nodeId));
+  });
+  mesh.start();
+  discovery.start(async (peers) => {
+    // Join what is not a live member already: new nodes, and after a partition, the far side.
+    const live = new Set(
+      mesh.membership
+        .members()
+        .filter((p) => p.state === "alive" || p.state === "suspect")
+        .map((p) => canonicalAddress(p.address)),
+    );
+    const fresh = peers.map((p) => p.address).filter((a) => !live.has(a));
+    if (fresh.length > 0) await mesh.join(fresh);
+  });
+  logger.info(
+    { listen: m.listen, port, advertise, secure: credentials.secure, peers: m.peers, dns: m.dns },
+    "mesh serving",
+  );
+
+  return {
+    mesh,
+    port,
+    ready: () => alone || mesh.isJoined,
+    routes: { "/mesh/members": () => mesh.memberView(), "/mesh/routes": () => mesh.routeView() },
+    async stop() {
+      discovery.stop();
+      await mesh.leave();
+      // Peers keep their streams to us open; give in-flight frames a moment, then cut them.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 1000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      credentials.close();
+      await persisted.close();
+    },
+  };
+}
+
+/** An advertised address keeps its host; a configured port 0 becomes the port actually bound. */
+export function withPort(address: string, port: number): string {
+  const parsed = parseHostPort(address);
+  if (parsed.port !== 0) return address;
+  const host = parsed.host.includes(":") ? `[${parsed.host}]` : parsed.host;
+  return `${host}:${port}`;
+}
