@@ -2,6 +2,7 @@ import { approuter } from "@hermes/proto";
 import { Identity } from "../identity/index.js";
 import { type Chat, endReasonName, HermesClient } from "../sdk/index.js";
 import { intFlag, parseArgs, rejectUnknown, UsageError } from "./args.js";
+import { killAndDetect, type LocalCluster, members, startLocalCluster, waitFor } from "./local-cluster.js";
 import { type SpawnedNode, spawnNode } from "./spawn-node.js";
 
 interface DirectionResult {
@@ -13,9 +14,12 @@ interface DirectionResult {
 }
 
 /**
- * `hermes demo`: a node as a real process and two apps. The apps open a chat, send M messages
- * each way with end-to-end acks, then delete the chat. Exits non-zero if anything was lost,
- * duplicated, reordered or left unacked.
+ * `hermes demo`: nodes as real processes and two apps. With one node both apps share it; with
+ * more, the nodes form a mutual-TLS mesh and the apps sit on different nodes. The apps open a
+ * chat, send M messages each way with end-to-end acks and delete the chat. With a mesh, a churn
+ * step follows: kill -9 of a node hosting neither app (when there are three or more), then of the
+ * node hosting bob, timing how long until every node holds it dead and whether alice is told.
+ * Exits non-zero if anything was lost, duplicated, reordered or left unacked.
  */
 export async function demoCommand(argv: string[]): Promise<number> {
   const args = parseArgs(argv, ["json"]);
@@ -23,67 +27,135 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const nodes = intFlag(args, "nodes", 1, 1);
   const messages = intFlag(args, "messages", 100, 1);
   const json = args.flags.has("json");
-  if (nodes !== 1)
-    throw new UsageError(`--nodes ${nodes}: this build runs single-node demos only (--nodes 1)`);
+  if (nodes > 9) throw new UsageError(`--nodes ${nodes}: a local demo runs at most 9 nodes`);
   const say = (line: string) => {
     if (!json) process.stdout.write(`${line}\n`);
   };
 
   const started = performance.now();
-  say("starting a node ...");
-  // Generous rate limits: the demo measures relaying, not the per-app budget.
-  const node = await spawnNode({
-    flags: ["--limits.messagesPerSecond=100000", "--limits.messageBurst=100000"],
-  });
-  say(`node ${node.nodeId} serving apps on ${node.appEndpoint}`);
-  const alice = new HermesClient({ endpoint: node.appEndpoint, identity: Identity.generate() });
-  const bob = new HermesClient({ endpoint: node.appEndpoint, identity: Identity.generate() });
-  let nodeExit: number | null = null;
+  say(nodes === 1 ? "starting a node ..." : `starting ${nodes} nodes with a mutual-TLS mesh ...`);
+  const cluster = await startCluster(nodes);
+  const [first, second = first] = cluster.nodes as [SpawnedNode, ...SpawnedNode[]];
+  for (const n of cluster.nodes) say(`node ${n.nodeId} serving apps on ${n.appEndpoint}`);
+  const alice = new HermesClient({ endpoint: first.appEndpoint, identity: Identity.generate() });
+  const bob = new HermesClient({ endpoint: second.appEndpoint, identity: Identity.generate() });
   try {
     await Promise.all([alice.connect(), bob.connect()]);
-    say(`alice ${alice.appId} and bob ${bob.appId} connected`);
     bob.on("offer", (offer) => void offer.accept());
-    const bobChat = new Promise<Chat>((resolve) => bob.once("chat", resolve));
-    const aliceChat = await alice.startChat(bob.appId);
-    const bobSide = await bobChat;
-    say(`chat ${aliceChat.id} ready: keys agreed end to end`);
+    say(`alice ${alice.appId} on node ${alice.nodeId}, bob ${bob.appId} on node ${bob.nodeId}`);
+    await waitFor(
+      async () => (await alice.findApp(bob.appId)).online,
+      15_000,
+      "alice's node to learn where bob is",
+    );
+    const membersSeen = nodes === 1 ? 1 : (await members(first)).filter((m) => m.state === "alive").length;
 
+    const [aliceChat, bobSide] = await openChat(alice, bob);
+    say(`chat ${aliceChat.id} ready: keys agreed end to end${nodes > 1 ? ", across nodes" : ""}`);
     const relayStart = performance.now();
     const [toBob, toAlice] = await Promise.all([
       exchange(aliceChat, bobSide, messages, "alice", (n) => progress(say, "alice → bob", n, messages)),
       exchange(bobSide, aliceChat, messages, "bob", (n) => progress(say, "bob → alice", n, messages)),
     ]);
     const relayMs = performance.now() - relayStart;
-
     const ended = Promise.all([once(aliceChat), once(bobSide)]);
     aliceChat.delete();
     const reasons = await withTimeout(ended, 5000, "chat deletion was not confirmed");
     say(`chat deleted (alice: ${endReasonName(reasons[0])}, bob: ${endReasonName(reasons[1])})`);
+    const chatDeleted =
+      reasons[0] === approuter.ChatEndReason.CHAT_END_REASON_DELETED &&
+      reasons[1] === approuter.ChatEndReason.CHAT_END_REASON_DELETED_BY_PEER;
 
+    const churn = nodes > 1 ? await churnStep(cluster, alice, bob, say) : undefined;
     await Promise.all([alice.close(), bob.close()]);
-    nodeExit = await node.stop();
-    const result = summarize(toBob, toAlice, {
-      nodes,
-      chatDeleted:
-        reasons[0] === approuter.ChatEndReason.CHAT_END_REASON_DELETED &&
-        reasons[1] === approuter.ChatEndReason.CHAT_END_REASON_DELETED_BY_PEER,
-      nodeExitCode: nodeExit,
-      relayMs,
-      elapsedMs: performance.now() - started,
-    });
+    const exits = await Promise.all(cluster.nodes.filter(running).map((n) => n.stop()));
+    const result = {
+      ...summarize(toBob, toAlice, {
+        nodes,
+        chatDeleted,
+        nodeExitCode: exits.find((code) => code !== 0) ?? 0,
+        relayMs,
+        elapsedMs: performance.now() - started,
+      }),
+      members: membersSeen,
+      crossNode: alice.nodeId !== bob.nodeId,
+      ...churn,
+    };
+    result.ok &&= !churn || (churn.appNotified && churn.detectionMs !== null);
     if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else {
       say(
         `${result.messagesDelivered}/${result.messagesSent} delivered, ${result.messagesAcked} acked, ` +
-          `in order: ${result.inOrder}, lost: ${result.lost}, ${result.messagesPerSecond} msg/s; node exited with ${nodeExit}`,
+          `in order: ${result.inOrder}, lost: ${result.lost}, ${result.messagesPerSecond} msg/s`,
       );
       say(result.ok ? "OK" : "FAILED");
     }
     return result.ok ? 0 : 1;
   } finally {
     await Promise.all([alice.close(), bob.close()]);
-    if (nodeExit === null) await stopQuietly(node);
+    await cluster.stop();
   }
+}
+
+async function startCluster(size: number): Promise<LocalCluster> {
+  // Generous rate limits: the demo measures relaying, not the per-app budget.
+  const flags = ["--limits.messagesPerSecond=100000", "--limits.messageBurst=100000"];
+  if (size > 1) return startLocalCluster({ size, flags });
+  const node = await spawnNode({ flags });
+  return {
+    nodes: [node],
+    certDir: "",
+    stop: async () => void (await node.stop(2000).catch(() => node.kill())),
+  };
+}
+
+async function openChat(alice: HermesClient, bob: HermesClient): Promise<[Chat, Chat]> {
+  const bobChat = new Promise<Chat>((resolve) => bob.once("chat", resolve));
+  const aliceChat = await alice.startChat(bob.appId);
+  return [aliceChat, await bobChat];
+}
+
+/**
+ * kill -9 of a node hosting neither app (with three or more nodes), then of bob's node while
+ * alice has a chat with bob: how long until every node agrees, and whether alice was told.
+ */
+async function churnStep(
+  cluster: LocalCluster,
+  alice: HermesClient,
+  bob: HermesClient,
+  say: (line: string) => void,
+) {
+  const detections: number[] = [];
+  const bystander = cluster.nodes.find((n) => n.nodeId !== alice.nodeId && n.nodeId !== bob.nodeId);
+  if (bystander) {
+    say(`churn: kill -9 of node ${bystander.nodeId} (hosts neither app) ...`);
+    detections.push(await killAndDetect(cluster, bystander));
+    say(`  every node holds it dead after ${detections[0]} ms`);
+  }
+  const [aliceChat] = await openChat(alice, bob);
+  const told = new Promise<{ reason: approuter.ChatEndReason; at: number }>((resolve) =>
+    aliceChat.once("ended", (reason) => resolve({ reason, at: performance.now() })),
+  );
+  const bobsNode = cluster.nodes.find((n) => n.nodeId === bob.nodeId)!;
+  say(`churn: kill -9 of node ${bobsNode.nodeId} (hosts bob, who chats with alice) ...`);
+  const killedAt = performance.now();
+  await bob.close();
+  detections.push(await killAndDetect(cluster, bobsNode));
+  const notice = await withTimeout(told, 30_000, "alice was not told").catch(() => undefined);
+  const appNotified = notice?.reason === approuter.ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE;
+  say(
+    `  every node holds it dead after ${detections.at(-1)} ms; alice told: ${appNotified ? endReasonName(notice!.reason) : "no"}`,
+  );
+  return {
+    detectionMs: detections[0] ?? null,
+    detectionsMs: detections,
+    appNotified,
+    appNotifiedMs: notice ? Math.round(notice.at - killedAt) : null,
+  };
+}
+
+function running(node: SpawnedNode): boolean {
+  return node.process.exitCode === null && node.process.signalCode === null;
 }
 
 /** Sends `count` numbered messages from one chat end and collects them at the other. */
@@ -181,12 +253,4 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
     timer = setTimeout(() => reject(new Error(message)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function stopQuietly(node: SpawnedNode): Promise<void> {
-  try {
-    await node.stop(2000);
-  } catch {
-    node.kill();
-  }
 }

@@ -11,6 +11,8 @@ export interface SpawnedNode {
   process: ChildProcess;
   nodeId: string;
   appEndpoint: string;
+  /** Where other nodes reach it; empty when its mesh is off. */
+  meshEndpoint: string;
   adminUrl: string;
   dataDir: string;
   /** JSON log lines seen so far. */
@@ -43,6 +45,7 @@ export async function spawnNode(options: SpawnOptions = {}): Promise<SpawnedNode
       `--dataDir=${dataDir}`,
       "--listen.app=127.0.0.1:0",
       "--listen.admin=127.0.0.1:0",
+      "--mesh.listen=127.0.0.1:0",
       "--keystore.kdf.memoryKiB=8192",
       "--keystore.kdf.iterations=1",
       ...(options.flags ?? []),
@@ -83,6 +86,7 @@ export async function spawnNode(options: SpawnOptions = {}): Promise<SpawnedNode
     process: child,
     nodeId: String(ready.nodeId),
     appEndpoint: `127.0.0.1:${String(ready.appPort)}`,
+    meshEndpoint: ready.meshPort === undefined ? "" : `127.0.0.1:${String(ready.meshPort)}`,
     adminUrl: `http://127.0.0.1:${String(ready.adminPort)}`,
     dataDir,
     logs,
