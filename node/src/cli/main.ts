@@ -6,6 +6,7 @@ import { UsageError } from "./args.js";
 import { certsCommand } from "./certs-command.js";
 import { demoCommand } from "./demo-command.js";
 import { keystoreCommand } from "./keystore-command.js";
+import { meshCommand } from "./mesh-command.js";
 import { nodeCommand } from "./node-command.js";
 
 const USAGE = `hermes <command>
@@ -14,8 +15,10 @@ const USAGE = `hermes <command>
   keystore init --path file              create a keystore with a new node identity
   certs --out dir --node a[,b]           make a mesh CA and node certificates (mutual TLS)
   app --endpoint host:port [--chat id]   chat from the terminal
-  demo [--nodes 1] [--messages M] [--json]
-                                         a node and two apps chatting, end to end
+  mesh members|routes [--admin url]      what a node knows of the mesh
+  demo [--nodes N] [--messages M] [--json]
+                                         N nodes (a mutual-TLS mesh when N > 1) and two
+                                         apps chatting end to end, then a churn step
 `;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -24,6 +27,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   app: appCommand,
   certs: certsCommand,
   demo: demoCommand,
+  mesh: meshCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
