@@ -478,6 +478,7 @@ export class HermesClient extends EventEmitter<{
         case ErrorCode.ERROR_CODE_RATE_LIMITED:
         case ErrorCode.ERROR_CODE_PEER_UNAVAILABLE:
         case ErrorCode.ERROR_CODE_OUT_OF_ORDER:
+        case ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE: // the tieline is backed up or reconnecting
           return chat.refused(e.expectedSeq || e.seq, Math.max(20, e.retryAfterMs));
         case ErrorCode.ERROR_CODE_UNKNOWN_CHAT:
           return this.chatDeleted(chat.id, ChatEndReason.CHAT_END_REASON_UNSPECIFIED);
