@@ -73,6 +73,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
   metrics.keystoreEntries.set(backend.list().length);
   mesh?.mesh.on("routeFrame", (nodeId, frame) => router.routeFrame(nodeId, frame));
   mesh?.mesh.on("nodeLost", (nodeId) => router.nodeLost(nodeId));
+  mesh?.mesh.on("appMoved", (appId, nodeId) => router.appMoved(appId, nodeId));
   addAppRouter(server, router, logger);
 
   let serving = true;

@@ -53,6 +53,11 @@ export class AppDirectory {
     this.pendingRemoved.add(appId);
   }
 
+  /** When an app connected here, if it is connected here. */
+  localSince(appId: string): number | undefined {
+    return this.self.apps.get(appId);
+  }
+
   /** The changes since the last call, to broadcast; undefined when there are none. */
   takeDelta(): nodemesh.DirectoryDelta | undefined {
     if (this.self.version === this.deltaBase) return undefined;

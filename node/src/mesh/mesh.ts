@@ -43,7 +43,7 @@ export type NodeLostReason = "dead" | "left" | "tieline_lost";
 export class Mesh extends EventEmitter<{
   routeFrame: [string, nodemesh.RouteFrame];
   nodeLost: [string, NodeLostReason];
-  /** An app this node hosts now connected elsewhere later (it moved). */
+  /** An app connected to another node after (or without) connecting here: it moved there. */
   appMoved: [string, string];
 }> {
   readonly identity: Identity;
@@ -254,10 +254,12 @@ export class Mesh extends EventEmitter<{
         case "swim":
           this.membership.handle(payload.senderAddress, decodeSwim(body.value));
           break;
-        case "directoryDelta":
-          if (this.directory.applyDelta(body.value) === "gap")
-            this.askSnapshot(sender, payload.senderAddress, true);
+        case "directoryDelta": {
+          const result = this.directory.applyDelta(body.value);
+          if (result === "gap") this.askSnapshot(sender, payload.senderAddress, true);
+          if (result === "applied") this.checkMoved(sender, body.value.added);
           break;
+        }
         case "directoryRequest":
           this.sendGossip(payload.senderAddress, sender, {
             $case: "directorySnapshot",
@@ -265,7 +267,9 @@ export class Mesh extends EventEmitter<{
           });
           break;
         case "directorySnapshot":
-          if (body.value.nodeId === sender) this.directory.applySnapshot(body.value);
+          if (body.value.nodeId === sender && this.directory.applySnapshot(body.value)) {
+            this.checkMoved(sender, body.value.apps);
+          }
           break;
       }
     } catch (error) {
@@ -403,6 +407,17 @@ export class Mesh extends EventEmitter<{
     }, this.o.config.tielineGraceMs);
     timer.unref();
     this.graceTimers.set(nodeId, timer);
+  }
+
+  /**
+   * An app now on `nodeId` that is not connected here, or connected here earlier, has moved
+   * there: the router drops a stale session and the chats it kept for it.
+   */
+  private checkMoved(nodeId: string, entries: nodemesh.AppEntry[]): void {
+    for (const entry of entries) {
+      const here = this.directory.localSince(entry.appId);
+      if (here === undefined || entry.connectedAtMs > here) this.emit("appMoved", entry.appId, nodeId);
+    }
   }
 
   private scheduleDelta(): void {

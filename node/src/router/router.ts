@@ -730,6 +730,27 @@ export class Router {
     }
   }
 
+  /**
+   * The app connected to another node after connecting here: this session is stale, and its
+   * chats (whose state lives here) cannot follow it. Their peers are told so they can start anew.
+   */
+  appMoved(appId: string, nodeId: string): void {
+    const session = this.byApp.get(appId);
+    if (session)
+      this.close(
+        session,
+        SessionCloseReason.SESSION_CLOSE_REASON_REPLACED,
+        `the app connected to node ${nodeId}`,
+      );
+    for (const chat of [...this.chatsOf(appId)]) {
+      if (chat.remoteApp === appId) continue; // its state is on the other node, not ours
+      this.endChat(chat, "route_unavailable", (other) =>
+        other === appId ? undefined : ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE,
+      );
+    }
+    this.o.logger.info({ app: appId, node: nodeId }, "app moved to another node");
+  }
+
   /** The node is gone (dead, left, or its tieline did not come back): its chats end here. */
   nodeLost(nodeId: string): number {
     let ended = 0;

@@ -1,6 +1,7 @@
 import { approuter } from "@hermes/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { defaultConfig } from "../../src/config/index.js";
+import { Identity } from "../../src/identity/index.js";
 import type { Chat, HermesClient } from "../../src/sdk/index.js";
 import { chatBetween, collect, newApp, startTestNode, until } from "./harness.js";
 
@@ -38,8 +39,8 @@ async function meshNode(peers: string[] = []): Promise<TestNode> {
   return node;
 }
 
-function app(endpoint: string): HermesClient {
-  const client = newApp(endpoint);
+function app(endpoint: string, identity?: Identity): HermesClient {
+  const client = newApp(endpoint, identity);
   cleanups.push(() => client.close());
   return client;
 }
@@ -119,6 +120,26 @@ describe("mesh of in-process nodes", () => {
     await until(() => n1!.mesh!.locate(b.appId) === undefined, 5000, "route to b dropped");
     await until(() => n3!.mesh!.membership.member(n2!.nodeId)?.state === "left", 5000, "n3 sees n2 left");
     expect(n1!.router.stats().chats.ready).toBe(0);
+  });
+
+  it("follows an app that moves to another node: old chats end for the peer, new ones work", async () => {
+    const [n1, n2, n3] = await cluster(3);
+    const a = app(n1!.endpoint);
+    const identity = Identity.generate();
+    const b = app(n2!.endpoint, identity);
+    await Promise.all([a.connect(), b.connect()]);
+    await until(() => n1!.mesh!.locate(b.appId)?.nodeId === n2!.nodeId, 5000, "route to b on n2");
+    const [ab] = await chatBetween(a, b);
+    const ended = endOf(ab);
+    await b.close();
+    const moved = app(n3!.endpoint, Identity.fromSecretKey(identity.exportSecretKey()));
+    await moved.connect();
+    expect(await ended).toBe(approuter.ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE);
+    await until(() => n1!.mesh!.locate(moved.appId)?.nodeId === n3!.nodeId, 5000, "route to b on n3");
+    const [again, there] = await chatBetween(a, moved);
+    const got = collect(there, 1);
+    await again.send("found you");
+    expect(await got).toEqual(["found you"]);
   });
 
   it("answers find-app for an app on another node and refuses an unknown one", async () => {
