@@ -1,4 +1,5 @@
 import { nodemesh } from "@hermes/proto";
+import { parseHostPort } from "../config/index.js";
 import { type Identity, idMatchesKey, sign, verify } from "../identity/index.js";
 import { MeshFrameError } from "./envelope.js";
 
@@ -37,6 +38,14 @@ export function openDescriptor(
   if (Math.abs(now - d.timestampMs) > skewMs) {
     throw new MeshFrameError("stale", `descriptor of ${d.nodeId} is ${now - d.timestampMs} ms old`);
   }
+  try {
+    if (parseHostPort(d.meshEndpoint).port === 0) throw new Error("port 0");
+  } catch (error) {
+    throw new MeshFrameError(
+      "malformed",
+      `descriptor of ${d.nodeId} has no usable mesh endpoint (${(error as Error).message})`,
+    );
+  }
   return d;
 }
 
@@ -56,7 +65,7 @@ export function checkRouteHello(h: nodemesh.RouteHello, selfId: string, now: num
   if (!idMatchesKey(h.nodeId, h.publicKey))
     throw new MeshFrameError("id_mismatch", `node ID ${h.nodeId} does not match its key`);
   if (h.receiverId !== selfId)
-    throw new MeshFrameError("wrong_receiver", `hello for ${h.receiverId} reached ${selfId}`);
+    throw new MeshFrameError("wrong_receiver", `hello of ${h.nodeId} for ${h.receiverId} reached ${selfId}`);
   if (!verify(h.publicKey, h.signature, "hermes/node-route/v1", [h.nodeId, h.receiverId, h.timestampMs])) {
     throw new MeshFrameError("bad_signature", `hello of ${h.nodeId} is not signed by its key`);
   }

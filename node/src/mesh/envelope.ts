@@ -83,7 +83,8 @@ export function openEnvelope(envelope: nodemesh.GossipEnvelope, o: OpenOptions):
   } catch (error) {
     throw new MeshFrameError("malformed", `gossip payload does not decode: ${(error as Error).message}`);
   }
-  if (!payload.body) throw new MeshFrameError("malformed", "gossip payload has no body");
+  if (!payload.body)
+    throw new MeshFrameError("malformed", `gossip payload from ${payload.senderId || "?"} has no body`);
   if (!idMatchesKey(payload.senderId, payload.senderPublicKey)) {
     throw new MeshFrameError("id_mismatch", `sender ${payload.senderId} does not match its public key`);
   }
@@ -91,7 +92,10 @@ export function openEnvelope(envelope: nodemesh.GossipEnvelope, o: OpenOptions):
     throw new MeshFrameError("bad_signature", `envelope from ${payload.senderId} is not signed by it`);
   }
   if (payload.receiverId !== "" && payload.receiverId !== o.selfId) {
-    throw new MeshFrameError("wrong_receiver", `envelope for ${payload.receiverId} reached ${o.selfId}`);
+    throw new MeshFrameError(
+      "wrong_receiver",
+      `envelope from ${payload.senderId} for ${payload.receiverId} reached ${o.selfId}`,
+    );
   }
   if (Math.abs(o.now - payload.timestampMs) > o.clockSkewMs) {
     throw new MeshFrameError(

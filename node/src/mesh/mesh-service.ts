@@ -42,13 +42,29 @@ export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond
     gossip: { ...NodeMeshService.gossip, requestDeserialize: safe(GossipEnvelope.decode) },
     routeChat: { ...NodeMeshService.routeChat, requestDeserialize: safe(RouteFrame.decode) },
   };
-  const budget = () => new TokenBucket(peerFramesPerSecond, 1000, peerFramesPerSecond * 2, Date.now());
+  // One budget per remote host, shared by all its streams: opening more streams buys no more.
+  const budgets = new Map<string, TokenBucket>();
+  const withinBudget = (call: { getPeer(): string }) => {
+    const host = call.getPeer().replace(/:\d+$/, "");
+    let bucket = budgets.get(host);
+    if (!bucket) {
+      if (budgets.size > 10_000) budgets.clear(); // bounded: a scan of addresses cannot grow it forever
+      bucket = new TokenBucket(peerFramesPerSecond, 1000, peerFramesPerSecond * 2, Date.now());
+      budgets.set(host, bucket);
+    }
+    return bucket.take(Date.now()).ok;
+  };
 
   server.addService(definition as unknown as grpc.ServiceDefinition, {
     join: (
       call: grpc.ServerUnaryCall<nodemesh.JoinRequest, nodemesh.JoinResponse>,
       callback: grpc.sendUnaryData<nodemesh.JoinResponse>,
     ) => {
+      if (!withinBudget(call)) {
+        mesh.refused("rate_limited", "joins over the per-peer rate", call.getPeer());
+        callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: "join refused: over the per-peer rate" });
+        return;
+      }
       try {
         callback(null, mesh.answerJoin(call.request));
       } catch (error) {
@@ -62,11 +78,10 @@ export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond
     },
 
     gossip: (call: grpc.ServerDuplexStream<Inbound<nodemesh.GossipEnvelope>, nodemesh.GossipEnvelope>) => {
-      const bucket = budget();
       call.on("data", (frame: Inbound<nodemesh.GossipEnvelope>) => {
-        if ("malformed" in frame) return mesh.refused("malformed", frame.malformed, call.getPeer());
-        if (!bucket.take(Date.now()).ok)
+        if (!withinBudget(call))
           return mesh.refused("rate_limited", "gossip over the per-peer rate", call.getPeer());
+        if ("malformed" in frame) return mesh.refused("malformed", frame.malformed, call.getPeer());
         mesh.receiveGossip(frame, call.getPeer());
       });
       call.on("end", () => call.end());
@@ -74,10 +89,27 @@ export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond
     },
 
     routeChat: (call: grpc.ServerDuplexStream<Inbound<nodemesh.RouteFrame>, nodemesh.RouteFrame>) => {
-      const bucket = budget();
       let peer: string | undefined;
+      let shut = false;
+      const refuseStream = (error: unknown) => {
+        const refusal = error instanceof MeshFrameError ? error.refusal : "malformed";
+        mesh.refused(refusal, (error as Error).message, call.getPeer());
+        shut = true;
+        call.emit("error", { code: grpc.status.UNAUTHENTICATED, details: (error as Error).message });
+      };
       call.on("data", (frame: Inbound<nodemesh.RouteFrame>) => {
-        if ("malformed" in frame) return mesh.refused("malformed", frame.malformed, call.getPeer());
+        if (shut) return; // refused at its first frame: whatever was still in flight is not looked at
+        if (!withinBudget(call))
+          return mesh.refused("rate_limited", "tieline frames over the per-peer rate", call.getPeer());
+        if ("malformed" in frame) {
+          if (peer) return mesh.refused("malformed", frame.malformed, peer);
+          return refuseStream(
+            new MeshFrameError(
+              "malformed",
+              `tieline opened with a frame that does not decode: ${frame.malformed}`,
+            ),
+          );
+        }
         if (!peer) {
           // The first frame must prove who is speaking; nothing else is taken before it.
           try {
@@ -88,16 +120,11 @@ export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond
               );
             peer = checkRouteHello(frame.body.value, mesh.nodeId, Date.now(), mesh.clockSkewMs);
           } catch (error) {
-            const refusal = error instanceof MeshFrameError ? error.refusal : "malformed";
-            mesh.refused(refusal, (error as Error).message, call.getPeer());
-            call.emit("error", { code: grpc.status.UNAUTHENTICATED, details: (error as Error).message });
-            return;
+            return refuseStream(error);
           }
           call.write({ body: { $case: "hello", value: routeHello(mesh.identity, peer) } });
           return;
         }
-        if (!bucket.take(Date.now()).ok)
-          return mesh.refused("rate_limited", `tieline frames from ${peer} over the per-peer rate`, peer);
         mesh.receiveRoute(peer, frame);
       });
       call.on("end", () => call.end());

@@ -57,7 +57,9 @@ export class Mesh extends EventEmitter<{
   private readonly metrics: MeshMetrics;
   private readonly logger: Logger;
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  private readonly reopenTimers = new Map<string, NodeJS.Timeout>();
   private readonly snapshotAsked = new Map<string, number>();
+  private readonly lastRefusalLog = new Map<Refusal, { at: number; suppressed: number }>();
   private deltaTimer: NodeJS.Timeout | undefined;
   private joined = false;
 
@@ -141,6 +143,7 @@ export class Mesh extends EventEmitter<{
     this.membership.stop();
     clearTimeout(this.deltaTimer);
     for (const timer of this.graceTimers.values()) clearTimeout(timer);
+    for (const timer of this.reopenTimers.values()) clearInterval(timer);
     this.links.close();
   }
 
@@ -255,6 +258,7 @@ export class Mesh extends EventEmitter<{
           this.membership.handle(payload.senderAddress, decodeSwim(body.value));
           break;
         case "directoryDelta": {
+          if (this.isGone(sender)) break; // its routes were dropped; late news must not revive them
           const result = this.directory.applyDelta(body.value);
           if (result === "gap") this.askSnapshot(sender, payload.senderAddress, true);
           if (result === "applied") this.checkMoved(sender, body.value.added);
@@ -267,7 +271,11 @@ export class Mesh extends EventEmitter<{
           });
           break;
         case "directorySnapshot":
-          if (body.value.nodeId === sender && this.directory.applySnapshot(body.value)) {
+          if (
+            body.value.nodeId === sender &&
+            !this.isGone(sender) &&
+            this.directory.applySnapshot(body.value)
+          ) {
             this.checkMoved(sender, body.value.apps);
           }
           break;
@@ -287,7 +295,19 @@ export class Mesh extends EventEmitter<{
 
   refused(code: Refusal, message: string, peer: string): void {
     this.metrics.refusedFrames.inc({ code });
-    this.logger.warn({ code, peer, reason: message }, "mesh frame refused");
+    // Every refusal is counted; the log gets one line per code per second, so a flood of bad
+    // frames does not become a flood of log lines.
+    const now = Date.now();
+    const last = this.lastRefusalLog.get(code);
+    if (last !== undefined && now - last.at < 1000) {
+      last.suppressed++;
+      return;
+    }
+    this.logger.warn(
+      { code, peer, reason: message, suppressed: last?.suppressed ?? 0 },
+      "mesh frame refused",
+    );
+    this.lastRefusalLog.set(code, { at: now, suppressed: 0 });
   }
 
   // ------------------------------------------------------------------ internals
@@ -323,7 +343,8 @@ export class Mesh extends EventEmitter<{
         this.o.config.membership.syncTimeoutMs,
       );
       const peer = openDescriptor(response.node, Date.now(), this.clockSkewMs);
-      for (const snapshot of response.directory) this.directory.applySnapshot(snapshot);
+      for (const snapshot of response.directory)
+        if (!this.isGone(snapshot.nodeId)) this.directory.applySnapshot(snapshot);
       this.membership.handle(address, {
         type: "sync-reply",
         seq: sync.seq,
@@ -396,9 +417,8 @@ export class Mesh extends EventEmitter<{
   /** A broken tieline gets tielineGraceMs to come back before its chats are torn down. */
   private tielineDown(nodeId: string, why: string): void {
     this.logger.warn({ peer: nodeId, why }, "tieline stream lost");
+    this.reopenTieline(nodeId);
     if (this.graceTimers.has(nodeId)) return;
-    const member = this.membership.member(nodeId);
-    if (member) this.links.ensureRoute(nodeId, member.address);
     const timer = setTimeout(() => {
       this.graceTimers.delete(nodeId);
       if (this.links.isRouteUp(nodeId)) return;
@@ -420,6 +440,26 @@ export class Mesh extends EventEmitter<{
     }
   }
 
+  /**
+   * Opens the tieline to a live member again as soon as its backoff allows, until it is up or the
+   * member is gone. (The failure that took it down has just started that backoff, so an attempt
+   * right away would be refused.)
+   */
+  private reopenTieline(nodeId: string): void {
+    if (this.reopenTimers.has(nodeId)) return;
+    const timer = setInterval(() => {
+      const member = this.membership.member(nodeId);
+      if (member && this.isLive(nodeId) && !this.links.isRouteUp(nodeId)) {
+        this.links.ensureRoute(nodeId, member.address);
+        return;
+      }
+      clearInterval(timer);
+      this.reopenTimers.delete(nodeId);
+    }, 100);
+    timer.unref();
+    this.reopenTimers.set(nodeId, timer);
+  }
+
   private scheduleDelta(): void {
     if (this.deltaTimer) return;
     // Batch bursts of connects into one delta; 50 ms keeps routing fresh.
@@ -439,6 +479,12 @@ export class Mesh extends EventEmitter<{
     if (!force && Date.now() - last < 1000) return;
     this.snapshotAsked.set(nodeId, Date.now());
     this.sendGossip(address, nodeId, { $case: "directoryRequest", value: {} });
+  }
+
+  /** Dead or left: its routes were dropped when it went (memberJoined brings them back). */
+  private isGone(nodeId: string): boolean {
+    const state = this.membership.member(nodeId)?.state;
+    return state === "dead" || state === "left";
   }
 
   private isLive(nodeId: string): boolean {

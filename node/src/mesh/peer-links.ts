@@ -88,7 +88,9 @@ export class PeerLinks extends EventEmitter<{
     let call = this.gossip.get(address);
     if (!call) {
       if (this.inBackoff(`gossip ${address}`)) return false;
-      call = this.client(address).gossip();
+      const client = this.usableClient(address);
+      if (!client) return false;
+      call = client.gossip();
       const opened = call;
       this.gossip.set(address, opened);
       opened.on("data", () => {}); // peers answer on their own streams
@@ -135,6 +137,7 @@ export class PeerLinks extends EventEmitter<{
     if (!link) {
       if (this.inBackoff(`route ${nodeId}`)) return false;
       link = this.openRoute(nodeId, address);
+      if (!link) return false;
     }
     if (link.call.writableLength > this.o.maxQueuedFrames) return false;
     link.call.write(frame);
@@ -147,8 +150,10 @@ export class PeerLinks extends EventEmitter<{
       this.openRoute(nodeId, address);
   }
 
-  private openRoute(nodeId: string, address: string): RouteLink {
-    const call = this.client(address).routeChat();
+  private openRoute(nodeId: string, address: string): RouteLink | undefined {
+    const client = this.usableClient(address);
+    if (!client) return undefined;
+    const call = client.routeChat();
     const link: RouteLink = { nodeId, address, call, up: false };
     this.routes.set(nodeId, link);
     call.write({ body: { $case: "hello", value: routeHello(this.o.identity, nodeId) } });
@@ -212,6 +217,19 @@ export class PeerLinks extends EventEmitter<{
       this.clients.set(address, client);
     }
     return client;
+  }
+
+  /**
+   * The client for an address, or undefined when grpc-js cannot use it (addresses come from
+   * peers: an unusable one must not throw out of a membership timer or a stream handler).
+   */
+  private usableClient(address: string): nodemesh.NodeMeshClient | undefined {
+    try {
+      return this.client(address);
+    } catch (error) {
+      this.o.logger.warn({ peer: address, err: String(error) }, "peer address is not usable");
+      return undefined;
+    }
   }
 
   private inBackoff(key: string): boolean {

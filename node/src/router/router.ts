@@ -422,10 +422,17 @@ export class Router {
       this.rejectOffer(chat, "the target has too many chats");
       return;
     }
-    this.makeReady(chat, session.publicKey, a);
     if (chat.remoteApp === offer.initiatorAppId) {
-      this.toRemote(chat, { $case: "accepted", value: { ready: chat.ready } });
+      // The initiator's node must hear of it, or the chat would be ready on this side only.
+      const ready = readyOf(offer, session.publicKey, a);
+      if (!this.toRemote(chat, { $case: "accepted", value: { ready } }))
+        return bad(
+          ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE,
+          `node ${chat.remoteNode} hosting the initiator cannot be reached now; accept again later`,
+        );
+      this.makeReady(chat, session.publicKey, a);
     } else {
+      this.makeReady(chat, session.publicKey, a);
       this.sendTo(offer.initiatorAppId, { $case: "chatReady", value: chat.ready! });
     }
     this.send(session, { $case: "chatReady", value: chat.ready! }, cid);
@@ -460,19 +467,7 @@ export class Router {
     a: { ephemeralKey: Uint8Array; timestampMs: number; signature: Uint8Array },
   ): void {
     const { offer } = chat;
-    chat.ready = {
-      chatId: chat.id,
-      initiatorAppId: offer.initiatorAppId,
-      initiatorPublicKey: offer.initiatorPublicKey,
-      initiatorEphemeralKey: offer.ephemeralKey,
-      offerTimestampMs: offer.timestampMs,
-      offerSignature: offer.signature,
-      targetAppId: offer.targetAppId,
-      targetPublicKey: Uint8Array.from(targetPublicKey),
-      targetEphemeralKey: Uint8Array.from(a.ephemeralKey),
-      acceptTimestampMs: a.timestampMs,
-      acceptSignature: Uint8Array.from(a.signature),
-    };
+    chat.ready = readyOf(offer, targetPublicKey, a);
     chat.state = "ready";
     chat.lastActivity = this.o.clock.now();
     chat.directions.set(offer.initiatorAppId, newDirection());
@@ -875,6 +870,17 @@ export class Router {
         { seq: r.seq },
       );
     }
+    if (r.ciphertext.length > this.o.limits.maxCiphertextBytes) {
+      // The sending node may allow more than this one; this node's apps were promised this limit.
+      this.o.metrics.limitRefusals.inc({ limit: "frame_size" });
+      return this.routeError(
+        node,
+        chat.id,
+        ErrorCode.ERROR_CODE_FRAME_TOO_LARGE,
+        `ciphertext of ${r.ciphertext.length} bytes exceeds this node's limit of ${this.o.limits.maxCiphertextBytes}`,
+        { seq: r.seq },
+      );
+    }
     const now = this.o.clock.now();
     if (r.sentAtMs > 0) this.o.mesh?.observeRelayLatency((now - r.sentAtMs) / 1000);
     const dir = chat.directions.get(r.fromAppId)!;
@@ -960,6 +966,16 @@ export class Router {
     const local = peerOf(chat, chat.remoteApp!);
     if (chat.state === "pending") {
       this.endChat(chat, "rejected", () => undefined);
+    } else if (
+      e.code === ErrorCode.ERROR_CODE_UNKNOWN_CHAT ||
+      e.code === ErrorCode.ERROR_CODE_NOT_PARTICIPANT
+    ) {
+      // The other node has no such chat (it expired or was lost there): it cannot go on.
+      // A delete racing with this error arrives first on the same stream, so this is no delete.
+      this.endChat(chat, "route_unavailable", (appId) =>
+        appId === local ? ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE : undefined,
+      );
+      return;
     } else {
       const dir = chat.directions.get(local)!;
       // Its side expects an earlier seq (the receiver went away, or frames were lost): resend from there.
@@ -1221,6 +1237,27 @@ export class Router {
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many bad frames");
     }
   }
+}
+
+/** The whole transcript of an accepted offer, as both apps (and both nodes) get it. */
+function readyOf(
+  offer: Offer,
+  targetPublicKey: Uint8Array,
+  a: { ephemeralKey: Uint8Array; timestampMs: number; signature: Uint8Array },
+): approuter.ChatReady {
+  return {
+    chatId: offer.chatId,
+    initiatorAppId: offer.initiatorAppId,
+    initiatorPublicKey: offer.initiatorPublicKey,
+    initiatorEphemeralKey: offer.ephemeralKey,
+    offerTimestampMs: offer.timestampMs,
+    offerSignature: offer.signature,
+    targetAppId: offer.targetAppId,
+    targetPublicKey: Uint8Array.from(targetPublicKey),
+    targetEphemeralKey: Uint8Array.from(a.ephemeralKey),
+    acceptTimestampMs: a.timestampMs,
+    acceptSignature: Uint8Array.from(a.signature),
+  };
 }
 
 function offerFrame(offer: Offer): approuter.ChatOffer {

@@ -24,6 +24,8 @@ export interface RouterOverrides {
   logger?: Logger;
   identity?: Identity;
   locator?: AppLocator;
+  /** A full mesh link (e.g. a FakeMeshLink from ./mesh-link.js); wins over `locator`. */
+  mesh?: MeshLink;
 }
 
 export interface Harness {
@@ -57,7 +59,7 @@ export function newRouter(o: RouterOverrides = {}): Harness {
     metrics,
     logger: o.logger ?? createLogger({ level: "silent" }),
     store,
-    ...(o.locator ? { mesh: meshOf(o.locator) } : {}),
+    ...(o.mesh ? { mesh: o.mesh } : o.locator ? { mesh: meshOf(o.locator) } : {}),
   });
   const h: Harness = {
     router,
