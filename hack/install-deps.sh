@@ -3,13 +3,15 @@
 # has them all is left untouched (no apt-get update either).
 #   dnsmasq   DNS server for the DNS discovery tests. dnsmasq-base is the same binary without the
 #             system service, so installing it never starts a resolver on port 53.
-#   ip        network namespaces and veth pairs (iproute2)
+#   ip        network namespaces and veth pairs (iproute2; its tc adds netem loss and delay)
 #   iptables  partitions and packet loss between namespaces
 #   ps        process checks (procps)
+#   python3   loss and delay where the kernel has no netem (sch_netem): a small NFQUEUE program
+#             in test/integration/netns.ts stands in for it
 set -euo pipefail
 
 # command:package
-needs=(dnsmasq:dnsmasq-base ip:iproute2 iptables:iptables ps:procps)
+needs=(dnsmasq:dnsmasq-base ip:iproute2 iptables:iptables ps:procps python3:python3)
 
 # dnsmasq, ip and iptables live in sbin, which a normal user's PATH may lack.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"

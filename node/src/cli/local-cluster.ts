@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,8 @@ export interface MemberView {
 export interface LocalCluster {
   nodes: SpawnedNode[];
   certDir: string;
+  /** The extra flags every node was started with (restartNode() uses them again). */
+  flags?: string[];
   /** Stops what still runs (SIGTERM) and removes the certificates. */
   stop(): Promise<void>;
 }
@@ -49,30 +52,56 @@ export async function startLocalCluster(o: ClusterOptions): Promise<LocalCluster
       });
       await writeFile(join(certDir, `${name}.pem`), cert.certPem);
       await writeFile(join(certDir, `${name}-key.pem`), cert.keyPem, { mode: 0o600 });
-      const seed = nodes[0]?.meshEndpoint;
-      nodes.push(
-        await spawnNode({
-          flags: [
-            `--nodeName=${name}`,
-            `--mesh.tls.cert=${join(certDir, `${name}.pem`)}`,
-            `--mesh.tls.key=${join(certDir, `${name}-key.pem`)}`,
-            `--mesh.tls.ca=${join(certDir, "ca.pem")}`,
-            ...(seed ? [`--mesh.peers=${seed}`] : []),
-            ...(o.flags ?? []),
-          ],
-        }),
-      );
+      nodes.push(await spawnNode({ flags: nodeFlags(certDir, i, nodes[0]?.meshEndpoint, o.flags) }));
     }
     await waitFor(
       async () => (await Promise.all(nodes.map((n) => aliveCount(n)))).every((count) => count === o.size),
       o.timeoutMs ?? 30_000,
       `${o.size} nodes to see each other alive`,
     );
-    return { nodes, certDir, stop };
+    return { nodes, certDir, stop, flags: [...(o.flags ?? [])] };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+function nodeFlags(certDir: string, index: number, seed: string | undefined, extra: string[] = []): string[] {
+  const name = `node-${index}`;
+  return [
+    `--nodeName=${name}`,
+    `--mesh.tls.cert=${join(certDir, `${name}.pem`)}`,
+    `--mesh.tls.key=${join(certDir, `${name}-key.pem`)}`,
+    `--mesh.tls.ca=${join(certDir, "ca.pem")}`,
+    ...(seed ? [`--mesh.peers=${seed}`] : []),
+    ...extra,
+  ];
+}
+
+/**
+ * Starts node `index` of a cluster from startLocalCluster() again after kill(): same name,
+ * certificate and data directory (so the same identity, as a restarted pod), joining through the
+ * first member still running. (stop() removes a directory spawnNode made, so a node restarted
+ * after stop() comes back with a new identity.) It takes the old node's place in
+ * cluster.nodes and removes the data directory when stopped. Does not wait for convergence.
+ */
+export async function restartNode(cluster: LocalCluster, index: number): Promise<SpawnedNode> {
+  const old = cluster.nodes[index];
+  if (!old || cluster.certDir === "") throw new Error(`restartNode: no node ${index} in a local cluster`);
+  if (old.process.exitCode === null && old.process.signalCode === null) {
+    if (!old.process.killed) throw new Error(`restartNode: node ${index} is still running`);
+    await once(old.process, "exit"); // signalled, not yet reaped
+  }
+  const seed = cluster.nodes.find(
+    (n) => n !== old && n.process.exitCode === null && n.process.signalCode === null,
+  )?.meshEndpoint;
+  const node = await spawnNode({
+    dataDir: old.dataDir,
+    removeDataDir: true,
+    flags: nodeFlags(cluster.certDir, index, seed, cluster.flags),
+  });
+  cluster.nodes[index] = node;
+  return node;
 }
 
 export async function members(node: SpawnedNode): Promise<MemberView[]> {
