@@ -132,6 +132,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       logger.info("node stopping");
       router.shutdown();
       await mesh?.stop();
+      router.dropRemoteChats();
       await shutdownServer(server, config.timeouts.shutdownGraceMs);
       stopSweep();
       stopFlush();

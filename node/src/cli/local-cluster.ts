@@ -24,6 +24,8 @@ export interface ClusterOptions {
   /** Extra `hermes node` flags for every node. */
   flags?: string[];
   timeoutMs?: number;
+  /** How long each node may take to start serving (spawnNode's timeoutMs). */
+  spawnTimeoutMs?: number;
 }
 
 /**
@@ -52,7 +54,12 @@ export async function startLocalCluster(o: ClusterOptions): Promise<LocalCluster
       });
       await writeFile(join(certDir, `${name}.pem`), cert.certPem);
       await writeFile(join(certDir, `${name}-key.pem`), cert.keyPem, { mode: 0o600 });
-      nodes.push(await spawnNode({ flags: nodeFlags(certDir, i, nodes[0]?.meshEndpoint, o.flags) }));
+      nodes.push(
+        await spawnNode({
+          flags: nodeFlags(certDir, i, nodes[0]?.meshEndpoint, o.flags),
+          ...(o.spawnTimeoutMs === undefined ? {} : { timeoutMs: o.spawnTimeoutMs }),
+        }),
+      );
     }
     await waitFor(
       async () => (await Promise.all(nodes.map((n) => aliveCount(n)))).every((count) => count === o.size),
@@ -85,7 +92,11 @@ function nodeFlags(certDir: string, index: number, seed: string | undefined, ext
  * after stop() comes back with a new identity.) It takes the old node's place in
  * cluster.nodes and removes the data directory when stopped. Does not wait for convergence.
  */
-export async function restartNode(cluster: LocalCluster, index: number): Promise<SpawnedNode> {
+export async function restartNode(
+  cluster: LocalCluster,
+  index: number,
+  options: { timeoutMs?: number } = {},
+): Promise<SpawnedNode> {
   const old = cluster.nodes[index];
   if (!old || cluster.certDir === "") throw new Error(`restartNode: no node ${index} in a local cluster`);
   if (old.process.exitCode === null && old.process.signalCode === null) {
@@ -99,6 +110,7 @@ export async function restartNode(cluster: LocalCluster, index: number): Promise
     dataDir: old.dataDir,
     removeDataDir: true,
     flags: nodeFlags(cluster.certDir, index, seed, cluster.flags),
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });
   cluster.nodes[index] = node;
   return node;

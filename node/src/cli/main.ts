@@ -37,6 +37,10 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   const command = commands[name];
+  if (command && (rest.includes("--help") || rest.includes("-h"))) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (!command) {
     process.stderr.write(`hermes: unknown command "${name}"\n\n${USAGE}`);
     return 2;
@@ -58,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    // A failed start may have bound ports already (e.g. a bad mesh.tls file): exit, do not linger.
+    if (code !== 0) process.exit(code);
     process.exitCode = code;
   },
   (error: unknown) => {

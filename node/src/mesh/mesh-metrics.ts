@@ -48,8 +48,8 @@ export class MeshMetrics {
     );
     this.membershipChanges = metrics.counter(
       "hermes_mesh_membership_changes_total",
-      "Membership state changes seen",
-      ["state"],
+      "Membership events seen (memberJoined, memberUpdated, memberDead, memberLeft, memberReaped)",
+      ["event"],
     );
 
     const fromCounter = (name: string, help: string, read: (c: MembershipCounters) => number) => {

@@ -59,6 +59,10 @@ export class Mesh extends EventEmitter<{
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private readonly reopenTimers = new Map<string, NodeJS.Timeout>();
   private readonly snapshotAsked = new Map<string, number>();
+  /** The boot each peer last spoke from; a new one means it restarted. */
+  private readonly boots = new Map<string, number>();
+  /** The node found behind each address we joined through (DNS may name it differently). */
+  private readonly joinedVia = new Map<string, string>();
   private readonly lastRefusalLog = new Map<Refusal, { at: number; suppressed: number }>();
   private deltaTimer: NodeJS.Timeout | undefined;
   private joined = false;
@@ -123,6 +127,12 @@ export class Mesh extends EventEmitter<{
     const answered = await this.membership.join(seeds);
     if (answered > 0) this.joined = true;
     return answered;
+  }
+
+  /** True when `address` (as discovery names it) leads to a node that is a live member. */
+  knowsAddress(address: string): boolean {
+    const id = this.joinedVia.get(address);
+    return id !== undefined && this.isLive(id);
   }
 
   /** Ready when joined, or when deliberately alone (no seeds to join). */
@@ -226,6 +236,8 @@ export class Mesh extends EventEmitter<{
     }
     // Merging as a sync reply that answers no join of ours: the table takes the members in.
     this.membership.handle(d.meshEndpoint, { type: "sync-reply", seq: -1, members });
+    // A joiner may be a restarted node: dial it afresh rather than through a backed-off channel.
+    this.links.resetAddress(d.meshEndpoint);
     this.logger.info({ peer: d.nodeId, address: d.meshEndpoint }, "node joined through us");
     return {
       node: this.descriptor(),
@@ -252,12 +264,25 @@ export class Mesh extends EventEmitter<{
     this.metrics.gossipMessages.inc({ direction: "received" });
     const sender = payload.senderId;
     const body = payload.body!;
+    const boot = this.boots.get(sender);
+    if (boot !== payload.bootId) {
+      // The sender (re)started: reach it afresh instead of through a channel still backing off.
+      if (boot !== undefined) this.links.resetAddress(payload.senderAddress);
+      this.boots.set(sender, payload.bootId);
+    }
     try {
       switch (body.$case) {
         case "swim":
           this.membership.handle(payload.senderAddress, decodeSwim(body.value));
           break;
         case "directoryDelta": {
+          if (body.value.nodeId !== sender) {
+            return this.refused(
+              "id_mismatch",
+              `${sender} sent a directory delta for ${body.value.nodeId}`,
+              via,
+            );
+          }
           if (this.isGone(sender)) break; // its routes were dropped; late news must not revive them
           const result = this.directory.applyDelta(body.value);
           if (result === "gap") this.askSnapshot(sender, payload.senderAddress, true);
@@ -352,6 +377,7 @@ export class Mesh extends EventEmitter<{
       });
       this.metrics.joinAttempts.inc({ result: "ok" });
       this.joined = true;
+      this.joinedVia.set(address, peer.nodeId);
       this.logger.info(
         { seed: address, peer: peer.nodeId, members: response.members.length },
         "joined the mesh",
@@ -384,7 +410,7 @@ export class Mesh extends EventEmitter<{
   }
 
   private onMembershipEvent(type: string, member: Member, previous?: string): void {
-    this.metrics.membershipChanges.inc({ state: member.state });
+    this.metrics.membershipChanges.inc({ event: type });
     this.logger.info(
       {
         event: type,
@@ -397,7 +423,6 @@ export class Mesh extends EventEmitter<{
       "membership change",
     );
     if (type === "memberJoined") {
-      this.replay.forget(member.id); // a restarted node begins a new boot
       this.links.ensureRoute(member.id, member.address);
       this.askSnapshot(member.id, member.address);
     } else if (type === "memberDead" || type === "memberLeft") {
@@ -416,9 +441,10 @@ export class Mesh extends EventEmitter<{
 
   /** A broken tieline gets tielineGraceMs to come back before its chats are torn down. */
   private tielineDown(nodeId: string, why: string): void {
-    this.logger.warn({ peer: nodeId, why }, "tieline stream lost");
     this.reopenTieline(nodeId);
-    if (this.graceTimers.has(nodeId)) return;
+    // Reopen attempts that fail again are not news: one warning per outage.
+    if (this.graceTimers.has(nodeId)) return this.logger.debug({ peer: nodeId, why }, "tieline still down");
+    this.logger.warn({ peer: nodeId, why }, "tieline stream lost");
     const timer = setTimeout(() => {
       this.graceTimers.delete(nodeId);
       if (this.links.isRouteUp(nodeId)) return;

@@ -26,8 +26,9 @@ export function meshChannelOptions(maxFrameBytes: number): grpc.ChannelOptions {
     "grpc.keepalive_time_ms": 10_000,
     "grpc.keepalive_timeout_ms": 5_000,
     "grpc.keepalive_permit_without_calls": 1,
-    "grpc.initial_reconnect_backoff_ms": 200,
-    "grpc.max_reconnect_backoff_ms": 5_000,
+    // SWIM probes every second: a peer that is back should not wait long for a reconnect.
+    "grpc.initial_reconnect_backoff_ms": 100,
+    "grpc.max_reconnect_backoff_ms": 2_000,
     "grpc.max_receive_message_length": maxFrameBytes,
     "grpc.max_send_message_length": maxFrameBytes,
   };
@@ -180,6 +181,21 @@ export class PeerLinks extends EventEmitter<{
     call.on("error", (e: grpc.ServiceError) => lost(e.details || e.message));
     call.on("end", () => lost("ended by peer"));
     return link;
+  }
+
+  /**
+   * Forgets everything about an address: its channel (and grpc-js's reconnect backoff, which
+   * would otherwise keep failing calls to a restarted peer for seconds), streams and backoff.
+   */
+  resetAddress(address: string): void {
+    const client = this.clients.get(address);
+    if (!client || client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY) return;
+    // Its streams fail with the channel; their owners see routeDown and reopen on a fresh one.
+    this.clients.delete(address);
+    this.backoff.delete(`gossip ${address}`);
+    for (const link of this.routes.values())
+      if (link.address === address) this.backoff.delete(`route ${link.nodeId}`);
+    client.close();
   }
 
   /** Closes the streams to a node that is dead or gone. */

@@ -75,7 +75,11 @@ export async function startMesh(o: StartMeshOptions): Promise<MeshRuntime | unde
     { dataDir: o.config.dataDir, mesh: { ...m, advertise } },
     (error, source) => logger.warn({ source, err: error.message }, "peer discovery failed; will retry"),
   );
-  const alone = m.peers.length === 0 && m.dns === "" && (await persisted.load()).length === 0;
+  // Ready once joined, or while configuration and DNS name nobody else: the first node (pod 0
+  // of a StatefulSet) must become ready on its own. Peers remembered from an earlier run do not
+  // hold readiness back; they may all be gone.
+  let nobodyElse = m.peers.length === 0 && m.dns === "";
+  const ready = () => mesh.isJoined || nobodyElse;
   mesh.membership.onEvent(() => {
     persisted.remember(mesh.membership.members().filter((p) => p.state === "alive" && p.id !== mesh.nodeId));
   });
@@ -88,7 +92,8 @@ export async function startMesh(o: StartMeshOptions): Promise<MeshRuntime | unde
         .filter((p) => p.state === "alive" || p.state === "suspect")
         .map((p) => canonicalAddress(p.address)),
     );
-    const fresh = peers.map((p) => p.address).filter((a) => !live.has(a));
+    nobodyElse = peers.every((p) => p.source === "persisted");
+    const fresh = peers.map((p) => p.address).filter((a) => !live.has(a) && !mesh.knowsAddress(a));
     if (fresh.length > 0) await mesh.join(fresh);
   });
   logger.info(
@@ -99,7 +104,7 @@ export async function startMesh(o: StartMeshOptions): Promise<MeshRuntime | unde
   return {
     mesh,
     port,
-    ready: () => alone || mesh.isJoined,
+    ready,
     routes: { "/mesh/members": () => mesh.memberView(), "/mesh/routes": () => mesh.routeView() },
     async stop() {
       discovery.stop();

@@ -731,19 +731,24 @@ export class Router {
    */
   appMoved(appId: string, nodeId: string): void {
     const session = this.byApp.get(appId);
-    if (session)
+    if (session) {
       this.close(
         session,
         SessionCloseReason.SESSION_CLOSE_REASON_REPLACED,
         `the app connected to node ${nodeId}`,
       );
+    }
+    let ended = 0;
     for (const chat of [...this.chatsOf(appId)]) {
       if (chat.remoteApp === appId) continue; // its state is on the other node, not ours
       this.endChat(chat, "route_unavailable", (other) =>
         other === appId ? undefined : ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE,
       );
+      ended++;
     }
-    this.o.logger.info({ app: appId, node: nodeId }, "app moved to another node");
+    if (session || ended > 0) {
+      this.o.logger.info({ app: appId, toNode: nodeId, chats: ended }, "app moved to another node");
+    }
   }
 
   /** The node is gone (dead, left, or its tieline did not come back): its chats end here. */
@@ -1086,6 +1091,16 @@ export class Router {
     const refillMs = Math.max(60_000, Math.ceil((messageBurst / messagesPerSecond) * 1000));
     for (const [appId, left] of this.leftBudgets)
       if (now - left.at > refillMs) this.leftBudgets.delete(appId);
+  }
+
+  /**
+   * On a graceful stop: the chats through other nodes end here (their nodes see this one leave
+   * and end their side), so a restart does not bring back copies nobody shares any more.
+   */
+  dropRemoteChats(): void {
+    for (const chat of [...this.chats.values()]) {
+      if (chat.remoteNode !== undefined) this.endChat(chat, "route_unavailable", () => undefined);
+    }
   }
 
   /** Stops taking sessions and tells every app to reconnect elsewhere or later. */

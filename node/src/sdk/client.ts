@@ -482,6 +482,12 @@ export class HermesClient extends EventEmitter<{
           return chat.refused(e.expectedSeq || e.seq, Math.max(20, e.retryAfterMs));
         case ErrorCode.ERROR_CODE_UNKNOWN_CHAT:
           return this.chatDeleted(chat.id, ChatEndReason.CHAT_END_REASON_UNSPECIFIED);
+        case ErrorCode.ERROR_CODE_FRAME_TOO_LARGE:
+          // The peer's node takes less than ours: the message can never arrive, and later ones
+          // cannot skip it. The chat cannot go on.
+          this.report(error);
+          chat.delete();
+          return;
       }
     }
     if (e.code === ErrorCode.ERROR_CODE_AUTH_FAILED && this.firstConnect) {
