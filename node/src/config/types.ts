@@ -1,3 +1,5 @@
+import type { MembershipConfig } from "../mesh/membership/config.js";
+
 /** The node's configuration after file, `HERMES_*` environment and flags are merged and validated. */
 export interface NodeConfig {
   /** Human-friendly name for logs and metrics; defaults to the host name. */
@@ -83,19 +85,6 @@ export interface MeshConfig {
   maxFrameBytes: number;
   /** Frames queued towards one peer before new chats to it are refused (backpressure). */
   maxQueuedFrames: number;
-  membership: {
-    probeIntervalMs: number;
-    probeTimeoutMs: number;
-    indirectProbes: number;
-    suspicionMult: number;
-    suspicionMaxTimeoutMult: number;
-    retransmitMult: number;
-    awarenessMaxMultiplier: number;
-    pushPullIntervalMs: number;
-    deadReclaimMs: number;
-    maxPiggyback: number;
-    gossipIntervalMs: number;
-    gossipNodes: number;
-    syncTimeoutMs: number;
-  };
+  /** SWIM and Lifeguard timers (docs/membership-tuning.md). */
+  membership: MembershipConfig;
 }

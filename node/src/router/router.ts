@@ -636,16 +636,26 @@ export class Router {
       );
       return;
     }
-    this.relayed(chat, dir, m.seq, now);
-    peer.sink.send({
-      correlationId: "",
-      body: {
-        $case: "delivery",
-        value: { chatId: chat.id, fromAppId: appId, seq: m.seq, ciphertext: m.ciphertext },
-      },
-    });
+    this.deliver(peer, chat, dir, appId, m.seq, m.ciphertext, now);
     this.hot.relayed.inc();
     this.hot.bytes.inc(m.ciphertext.length);
+  }
+
+  /** Hands a message to the receiving app's session and notes it as relayed. */
+  private deliver(
+    receiver: Session,
+    chat: Chat,
+    dir: Direction,
+    fromAppId: string,
+    seq: number,
+    ciphertext: Uint8Array,
+    now: number,
+  ): void {
+    this.relayed(chat, dir, seq, now);
+    receiver.sink.send({
+      correlationId: "",
+      body: { $case: "delivery", value: { chatId: chat.id, fromAppId, seq, ciphertext } },
+    });
   }
 
   private ack(session: Session, a: approuter.MessageAck, cid: string): void {
@@ -926,14 +936,7 @@ export class Router {
       );
       return;
     }
-    this.relayed(chat, dir, r.seq, now);
-    receiver.sink.send({
-      correlationId: "",
-      body: {
-        $case: "delivery",
-        value: { chatId: chat.id, fromAppId: r.fromAppId, seq: r.seq, ciphertext: r.ciphertext },
-      },
-    });
+    this.deliver(receiver, chat, dir, r.fromAppId, r.seq, r.ciphertext, now);
     this.hot.meshRelayed.inc();
     this.hot.meshBytes.inc(r.ciphertext.length);
   }
