@@ -3,8 +3,10 @@ import { defineConfig } from "vitest/config";
 
 const alias = { "@hermes/proto": fileURLToPath(new URL("./proto/src/index.ts", import.meta.url)) };
 
-// unit: pure logic, fake clocks. component: in-process gRPC on loopback.
-// integration: real `hermes` processes (needs `npm run build` first; `npm test` does it).
+// unit: pure logic, fake clocks. component: in-process gRPC on loopback. operator: its pure parts.
+// integration: real `hermes` processes, network namespaces, dnsmasq (needs `npm run build`).
+// controlplane: etcd + kube-apiserver processes, the chart and the operator (hack/control-plane.sh).
+// hack/test.sh runs them one group after another: they share two cores.
 export default defineConfig({
   resolve: { alias },
   test: {
@@ -16,6 +18,25 @@ export default defineConfig({
       {
         resolve: { alias },
         test: { name: "component", include: ["node/test/component/**/*.test.ts"], testTimeout: 30_000 },
+      },
+      {
+        test: {
+          name: "operator",
+          root: "operator",
+          include: ["test/unit/**/*.test.ts"],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: "controlplane",
+          include: ["test/controlplane/**/*.test.ts"],
+          globalSetup: ["test/controlplane/global-setup.ts"],
+          // One API server and one operator Lease for the run: files go one after another.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
       },
       {
         resolve: { alias },

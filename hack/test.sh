@@ -1,16 +1,41 @@
 #!/usr/bin/env bash
-# The project's test command (`npm test`): static checks, then every vitest project.
+# The project's test command (`npm test`): static checks, then the test groups one after another
+# (they share the machine's cores), then one closing line with the totals.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== system packages"
 bash hack/install-deps.sh
-echo "== build"
-npx tsc -b node
+echo "== control-plane binaries (built once from Go modules, then cached)"
+bash hack/control-plane.sh
+echo "== build and type-check"
+npx tsc -b node operator
 npx tsc -p tsconfig.test.json
+npx tsc -p operator/test
 echo "== lint"
 npx biome check .
 echo "== codegen"
 bash hack/check-codegen.sh
-echo "== tests"
-npx vitest run "$@"
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+group() {
+  local name=$1
+  shift
+  echo "== tests: $name"
+  npx vitest run "$@" --reporter=default --reporter=json --outputFile="$results/$name.json"
+}
+group unit --project unit --project operator
+group component --project component
+group integration --project integration
+group controlplane --project controlplane
+
+node -e '
+  const fs = require("node:fs");
+  let passed = 0, failed = 0;
+  for (const f of fs.readdirSync(process.argv[1])) {
+    const r = JSON.parse(fs.readFileSync(`${process.argv[1]}/${f}`, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests;
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+' "$results"
