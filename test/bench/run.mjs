@@ -10,7 +10,8 @@
 // against N), saturation (false positives with one node starved), tuning (mesh and saturation
 // again with --tune flags, to compare membership settings). A partial run (--quick or --only)
 // writes to a temporary folder unless --out is given, so the committed results stay whole.
-import { mkdir, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -105,7 +106,8 @@ const starveModes = [
     ? [{ name: "cpu-nice-15", cpu: { hogs: 4, nice: 15 }, durationMs: 20_000, target: false }]
     : []),
 ];
-// The longest suspicion at N = 5: suspicionMaxTimeoutMult (4) × suspicionMult (2) × 1 s.
+// Grace after each mode: above any suspicion timeout at N = 5 (at most the ceiling,
+// suspicionMaxTimeoutMult 4 × suspicionMult 2 × 1 s).
 const saturationOptions = { size: 5, durationMs: saturationMs, graceMs: 8000 };
 const tuneLabel = ` (${opts.tune})`;
 
@@ -152,5 +154,13 @@ results.elapsedSeconds = Math.round((performance.now() - started) / 1000);
 await mkdir(out, { recursive: true });
 await writeFile(join(out, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
 await writeFile(join(out, "README.md"), report(results));
-process.stdout.write(report(results));
+// The repository's formatter owns the layout of both files (`npm run lint` checks docs/ too).
+const files = [join(out, "results.json"), join(out, "README.md")];
+const biome = spawnSync(
+  fileURLToPath(new URL("../../node_modules/.bin/biome", import.meta.url)),
+  ["format", "--write", ...files],
+  { stdio: "ignore" },
+);
+if (biome.status !== 0) log(`could not format the results; run: npx biome format --write ${files.join(" ")}`);
+process.stdout.write(await readFile(join(out, "README.md"), "utf8"));
 log(`results in ${out} (${results.elapsedSeconds} s)`);

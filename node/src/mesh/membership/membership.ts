@@ -123,6 +123,8 @@ export class Membership {
   private probeOrder: string[] = [];
   private probeIndex = 0;
   private probe: Probe | undefined;
+  /** When the running protocol period should end; a timer much later than this means a stall. */
+  private periodDue = 0;
   private probeTimer: TimerHandle | undefined;
   private pushPullTimer: TimerHandle | undefined;
   private gossipTimer: TimerHandle | undefined;
@@ -436,10 +438,24 @@ export class Membership {
   private protocolPeriod(): void {
     this.probeTimer = undefined;
     if (this.stopped || this.leaving) return;
-    this.finishProbe();
+    const now = this.clock.now();
+    if (this.periodDue > 0 && now - this.periodDue > this.config.probeIntervalMs) {
+      // This process was stalled: the probe's ack may be queued behind this very timer, so an
+      // unanswered probe says nothing about its target. Count the stall against ourselves.
+      this.abandonProbe();
+      this.awareness.applyDelta(1);
+    } else {
+      this.finishProbe();
+    }
     const interval = this.awareness.scale(this.config.probeIntervalMs);
     this.startProbe();
+    this.periodDue = now + interval;
     this.probeTimer = this.clock.setTimeout(() => this.protocolPeriod(), interval);
+  }
+
+  private abandonProbe(): void {
+    if (this.probe?.timer !== undefined) this.clock.clearTimeout(this.probe.timer);
+    this.probe = undefined;
   }
 
   private startProbe(): void {
@@ -688,13 +704,22 @@ export class Membership {
     const min = suspicionMinTimeoutMs(this.config.suspicionMult, n, this.config.probeIntervalMs);
     const max = this.config.suspicionMaxTimeoutMult * min;
     const from = u.type === "suspect" ? u.from : this.id;
-    const suspicion = new Suspicion(this.clock, from, expected, min, max, () => {
-      if (this.suspicions.get(m.id) !== suspicion) return;
-      this.suspicions.delete(m.id);
-      const current = this.table.get(m.id);
-      if (current?.state !== "suspect") return;
-      this.applyUpdate({ type: "dead", id: m.id, incarnation: current.incarnation, from: this.id });
-    });
+    const suspicion = new Suspicion(
+      this.clock,
+      from,
+      expected,
+      min,
+      max,
+      () => {
+        if (this.suspicions.get(m.id) !== suspicion) return;
+        this.suspicions.delete(m.id);
+        const current = this.table.get(m.id);
+        if (current?.state !== "suspect") return;
+        this.applyUpdate({ type: "dead", id: m.id, incarnation: current.incarnation, from: this.id });
+      },
+      this.config.probeIntervalMs,
+      () => this.awareness.applyDelta(1), // we were the slow one
+    );
     this.suspicions.get(m.id)?.cancel();
     this.suspicions.set(m.id, suspicion);
   }

@@ -27,6 +27,7 @@ export class Suspicion {
   private readonly start: number;
   private timer: TimerHandle | undefined;
   private fired = false;
+  private deferred = false;
 
   constructor(
     private readonly clock: Clock,
@@ -36,6 +37,13 @@ export class Suspicion {
     readonly minMs: number,
     readonly maxMs: number,
     private readonly onTimeout: (confirmations: number) => void,
+    /**
+     * A timer that fires this much later than due means this process was stalled (GC, CPU
+     * starvation): refutations that arrived meanwhile still wait behind the timer in the event
+     * loop. The verdict is deferred once by that much so they are heard first.
+     */
+    private readonly lateMs = Number.POSITIVE_INFINITY,
+    private readonly onLate: (lagMs: number) => void = () => {},
   ) {
     this.seen.add(from);
     this.start = clock.now();
@@ -70,9 +78,17 @@ export class Suspicion {
   }
 
   private arm(ms: number): void {
+    const due = this.clock.now() + ms;
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       if (this.fired) return;
+      const lag = this.clock.now() - due;
+      if (lag > this.lateMs && !this.deferred) {
+        this.deferred = true;
+        this.onLate(lag);
+        this.arm(this.lateMs);
+        return;
+      }
       this.fired = true;
       this.onTimeout(this.confirmations);
     }, ms);

@@ -1,0 +1,276 @@
+// The readable report (docs/benchmarks/README.md) and the target checks, from results.json.
+
+const DETECTION_TARGET_MS = 3000;
+const THROUGHPUT_TARGET = 0.5;
+const GOSSIP_TARGET = 2;
+
+/** Each target of the issue with the measured value and whether it is met. */
+export function targets(r) {
+  const out = [];
+  const m = r.mesh ?? {};
+  for (const [name, s] of Object.entries(m.crossNode ?? {})) {
+    if (s.hermes.window === 1) continue;
+    out.push({
+      target: `cross-node throughput ≥ ${THROUGHPUT_TARGET} × two-hop grpc-js relay (${name})`,
+      value: s.throughputRatio,
+      met: s.throughputRatio >= THROUGHPUT_TARGET,
+    });
+  }
+  const detection = (sizes, how) => {
+    for (const s of Object.values(sizes ?? {})) {
+      const median = s.detection?.allAgree.medianMs ?? null;
+      out.push({
+        target: `every member holds a killed node dead within ${DETECTION_TARGET_MS / 1000} s, median (N = ${s.nodes}, ${how})`,
+        value: median === null ? "not measured (failed)" : `${median} ms (${s.detection.allAgree.n} trials)`,
+        met: median !== null && median <= DETECTION_TARGET_MS,
+      });
+    }
+  };
+  detection(m.membership?.sizes, "defaults");
+  const gossip = gossipRatio(m.membership?.sizes);
+  if (gossip) {
+    out.push({
+      target: `gossip bytes/s per node at N = ${gossip.large} ≤ ${GOSSIP_TARGET} × N = ${gossip.small}`,
+      value: gossip.ratio,
+      met: gossip.ratio <= GOSSIP_TARGET,
+    });
+  }
+  const saturation = (s, how) => {
+    if (!s?.modes) return;
+    const modes = Object.entries(s.modes).filter(([, x]) => x.target);
+    const fp = modes.reduce((sum, [, x]) => sum + x.falsePositives, 0);
+    out.push({
+      target: `no false positive while one node is starved (N = ${s.nodes}, ${modes.map(([name]) => name).join(" and ")}, ${how})`,
+      value: `${fp} dead declarations`,
+      met: fp === 0,
+    });
+  };
+  saturation(m.saturation, "defaults");
+  if (m.tuning) {
+    const how = m.tuning.flags.join(" ");
+    detection(m.tuning.sizes, how);
+    saturation(m.tuning.saturation, how);
+  }
+  return out;
+}
+
+export function gossipRatio(sizes) {
+  const measured = Object.values(sizes ?? {}).filter((s) => s.gossip);
+  if (measured.length < 2) return undefined;
+  const small = measured[0];
+  const large = measured.at(-1);
+  return {
+    small: small.nodes,
+    large: large.nodes,
+    ratio:
+      Math.round((large.gossip.sentBytesPerSecondPerNode / small.gossip.sentBytesPerSecondPerNode) * 100) /
+      100,
+  };
+}
+
+export function report(r) {
+  const parts = [
+    `# Benchmarks
+
+Measured by \`npm run bench\` on ${r.date.slice(0, 10)} (Node.js ${r.node}, ${r.cpus} CPUs, ${r.elapsedSeconds ?? "?"} s); every
+ratio compares against a baseline measured in the same run on the same machine. ${r.payloadBytes}-byte
+messages.${r.partial ? `\n\n**Partial run** (quick: ${r.partial.quick}; scenarios: ${r.partial.only.join(", ")}): for development only.` : ""}`,
+  ];
+  if (Object.keys(r.scenarios ?? {}).length > 0) parts.push(relaySection(r));
+  if (r.memory) parts.push(memorySection(r.memory));
+  if (r.mesh) parts.push(meshSection(r));
+  if (r.errors?.length) {
+    parts.push(`## Failed scenarios\n\n${r.errors.map((e) => `- ${e.scenario}: ${e.error}`).join("\n")}`);
+  }
+  parts.push(`Raw numbers: [results.json](results.json). The machine is shared and noisy: compare ratios, not
+absolute values, and expect a few percent of variation between runs.
+`);
+  return parts.join("\n\n");
+}
+
+function relayTable(scenarios, baselineName, p99Target = "") {
+  const rows = Object.entries(scenarios).map(
+    ([name, s]) =>
+      `| ${name} | ${s.hermes.messagesPerSecond} | ${s.baseline.messagesPerSecond} | **${s.throughputRatio}** | ${s.hermes.p50Ms} / ${s.hermes.p99Ms} | ${s.baseline.p50Ms} / ${s.baseline.p99Ms} | **${s.p99Ratio}** |`,
+  );
+  return `| scenario | hermes msg/s | ${baselineName} msg/s | throughput ratio (target ≥ 0.5) | hermes p50 / p99 ms | ${baselineName} p50 / p99 ms | p99 ratio${p99Target} |
+|---|---|---|---|---|---|---|
+${rows.join("\n")}`;
+}
+
+/** CPU time per message by process, from the median rounds: where the time goes. */
+function cpuLines(scenarios) {
+  const fmt = (c) => {
+    if (!c) return "–";
+    const { total, ...parts } = c;
+    return `**${total}** (${Object.entries(parts)
+      .map(([name, us]) => `${name} ${us}`)
+      .join(", ")})`;
+  };
+  const lines = Object.entries(scenarios).map(
+    ([name, s]) =>
+      `- ${name}: hermes ${fmt(s.hermes.cpuUsPerMessage)}; baseline ${fmt(s.baseline.cpuUsPerMessage)}`,
+  );
+  return `CPU time per message, µs, summed over the processes (user + system, median round):\n\n${lines.join("\n")}`;
+}
+
+function relaySection(r) {
+  return `## Relay (one node)
+
+**Relay**: app A → node (separate process) → app B, end-to-end encrypted, each message counted
+when B's end-to-end ack is back at A. **Baseline**: a raw @grpc/grpc-js bidirectional echo in a
+separate process, same payload, same window of messages in flight. Baseline and Hermes alternate
+over a few rounds on the same processes; the table shows the median round of each.
+
+${relayTable(r.scenarios, "baseline", " (target ≤ 3)")}
+
+${cpuLines(r.scenarios)}
+
+Where the time goes: every relayed message crosses four gRPC hops (A → node → B, and B's ack
+back) where the echo crosses two, and each end seals or opens it with ChaCha20-Poly1305 in
+JavaScript (@noble/ciphers); the three processes share the machine's cores. \`hermes_ack_latency_seconds\`
+on a node shows its share of the latency in production.`;
+}
+
+function memorySection(m) {
+  return `**Memory** (node heap after a full GC): ${m.bytesPerSession} bytes per idle session
+(${m.sessions} sessions), ${m.bytesPerChat} bytes per idle chat (${m.chats} chats).`;
+}
+
+function meshSection(r) {
+  const m = r.mesh;
+  const parts = ["## Mesh"];
+  if (r.targets?.length) {
+    parts.push(`| target | measured | met |
+|---|---|---|
+${r.targets.map((t) => `| ${t.target} | ${t.value} | ${t.met ? "**yes**" : "**no**"} |`).join("\n")}`);
+  }
+  if (m.crossNode) {
+    parts.push(`### Cross-node relay
+
+**Hermes**: app A → node A → node B → app B (B in its own process; mutual TLS between the nodes,
+one tieline stream), end-to-end encrypted, each message counted when B's end-to-end ack is back
+at A. **Baseline**: a raw @grpc/grpc-js two-hop relay: client → relay process (forwards each
+message over its own client stream and each echo back) → echo process; plain text, same
+payload and window. Median rounds, as above.
+
+${relayTable(m.crossNode, "two-hop")}
+
+${cpuLines(m.crossNode)}
+
+A Hermes message crosses six gRPC hops to be acknowledged (app A → node A → node B → app B and
+the ack back; the node-to-node hop over TLS) where the baseline crosses four in plain text, each
+app seals or opens it (ChaCha20-Poly1305 in JavaScript), and four processes share the cores
+where the baseline has three: with the cores saturated, throughput follows the CPU time per
+message above.`);
+  }
+  if (m.membership) {
+    parts.push(`### Membership against N, ${m.membership.config}
+
+Real \`hermes node\` processes on loopback with mutual TLS, started one after the other, each
+joining through node 0 (probe interval 1 s, probe timeout 500 ms, suspicion timeout
+suspicionMult × max(1, log10 N) × 1 s). Times come from each node's own "membership change" log
+lines (millisecond ISO timestamps on the same clock).
+
+${membershipTable(m.membership.sizes)}
+
+- **join**: from the last node's "mesh serving" (it starts its membership and joins) until
+  every node, the new one included, holds all N alive. **formation**: the same end, from node
+  0's start (nodes are started one after the other, so this is mostly process start-up).
+- **detection**: kill -9 of one node (a different one each trial, restarted with the same
+  identity afterwards); "all agree" is the time until the last other member logs it dead, per
+  trial; "per observer" pools every other member's own time over all trials; "first
+  suspicion" and "first dead" are the earliest member's. With few samples p99 is the maximum.
+- **rejoin**: the killed node restarted with the same data directory, from its "mesh serving"
+  until every node holds all N alive again.
+- **load average**: the machine's 1-minute load average at the start and end (other work on a
+  shared machine included; above the CPU count, processes wait for a CPU and timings stretch).
+- **gossip**: \`hermes_mesh_gossip_bytes_total{direction="sent"}\` over a quiet window after
+  convergence (30 s is one push-pull period), averaged over the nodes; it includes probes,
+  acks, piggybacked updates and push-pull state exchanges, signed envelopes as sent.`);
+    parts.push(detectionReading(m.membership.sizes));
+    const g = gossipRatio(m.membership.sizes);
+    if (g)
+      parts.push(`Gossip per node at N = ${g.large} is **${g.ratio}×** that at N = ${g.small} (target ≤ 2).`);
+  }
+  if (m.saturation) parts.push(saturationSection(m.saturation, "defaults"));
+  if (m.tuning) {
+    const flags = m.tuning.flags.join(" ");
+    parts.push(`### The same with \`${flags}\`
+
+To see what would meet the detection target: the detection runs and the starvation runs again
+with this membership override, everything else default (the cpu mode is left out: it raises no
+suspicion with the defaults, so shorter suspicion timeouts cannot change its outcome).
+
+${membershipTable(m.tuning.sizes)}
+
+${detectionReading(m.tuning.sizes)}`);
+    parts.push(saturationSection(m.tuning.saturation, flags));
+  }
+  return parts.join("\n\n");
+}
+
+/** Detection split into its parts, medians over the trials. */
+function detectionReading(sizes) {
+  const median = (xs) => {
+    const sorted = xs.filter(Number.isFinite).sort((a, b) => a - b);
+    if (sorted.length === 0) return "–";
+    const mid = Math.floor(sorted.length / 2);
+    return Math.round(sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2);
+  };
+  const rows = Object.values(sizes)
+    .filter((s) => s.detection)
+    .map((s) => {
+      const runs = s.detection.runs;
+      return `| ${s.nodes} | ${median(runs.map((r) => r.firstSuspectMs))} | ${median(runs.map((r) => r.firstDeadMs - r.firstSuspectMs))} | ${median(runs.map((r) => r.allAgreeMs - r.firstDeadMs))} |`;
+    });
+  return `Where detection time goes (medians over the trials): until the first member suspects the dead
+node (a member must probe it, then its protocol period must end: about 1 s after the probe), the
+suspicion timeout (suspicionMult × max(1, log10 N) × 1 s with no confirmations expected), then
+spreading the verdict to every member.
+
+| N | kill → first suspicion ms | first suspicion → first dead ms | first dead → all agree ms |
+|---|---|---|---|
+${rows.join("\n")}`;
+}
+
+function membershipTable(sizes) {
+  const ms = (s) => (s ? `${s.medianMs} / ${s.p99Ms}` : "–");
+  const rows = Object.values(sizes).map((s) => {
+    if (s.error) return `| ${s.nodes} | failed: ${s.error} |||||||||`;
+    const d = s.detection;
+    const g = s.gossip;
+    return `| ${s.nodes} | ${s.join.lastNodeMs} | ${s.join.formationMs} | **${ms(d.allAgree)}** (${d.allAgree.n}) | ${ms(d.perObserver)} | ${d.firstSuspect.medianMs} / ${d.firstDead.medianMs} | ${ms(s.rejoin)} | ${g ? `${g.sentBytesPerSecondPerNode} (${g.sentMessagesPerSecondPerNode} msg/s)` : "–"} | ${d.falsePositives} | ${s.loadAverage.start} → ${s.loadAverage.end} |`;
+  });
+  const failed = Object.values(sizes).flatMap((s) =>
+    (s.detection?.failures ?? []).map(
+      (f) =>
+        `- N = ${s.nodes}: a trial on ${f.victim} failed (${f.error}); the table shows the trials before it.`,
+    ),
+  );
+  return `| N | join ms | formation ms | detection, all agree: median / p99 ms (trials) | detection per observer: median / p99 ms | first suspicion / first dead, median ms | rejoin median / p99 ms | gossip sent per node, B/s | other nodes declared dead | load average |
+|---|---|---|---|---|---|---|---|---|---|
+${rows.join("\n")}${failed.length > 0 ? `\n\n${failed.join("\n")}` : ""}`;
+}
+
+function saturationSection(s, how) {
+  if (s.error) return `### One node starved (${how})\n\nFailed: ${s.error}`;
+  const rows = Object.entries(s.modes).map(([name, x]) => {
+    const dead = `**${x.falsePositives}**${x.falsePositives > 0 ? ` (${x.deadAboutStarved} about the starved node, ${x.deadAboutHealthy} about healthy ones)` : ""}`;
+    return `| ${name}${x.target ? "" : " (informational)"} | ${x.node}: ${x.how}, ${x.seconds} s | ${dead} | ${x.suspicionsByOthers} / ${x.suspicionsByStarvedNode} | ${x.refutationsByStarvedNode} | ${x.starvedAdminMs.medianMs} / ${x.starvedAdminMs.maxMs} | ${x.loadAverage} |`;
+  });
+  return `### One node starved (N = ${s.nodes}, ${how})
+
+Each mode runs on its own node, then ${s.graceSeconds} s more, so that every suspicion raised during the
+run has timed out or been refuted before counting. **cpu**: the node's threads pinned with
+taskset to the CPU where busy-loop processes spin, at the same priority; **sigstop**: the node
+stopped (SIGSTOP) for part of every period and resumed (SIGCONT), a stand-in for a paused or
+throttled process (GC, CFS quota, VM steal); **pauses** (informational, not a target): stalls
+long enough for probes to fail, which show how long a node may stop before the mesh gives up
+on it. Counted across all nodes from their logs and counters: dead declarations (the target
+is 0), suspicions raised, refutations.
+
+| mode | how | dead declarations | suspicions raised by the others / by the starved node | refutations by the starved node | starved node's /healthz p50 / max ms | load average |
+|---|---|---|---|---|---|---|
+${rows.join("\n")}`;
+}
