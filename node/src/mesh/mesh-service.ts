@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { nodemesh } from "@hermes/proto";
 import { TokenBucket } from "../router/token-bucket.js";
 import { checkRouteHello, routeHello } from "./descriptor.js";
-import { MeshFrameError, type Refusal } from "./envelope.js";
+import { MeshFrameError } from "./envelope.js";
 import type { Mesh } from "./mesh.js";
 
 const { GossipEnvelope, RouteFrame, NodeMeshService } = nodemesh;

@@ -189,7 +189,9 @@ export class PeerLinks extends EventEmitter<{
    */
   resetAddress(address: string): void {
     const client = this.clients.get(address);
-    if (!client || client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY) return;
+    // Only a channel that is failing (and so backing off) is replaced; one that is connecting or
+    // up is left alone, with its streams.
+    if (client?.getChannel().getConnectivityState(false) !== grpc.connectivityState.TRANSIENT_FAILURE) return;
     // Its streams fail with the channel; their owners see routeDown and reopen on a fresh one.
     this.clients.delete(address);
     this.backoff.delete(`gossip ${address}`);

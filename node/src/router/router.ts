@@ -862,7 +862,7 @@ export class Router {
 
   private remoteRejected(node: string, r: nodemesh.TielineRejected): void {
     const chat = this.remoteChat(node, r.chatId);
-    if (!chat || chat.state !== "pending") return;
+    if (chat?.state !== "pending") return;
     this.endChat(chat, "rejected", () => undefined);
     this.sendTo(chat.offer.initiatorAppId, {
       $case: "chatRejected",
@@ -1017,11 +1017,7 @@ export class Router {
   }
 
   private toRemote(chat: Chat, body: nodemesh.RouteFrame["body"]): boolean {
-    return (
-      chat.remoteNode !== undefined &&
-      this.o.mesh !== undefined &&
-      this.o.mesh.sendRoute(chat.remoteNode, { body })
-    );
+    return chat.remoteNode !== undefined && this.o.mesh?.sendRoute(chat.remoteNode, { body }) === true;
   }
 
   private routeError(
