@@ -144,6 +144,16 @@ describe("a mutual-TLS mesh of hermes processes on loopback", () => {
 
   it("kill -9 of a node: declared dead everywhere, its routes gone, chats through it end, others go on", async () => {
     const victim = cluster.nodes[2]!;
+    // The next test restarts this node from what it remembered: its members are written to
+    // <dataDir>/peers.json a moment (debounced) after they change, so let that happen first.
+    await waitFor(
+      async () => {
+        const saved = await readFile(join(victim.dataDir, "peers.json"), "utf8").catch(() => "");
+        return saved !== "" && (JSON.parse(saved) as { peers: unknown[] }).peers.length === SIZE - 1;
+      },
+      5000,
+      "the victim to save its peers",
+    );
     const told = [ended(chats.cd[0], 20_000), ended(chats.gh[1], 20_000)];
     const detectedMs = await killAndDetect(cluster, victim, 20_000);
     expect(detectedMs).toBeLessThan(15_000);
