@@ -1,10 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
-import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
-import { tmpdir, userInfo } from "node:os";
-import { delimiter, join } from "node:path";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   type DiscoveredPeer,
@@ -12,6 +9,7 @@ import {
   DnsPeerSource,
   type DnsPeerSourceOptions,
 } from "../../node/src/mesh/discovery/index.js";
+import { type Dnsmasq, freePort, startDnsmasq } from "./dnsmasq.js";
 
 // Headless-Service-style records, as CoreDNS serves them for a StatefulSet "hermes" behind the
 // headless Service "hermes-mesh" in namespace "hermes".
@@ -22,15 +20,14 @@ const HOSTS = [`127.0.0.11 ${POD(0)} ${SVC}`, `127.0.0.12 ${POD(1)} ${SVC}`, `fd
 
 let dir: string;
 let hostsFile: string;
-let dnsmasq: ChildProcess | undefined;
+let dnsmasq: Dnsmasq | undefined;
 let server: string;
-let output = "";
 let setupError: unknown;
 
 // A missing or broken dnsmasq fails every test with the reason (never a skip).
 beforeAll(async () => {
   try {
-    await startDnsmasq();
+    await startDns();
   } catch (err) {
     setupError = err;
   }
@@ -39,49 +36,22 @@ beforeEach(() => {
   if (setupError) throw setupError;
 });
 
-async function startDnsmasq(): Promise<void> {
-  const binary = findDnsmasq();
+async function startDns(): Promise<void> {
   dir = await mkdtemp(join(tmpdir(), "hermes-dns-"));
   hostsFile = join(dir, "hosts");
   await writeFile(hostsFile, HOSTS + "\n");
-  const port = await freePort();
-  server = `127.0.0.1:${port}`;
-  dnsmasq = spawn(
-    binary,
-    [
-      "--no-daemon",
-      "--conf-file=/dev/null", // not /etc/dnsmasq.conf
-      "--pid-file", // none
-      `--port=${port}`,
-      "--listen-address=127.0.0.1",
-      "--bind-interfaces",
-      "--no-resolv", // no upstream servers
-      "--no-hosts", // not /etc/hosts
-      `--addn-hosts=${hostsFile}`, // re-read on SIGHUP
-      "--local=/cluster.local/", // authoritative there: unknown names are NXDOMAIN, not REFUSED
-      // Out of order on purpose: discovery sorts by priority.
-      `--srv-host=${SRV},${POD(9)},7409,30,0`, // a target without address records
-      `--srv-host=${SRV},${POD(0)},7401,10,0`,
-      `--srv-host=${SRV},${POD(1)},7401,0,0`,
-      `--user=${userInfo().username}`, // stay who we are: the temp dir is private
-      "--log-facility=-",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  dnsmasq.stdout?.on("data", (d: Buffer) => (output += d));
-  dnsmasq.stderr?.on("data", (d: Buffer) => (output += d));
-  dnsmasq.on("error", (err) => (output += `spawn failed: ${err.message}\n`));
+  dnsmasq = await startDnsmasq(hostsFile, [
+    // Out of order on purpose: discovery sorts by priority.
+    `--srv-host=${SRV},${POD(9)},7409,30,0`, // a target without address records
+    `--srv-host=${SRV},${POD(0)},7401,10,0`,
+    `--srv-host=${SRV},${POD(1)},7401,0,0`,
+  ]);
+  server = dnsmasq.server;
   await waitUntilAnswering();
 }
 
 afterAll(async () => {
-  if (dnsmasq?.pid !== undefined && dnsmasq.exitCode === null) {
-    const exited = new Promise((resolve) => dnsmasq?.once("exit", resolve));
-    process.kill(dnsmasq.pid, "SIGTERM");
-    const timer = setTimeout(() => dnsmasq?.kill("SIGKILL"), 3000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await dnsmasq?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -128,19 +98,19 @@ describe("DNS discovery against a real dnsmasq", () => {
         hostsFile,
         [`127.0.0.12 ${POD(1)} ${SVC}`, `127.0.0.13 ${POD(2)} ${SVC}`, ""].join("\n"),
       );
-      process.kill(dnsmasq!.pid!, "SIGHUP");
+      dnsmasq!.reload();
       await vi.waitFor(() => expect(latest()).toEqual(["127.0.0.13:7401"]), 5000);
       expect(errors).toEqual([]);
     } finally {
       discovery.stop();
       await writeFile(hostsFile, HOSTS + "\n");
-      process.kill(dnsmasq!.pid!, "SIGHUP");
+      dnsmasq!.reload();
     }
     await vi.waitFor(async () => expect((await dns(SRV).resolve()).peers).toContain("127.0.0.11:7401"), 5000);
   });
 
   it("a dead server is a clear error naming it, within the timeout", async () => {
-    const dead = `127.0.0.1:${await freePort()}`;
+    const dead = `127.0.0.1:${await freePort(["127.0.0.1"], "both")}`;
     const started = Date.now();
     const result = await dns(`${SVC}:7401`, { server: dead, timeoutMs: 2000 }).resolve();
     expect(Date.now() - started).toBeLessThan(2500);
@@ -167,38 +137,6 @@ describe("DNS discovery against a real dnsmasq", () => {
   });
 });
 
-function findDnsmasq(): string {
-  // dnsmasq lives in sbin, which a normal user's PATH may lack.
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/sbin", "/usr/local/sbin"];
-  for (const d of dirs) {
-    const candidate = join(d, "dnsmasq");
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
-  }
-  throw new Error("dnsmasq not found: run hack/install-deps.sh (apt-get install dnsmasq)");
-}
-
-/** A port free for both UDP and TCP on loopback (dnsmasq binds both). */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const udp = createSocket("udp4");
-    const port = await new Promise<number>((resolve, reject) => {
-      udp.once("error", reject);
-      udp.bind(0, "127.0.0.1", () => resolve(udp.address().port));
-    });
-    const tcpFree = await new Promise<boolean>((resolve) => {
-      const tcp = createServer();
-      tcp.once("error", () => resolve(false));
-      tcp.listen(port, "127.0.0.1", () => tcp.close(() => resolve(true)));
-    });
-    await new Promise<void>((resolve) => udp.close(() => resolve()));
-    if (tcpFree) return port;
-  }
-  throw new Error("no free loopback port for UDP and TCP");
-}
-
 /** A UDP "server" that swallows every query. */
 async function blackHole(): Promise<{ socket: Socket; address: string }> {
   const socket = createSocket("udp4");
@@ -209,12 +147,11 @@ async function blackHole(): Promise<{ socket: Socket; address: string }> {
 async function waitUntilAnswering(): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (dnsmasq?.exitCode !== null || output.includes("spawn failed")) {
-      throw new Error(`dnsmasq did not start (exit code ${dnsmasq?.exitCode}):\n${output}`);
-    }
+    if (!dnsmasq || dnsmasq.exited()) throw new Error(`dnsmasq did not start:\n${dnsmasq?.output() ?? ""}`);
     const { peers } = await dns(`${POD(0)}:7401`, { timeoutMs: 300 }).resolve();
     if (peers.length > 0) return;
-    if (Date.now() > deadline) throw new Error(`dnsmasq on ${server} did not answer within 10 s:\n${output}`);
+    if (Date.now() > deadline)
+      throw new Error(`dnsmasq on ${server} did not answer within 10 s:\n${dnsmasq.output()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

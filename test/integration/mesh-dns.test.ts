@@ -1,8 +1,5 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
-import { tmpdir, userInfo } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { waitFor } from "../../node/dist/cli/local-cluster.js";
@@ -10,8 +7,8 @@ import { type SpawnedNode, spawnNode } from "../../node/dist/cli/spawn-node.js";
 import { DnsPeerSource } from "../../node/dist/mesh/discovery/index.js";
 import { createCa, issueCert, type PemPair } from "../../node/dist/transport/certs.js";
 import { requireBuild } from "./cli.js";
+import { type Dnsmasq, freePort, startDnsmasq } from "./dnsmasq.js";
 import { allAlive, connectApp, exchange, membersOf, openChat, readyzStatus } from "./mesh-helpers.js";
-import { findTool } from "./netns.js";
 
 // DNS bootstrap against a real dnsmasq serving what CoreDNS serves for a headless Service
 // "hermes-mesh" in namespace "hermes" in front of a StatefulSet "hermes": one A record per pod
@@ -26,11 +23,10 @@ const IP = (i: number) => `127.0.0.${21 + i}`;
 
 let dir: string;
 let hostsFile: string;
-let dnsmasq: ChildProcess | undefined;
+let dnsmasq: Dnsmasq | undefined;
 let dnsServer: string;
 let meshPort: number;
 let ca: PemPair;
-let dnsOutput = "";
 const nodes: SpawnedNode[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -47,20 +43,19 @@ beforeAll(async () => {
     hostsFile = join(dir, "hosts");
     await writeFile(hostsFile, hosts(3));
     meshPort = await freePort([IP(0), IP(1), IP(2), IP(3)], "tcp");
-    const dnsPort = await freePort(["127.0.0.1"], "both");
-    dnsServer = `127.0.0.1:${dnsPort}`;
     ca = await createCa({ commonName: "hermes mesh-dns test CA", validityDays: 1 });
     await writeFile(join(dir, "ca.pem"), ca.certPem);
-    dnsmasq = startDnsmasq(
-      dnsPort,
+    dnsmasq = await startDnsmasq(
+      hostsFile,
       [0, 1, 2].map((i) => `--srv-host=${SRV},${POD(i)},${meshPort},0,10`),
     );
+    dnsServer = dnsmasq.server;
     await waitFor(
       async () => (await resolveA()).length === 3,
       10_000,
       `dnsmasq to answer on ${dnsServer}`,
     ).catch((error: Error) => {
-      throw new Error(`${error.message}; dnsmasq said:\n${dnsOutput}`);
+      throw new Error(`${error.message}; dnsmasq said:\n${dnsmasq?.output()}`);
     });
   } catch (error) {
     setupError = error;
@@ -75,43 +70,9 @@ beforeEach(() => {
 afterAll(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   await Promise.all(nodes.map((n) => n.stop(3000)));
-  if (dnsmasq?.pid !== undefined && dnsmasq.exitCode === null) {
-    const exited = new Promise((resolve) => dnsmasq?.once("exit", resolve));
-    dnsmasq.kill("SIGTERM");
-    const timer = setTimeout(() => dnsmasq?.kill("SIGKILL"), 3000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await dnsmasq?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-function startDnsmasq(port: number, extra: string[]): ChildProcess {
-  const binary = findTool("dnsmasq");
-  if (!binary) throw new Error("dnsmasq not found: run hack/install-deps.sh (Debian package dnsmasq-base)");
-  const child = spawn(
-    binary,
-    [
-      "--no-daemon",
-      "--conf-file=/dev/null", // not /etc/dnsmasq.conf
-      "--pid-file", // none
-      `--port=${port}`,
-      "--listen-address=127.0.0.1",
-      "--bind-interfaces",
-      "--no-resolv", // no upstream servers
-      "--no-hosts", // not /etc/hosts
-      `--addn-hosts=${hostsFile}`, // re-read on SIGHUP
-      "--local=/cluster.local/", // authoritative there: unknown names are NXDOMAIN
-      `--user=${userInfo().username}`,
-      "--log-facility=-",
-      ...extra,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  child.stdout?.on("data", (d: Buffer) => (dnsOutput += d));
-  child.stderr?.on("data", (d: Buffer) => (dnsOutput += d));
-  child.on("error", (err) => (dnsOutput += `spawn failed: ${err.message}\n`));
-  return child;
-}
 
 async function resolveA(): Promise<string[]> {
   const { peers } = await new DnsPeerSource({
@@ -185,7 +146,7 @@ describe("DNS bootstrap against a real dnsmasq", () => {
 
   it("a fourth node added to the records (hosts file rewritten, dnsmasq SIGHUP) joins through DNS alone", async () => {
     await writeFile(hostsFile, hosts(4));
-    dnsmasq!.kill("SIGHUP");
+    dnsmasq!.reload();
     await waitFor(async () => (await resolveA()).length === 4, 10_000, "dnsmasq to serve the fourth record");
     const fourth = await startPod(3, `${SVC}:${meshPort}`);
     await waitFor(
@@ -205,29 +166,3 @@ describe("DNS bootstrap against a real dnsmasq", () => {
 });
 
 /** A port free on every one of `hosts` (TCP, or TCP and UDP). */
-async function freePort(hosts: string[], kind: "tcp" | "both"): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000);
-    const free = await Promise.all(
-      hosts.flatMap((host) => [tcpFree(host, port), ...(kind === "both" ? [udpFree(host, port)] : [])]),
-    );
-    if (free.every(Boolean)) return port;
-  }
-  throw new Error(`no port free on ${hosts.join(", ")}`);
-}
-
-function tcpFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
-}
-
-function udpFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createSocket("udp4");
-    socket.once("error", () => resolve(false));
-    socket.bind(port, host, () => socket.close(() => resolve(true)));
-  });
-}
