@@ -2,7 +2,9 @@
  * The keystore file: pure parsing, validation, serialization and the canonical byte encodings that
  * the header digest and the file MAC cover. No I/O and no keys here.
  */
+
 import { sha256 } from "@noble/hashes/sha2.js";
+import { encodeFields, type Field } from "../identity/signing.js";
 import { KeystoreError } from "./errors.js";
 
 export const FORMAT = "hermes-keystore";
@@ -131,8 +133,7 @@ export function serializeKeystore(file: KeystoreFile): string {
 /** Canonical encoding of everything the passphrase check depends on. */
 export function headerBytes(file: Omit<KeystoreFile, "entries" | "mac">): Uint8Array {
   const { memoryKiB, iterations, parallelism } = file.kdf;
-  return encode([
-    "hermes-keystore/v1/header",
+  return encodeFields("hermes-keystore/v1/header", [
     FORMAT,
     VERSION,
     KDF_ALG,
@@ -147,32 +148,9 @@ export function headerBytes(file: Omit<KeystoreFile, "entries" | "mac">): Uint8A
 /** Canonical encoding the file MAC covers: header plus the sorted entries. */
 export function macInput(file: Omit<KeystoreFile, "mac">): Uint8Array {
   const names = [...file.entries.keys()].sort();
-  const parts: Part[] = ["hermes-keystore/v1/mac", headerBytes(file), names.length];
-  for (const name of names) parts.push(name, file.entries.get(name)!);
-  return encode(parts);
-}
-
-type Part = string | number | Uint8Array;
-
-/** Length-prefixed fields, so no two different inputs share an encoding. */
-function encode(parts: Part[]): Uint8Array {
-  const chunks = parts.map((p) => {
-    if (typeof p === "number") {
-      const b = new Uint8Array(4);
-      new DataView(b.buffer).setUint32(0, p);
-      return b;
-    }
-    return typeof p === "string" ? new TextEncoder().encode(p) : p;
-  });
-  const out = new Uint8Array(chunks.reduce((n, c) => n + 4 + c.length, 0));
-  const view = new DataView(out.buffer);
-  let at = 0;
-  for (const c of chunks) {
-    view.setUint32(at, c.length);
-    out.set(c, at + 4);
-    at += 4 + c.length;
-  }
-  return out;
+  const fields: Field[] = [headerBytes(file), names.length];
+  for (const name of names) fields.push(name, file.entries.get(name)!);
+  return encodeFields("hermes-keystore/v1/mac", fields);
 }
 
 const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
