@@ -1,6 +1,6 @@
 import { nodemesh } from "@hermes/proto";
-import { parseHostPort } from "../config/index.js";
 import { type Identity, idMatchesKey, sign, verify } from "../identity/index.js";
+import { parseHostPort } from "../utils/host-port.js";
 import { MeshFrameError } from "./envelope.js";
 
 /** Signed node descriptors (Join) and tieline hellos (RouteChat): who is on the other end. */

@@ -1,6 +1,7 @@
 import type { approuter } from "@hermes/proto";
+import type { SignedOffer } from "../protocol/index.js";
 
-/** One sender's side of a chat, as the node sees it. */
+/** One sender's side of a chat, as this node sees it. */
 export interface Direction {
   /** Highest seq relayed towards the receiver (messages beyond `acked` may still be lost). */
   forwarded: number;
@@ -12,33 +13,64 @@ export interface Direction {
   restored?: boolean;
 }
 
-export interface Offer {
-  chatId: string;
-  initiatorAppId: string;
-  initiatorPublicKey: Uint8Array;
-  ephemeralKey: Uint8Array;
-  timestampMs: number;
-  signature: Uint8Array;
-  targetAppId: string;
-}
+/**
+ * Where the chat's participants are. A cross-node chat has one participant on another node:
+ * its frames go over that node's tieline, and that node holds the mirror of this chat.
+ */
+export type ChatRoute = { kind: "local" } | { kind: "remote"; app: string; node: string };
 
-export interface Chat {
+interface ChatBase {
   id: string;
-  state: "pending" | "ready";
-  offer: Offer;
-  /** Set once the target accepted. */
-  ready?: approuter.ChatReady;
+  offer: SignedOffer;
   createdAt: number;
   lastActivity: number;
-  /** Keyed by sender app ID. */
-  directions: Map<string, Direction>;
-  /** Cross-node chats: the participant connected to another node, and that node. */
-  remoteApp?: string;
-  remoteNode?: string;
+  route: ChatRoute;
 }
+
+/** Offered, waiting for the target's answer. */
+export interface PendingChat extends ChatBase {
+  state: "pending";
+}
+
+/** Accepted: both sides hold keys, messages flow. */
+export interface ReadyChat extends ChatBase {
+  state: "ready";
+  ready: approuter.ChatReady;
+  fromInitiator: Direction;
+  fromTarget: Direction;
+}
+
+export type Chat = PendingChat | ReadyChat;
 
 export function newDirection(acked = 0): Direction {
   return { forwarded: acked, acked, sentAt: new Map() };
+}
+
+/** The direction `senderId` sends in; `senderId` must be a participant. */
+export function directionFrom(chat: ReadyChat, senderId: string): Direction {
+  return senderId === chat.offer.initiatorAppId ? chat.fromInitiator : chat.fromTarget;
+}
+
+export function peerOf(chat: Chat, appId: string): string {
+  return chat.offer.initiatorAppId === appId ? chat.offer.targetAppId : chat.offer.initiatorAppId;
+}
+
+export function isParticipant(chat: Chat, appId: string): boolean {
+  return chat.offer.initiatorAppId === appId || chat.offer.targetAppId === appId;
+}
+
+export function participants(chat: Chat): [string, string] {
+  return [chat.offer.initiatorAppId, chat.offer.targetAppId];
+}
+
+/** The participant on another node, if the chat crosses nodes. */
+export function remoteApp(chat: Chat): string | undefined {
+  return chat.route.kind === "remote" ? chat.route.app : undefined;
+}
+
+/** The participant on this node of a cross-node chat. */
+export function localApp(chat: Chat & { route: { kind: "remote" } }): string {
+  return peerOf(chat, chat.route.app);
 }
 
 /**
@@ -50,14 +82,6 @@ export function resyncAfterRestore(dir: Direction, seq: number): void {
   if (!dir.restored) return;
   dir.restored = false;
   if (seq > dir.forwarded + 1) dir.acked = dir.forwarded = seq - 1;
-}
-
-export function peerOf(chat: Chat, appId: string): string {
-  return chat.offer.initiatorAppId === appId ? chat.offer.targetAppId : chat.offer.initiatorAppId;
-}
-
-export function isParticipant(chat: Chat, appId: string): boolean {
-  return chat.offer.initiatorAppId === appId || chat.offer.targetAppId === appId;
 }
 
 /** What the node does with an incoming message, by its seq against the sender's direction. */
@@ -99,84 +123,9 @@ export function rewind(dir: Direction): void {
   dir.sentAt.clear();
 }
 
-// ---- persistence: what a node keeps of a ready chat so it survives a restart.
-
-interface ChatRecordJson {
-  v: 1;
-  ready: Record<string, string | number>;
-  acked: Record<string, number>;
-  lastActivity: number;
-  createdAt: number;
-  remote?: { app: string; node: string };
-}
-
-const BYTES_FIELDS = [
-  "initiatorPublicKey",
-  "initiatorEphemeralKey",
-  "offerSignature",
-  "targetPublicKey",
-  "targetEphemeralKey",
-  "acceptSignature",
-] as const;
-
-export function encodeChatRecord(chat: Chat): Uint8Array {
-  if (!chat.ready) throw new Error(`chat ${chat.id} is not ready`);
-  const ready: Record<string, string | number> = {
-    ...(chat.ready as unknown as Record<string, string | number>),
-  };
-  for (const field of BYTES_FIELDS) ready[field] = Buffer.from(chat.ready[field]).toString("base64");
-  const acked: Record<string, number> = {};
-  for (const [appId, dir] of chat.directions) acked[appId] = dir.acked;
-  const json: ChatRecordJson = {
-    v: 1,
-    ready,
-    acked,
-    lastActivity: chat.lastActivity,
-    createdAt: chat.createdAt,
-  };
-  if (chat.remoteApp && chat.remoteNode) json.remote = { app: chat.remoteApp, node: chat.remoteNode };
-  return new TextEncoder().encode(JSON.stringify(json));
-}
-
-export function decodeChatRecord(bytes: Uint8Array): Chat {
-  const json = JSON.parse(new TextDecoder().decode(bytes)) as ChatRecordJson;
-  if (json.v !== 1) throw new Error(`unsupported chat record version ${String(json.v)}`);
-  const raw = json.ready;
-  const bytesOf = (field: (typeof BYTES_FIELDS)[number]) =>
-    new Uint8Array(Buffer.from(String(raw[field]), "base64"));
-  const ready: approuter.ChatReady = {
-    chatId: String(raw.chatId),
-    initiatorAppId: String(raw.initiatorAppId),
-    initiatorPublicKey: bytesOf("initiatorPublicKey"),
-    initiatorEphemeralKey: bytesOf("initiatorEphemeralKey"),
-    offerTimestampMs: Number(raw.offerTimestampMs),
-    offerSignature: bytesOf("offerSignature"),
-    targetAppId: String(raw.targetAppId),
-    targetPublicKey: bytesOf("targetPublicKey"),
-    targetEphemeralKey: bytesOf("targetEphemeralKey"),
-    acceptTimestampMs: Number(raw.acceptTimestampMs),
-    acceptSignature: bytesOf("acceptSignature"),
-  };
-  const directions = new Map<string, Direction>();
-  for (const appId of [ready.initiatorAppId, ready.targetAppId]) {
-    directions.set(appId, { ...newDirection(json.acked[appId] ?? 0), restored: true });
-  }
-  return {
-    id: ready.chatId,
-    state: "ready",
-    offer: {
-      chatId: ready.chatId,
-      initiatorAppId: ready.initiatorAppId,
-      initiatorPublicKey: ready.initiatorPublicKey,
-      ephemeralKey: ready.initiatorEphemeralKey,
-      timestampMs: ready.offerTimestampMs,
-      signature: ready.offerSignature,
-      targetAppId: ready.targetAppId,
-    },
-    ready,
-    createdAt: json.createdAt,
-    lastActivity: json.lastActivity,
-    directions,
-    ...(json.remote ? { remoteApp: json.remote.app, remoteNode: json.remote.node } : {}),
-  };
+/** The sender must send again from `back + 1` (the far side expects it): forget what was relayed beyond. */
+export function rewindTo(dir: Direction, back: number): void {
+  if (back < dir.acked || back >= dir.forwarded) return;
+  dir.forwarded = back;
+  for (const seq of dir.sentAt.keys()) if (seq > back) dir.sentAt.delete(seq);
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { approuter } from "@hermes/proto";
+import type { Clock } from "../utils/clock.js";
 import { type ChatKeys, open, seal } from "./e2e.js";
 import { ChatEndedError } from "./errors.js";
 
@@ -21,6 +22,7 @@ interface Outgoing {
 /** What a Chat needs from its client: a way to write frames and to know if the stream is up. */
 export interface ChatLink {
   write(body: NonNullable<approuter.AppFrame["body"]>): boolean;
+  readonly clock: Clock;
   readonly maxInFlight: number;
   /** The node's limit from ConnectAck; larger messages are refused here, before they use a seq. */
   readonly maxCiphertextBytes: number;
@@ -45,7 +47,8 @@ export class Chat extends EventEmitter<{
   private sentCount = 0;
   private lastReceived = 0;
   private ackScheduled = false;
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** Cancels the pending retry after a refusal. */
+  private cancelRetry: (() => void) | undefined;
   private inbox: ReceivedMessage[] = [];
   private waiter: (() => void) | undefined;
   endedWith: approuter.ChatEndReason | undefined;
@@ -113,7 +116,7 @@ export class Chat extends EventEmitter<{
 
   /** Writes waiting messages while the window has room. */
   pump(): void {
-    if (this.retryTimer) return; // backing off after a refusal
+    if (this.cancelRetry) return; // backing off after a refusal
     while (this.sentCount < this.outbox.length && this.sentCount < this.link.maxInFlight) {
       const out = this.outbox[this.sentCount]!;
       if (
@@ -124,7 +127,7 @@ export class Chat extends EventEmitter<{
       ) {
         return;
       }
-      out.sentAt = Date.now();
+      out.sentAt = this.link.clock.now();
       this.sentCount++;
     }
   }
@@ -143,9 +146,9 @@ export class Chat extends EventEmitter<{
   refused(seq: number, delayMs: number): void {
     const index = this.outbox.findIndex((out) => out.seq >= seq);
     if (index >= 0 && index < this.sentCount) this.sentCount = index;
-    if (this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
+    if (this.cancelRetry) return;
+    this.cancelRetry = this.link.clock.setTimeout(() => {
+      this.cancelRetry = undefined;
       this.pump();
     }, delayMs);
   }
@@ -153,7 +156,7 @@ export class Chat extends EventEmitter<{
   /** Re-sends when the oldest unacked message has waited longer than `afterMs`. */
   checkTimeout(now: number, afterMs: number): void {
     const oldest = this.outbox[0];
-    if (oldest && this.sentCount > 0 && now - oldest.sentAt > afterMs && !this.retryTimer) this.resend();
+    if (oldest && this.sentCount > 0 && now - oldest.sentAt > afterMs && !this.cancelRetry) this.resend();
   }
 
   acked(seq: number): void {
@@ -210,7 +213,8 @@ export class Chat extends EventEmitter<{
   end(reason: approuter.ChatEndReason): void {
     if (this.endedWith !== undefined) return;
     this.endedWith = reason;
-    clearTimeout(this.retryTimer);
+    this.cancelRetry?.();
+    this.cancelRetry = undefined;
     const error = new ChatEndedError(this.id, reason);
     for (const out of this.outbox.splice(0)) out.reject(error);
     this.sentCount = 0;

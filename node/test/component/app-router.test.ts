@@ -196,7 +196,9 @@ describe("AppRouter over gRPC", () => {
     const sends = Array.from({ length: count }, (_, i) => ab.send(`m${i + 1}`));
     await until(() => ab.unacked < count - 50, 5000, "some acks");
     const reconnected = new Promise((resolve) => b.once("connected", resolve));
-    (b as unknown as { stream: grpc.ClientDuplexStream<unknown, unknown> }).stream.cancel();
+    const connection = (b as unknown as { connection: { stream: grpc.ClientDuplexStream<unknown, unknown> } })
+      .connection;
+    connection.stream.cancel();
     await reconnected;
     await Promise.all(sends);
     expect(await got).toEqual(Array.from({ length: count }, (_, i) => `m${i + 1}`));

@@ -1,0 +1,18 @@
+export {
+  acceptFields,
+  acceptOf,
+  checkReady,
+  connectFields,
+  offerFields,
+  offerFrame,
+  offerOf,
+  readyOf,
+  type SignedAccept,
+  type SignedOffer,
+  signAccept,
+  signConnect,
+  signOffer,
+  verifyAccept,
+  verifyConnect,
+  verifyOffer,
+} from "./chat-transcript.js";
