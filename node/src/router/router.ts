@@ -2,32 +2,18 @@ import { randomBytes } from "node:crypto";
 import { approuter, type nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
 import { deriveId, ID_PATTERN, type Identity } from "../identity/index.js";
-import { offerFrame, readyOf, type SignedOffer, verifyConnect } from "../protocol/index.js";
+import { offerFrame, type SignedOffer, verifyConnect } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
-import {
-  applyAck,
-  type Chat,
-  directionFrom,
-  isParticipant,
-  judgeSeq,
-  peerOf,
-  resyncAfterRestore,
-  rewind,
-} from "./chat.js";
+import type { AppFrameHost, ErrorDetail } from "./app-host.js";
+import { directionFrom, peerOf, rewind } from "./chat.js";
+import { acceptChat, deleteChat, rejectChat, startChat } from "./chat-requests.js";
 import type { ChatStore } from "./chat-store.js";
 import { Chats, type NodeBody } from "./chats.js";
-import {
-  ABUSIVE,
-  checkAccept,
-  checkCiphertextSize,
-  checkOffer,
-  checkSkew,
-  codeLabel,
-  type Refusal,
-} from "./checks.js";
+import { ABUSIVE, checkSkew, codeLabel, type Refusal } from "./checks.js";
 import type { RouterLimits, RouterTimeouts } from "./config.js";
 import { type AppLocator, localOnly, type MeshLink } from "./locator.js";
+import { ack, message } from "./messages.js";
 import { type AppBudgets, Session, type SessionSink } from "./session.js";
 import { Tielines } from "./tielines.js";
 
@@ -42,8 +28,6 @@ export type InboundFrame = approuter.AppFrame | { malformed: string };
 const UNAUTHENTICATED_MAX_MS = 10_000;
 /** Told to apps refused for capacity: when to try again. */
 const AT_CAPACITY_RETRY_MS = 5000;
-/** Told to senders whose peer app or node cannot take a message now. */
-const PEER_RETRY_MS = 1000;
 
 export interface RouterComponents {
   identity: Identity;
@@ -58,14 +42,6 @@ export interface RouterComponents {
 export interface RouterInit {
   limits: RouterLimits;
   timeouts: RouterTimeouts;
-}
-
-interface ErrorDetail {
-  correlationId?: string;
-  chatId?: string;
-  expectedSeq?: number;
-  retryAfterMs?: number;
-  seq?: number;
 }
 
 /**
@@ -93,6 +69,7 @@ export class Router {
   private readonly logger: Logger;
   private readonly limits: RouterLimits;
   private readonly timeouts: RouterTimeouts;
+  private readonly host: AppFrameHost;
   private accepting = true;
 
   constructor(components: RouterComponents, init: RouterInit) {
@@ -134,6 +111,18 @@ export class Router {
           { nodeId: identity.id, limits: init.limits, clockSkewMs: init.timeouts.clockSkewMs },
         )
       : undefined;
+    this.host = {
+      chats: this.chats,
+      clock,
+      metrics,
+      limits: init.limits,
+      mesh,
+      timeContext: () => this.timeContext(),
+      session: (appId) => this.byApp.get(appId),
+      send: (session, body, correlationId) => this.send(session, body, correlationId),
+      fail: (session, code, message, detail) => this.fail(session, code, message, detail),
+      refuse: (session, refusal, detail) => this.refuse(session, refusal, detail),
+    };
   }
 
   get nodeId(): string {
@@ -219,17 +208,17 @@ export class Router {
     }
     switch (body.$case) {
       case "message":
-        return this.message(session, body.value, cid);
+        return message(this.host, session, body.value, cid);
       case "ack":
-        return this.ack(session, body.value, cid);
+        return ack(this.host, session, body.value, cid);
       case "startChat":
-        return this.startChat(session, body.value, cid);
+        return startChat(this.host, session, body.value, cid);
       case "acceptChat":
-        return this.acceptChat(session, body.value, cid);
+        return acceptChat(this.host, session, body.value, cid);
       case "rejectChat":
-        return this.rejectChat(session, body.value, cid);
+        return rejectChat(this.host, session, body.value, cid);
       case "deleteChat":
-        return this.deleteChat(session, body.value, cid);
+        return deleteChat(this.host, session, body.value, cid);
       case "findApp":
         return this.findApp(session, body.value, cid);
       case "heartbeat":
@@ -344,300 +333,6 @@ export class Router {
     return undefined;
   }
 
-  // ---- chats
-
-  private startChat(session: Session, start: approuter.StartChat, cid: string): void {
-    const appId = session.appId;
-    const refuse = (refusal: Refusal, retryAfterMs?: number) =>
-      this.refuse(session, refusal, { correlationId: cid, chatId: start.chatId, retryAfterMs });
-    const offer: SignedOffer = {
-      chatId: start.chatId,
-      initiatorAppId: appId,
-      initiatorPublicKey: session.publicKey,
-      targetAppId: start.targetAppId,
-      ephemeralKey: Uint8Array.from(start.ephemeralKey),
-      timestampMs: start.timestampMs,
-      signature: Uint8Array.from(start.signature),
-    };
-    const now = this.clock.now();
-    const invalid = checkOffer(offer, this.timeContext());
-    if (invalid) return refuse(invalid);
-    const { table } = this.chats;
-    if (table.has(start.chatId))
-      return refuse({ code: ErrorCode.ERROR_CODE_CHAT_EXISTS, message: "a chat with this id exists" });
-    if (table.endedRecently(start.chatId))
-      return refuse({ code: ErrorCode.ERROR_CODE_REPLAYED, message: "this chat id was used before" });
-    const budget = session.budgets.chatStarts.take(now);
-    if (!budget.ok) {
-      return refuse(
-        {
-          code: ErrorCode.ERROR_CODE_RATE_LIMITED,
-          message: `more than ${this.limits.chatStartsPerMinute} chat starts per minute`,
-          limit: "chat_start_rate",
-        },
-        budget.retryAfterMs,
-      );
-    }
-    if (table.countedFor(appId) >= this.limits.maxChatsPerApp) return refuse(this.tooManyChats());
-    const target = this.byApp.get(start.targetAppId);
-    const remote = target ? undefined : this.mesh?.locate(start.targetAppId);
-    if (!target && !remote) {
-      return refuse({
-        code: ErrorCode.ERROR_CODE_UNKNOWN_APP,
-        message: `app ${start.targetAppId} is not connected to any node this node knows`,
-      });
-    }
-    const chat: Chat = {
-      id: start.chatId,
-      state: "pending",
-      offer,
-      createdAt: now,
-      lastActivity: now,
-      route: remote ? { kind: "remote", app: start.targetAppId, node: remote.nodeId } : { kind: "local" },
-    };
-    this.chats.add(chat);
-    if (target) {
-      this.send(target, { $case: "chatOffer", value: offerFrame(offer) });
-    } else if (
-      !this.chats.toRemote(chat, {
-        $case: "offer",
-        value: { ...offerFrame(offer), targetAppId: start.targetAppId },
-      })
-    ) {
-      this.chats.end(chat, "route_unavailable", () => undefined);
-      return refuse({
-        code: ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE,
-        message: `node ${remote?.nodeId} hosting the target cannot be reached now`,
-      });
-    }
-    this.send(
-      session,
-      { $case: "chatPending", value: { chatId: start.chatId, targetAppId: start.targetAppId } },
-      cid,
-    );
-  }
-
-  private acceptChat(session: Session, accept: approuter.AcceptChat, cid: string): void {
-    const appId = session.appId;
-    const refuse = (refusal: Refusal) =>
-      this.refuse(session, refusal, { correlationId: cid, chatId: accept.chatId });
-    const chat = this.chats.table.get(accept.chatId);
-    if (!chat)
-      return refuse({
-        code: ErrorCode.ERROR_CODE_UNKNOWN_CHAT,
-        message: "no such chat (it may have expired)",
-      });
-    if (chat.offer.targetAppId !== appId)
-      return refuse({
-        code: ErrorCode.ERROR_CODE_NOT_PARTICIPANT,
-        message: "only the chat's target can accept it",
-      });
-    if (chat.state !== "pending")
-      return refuse({
-        code: ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
-        message: "the chat was already accepted",
-      });
-    const invalid = checkAccept(chat.offer, session.publicKey, accept, this.timeContext());
-    if (invalid) return refuse(invalid);
-    if (this.chats.table.countedFor(appId) >= this.limits.maxChatsPerApp) {
-      refuse(this.tooManyChats());
-      this.chats.reject(chat, "the target has too many chats");
-      return;
-    }
-    const { route } = chat;
-    const remoteInitiator = route.kind === "remote" && route.app === chat.offer.initiatorAppId;
-    if (route.kind === "remote" && remoteInitiator) {
-      // The initiator's node must hear of it, or the chat would be ready on this side only.
-      const ready = readyOf(chat.offer, session.publicKey, accept);
-      if (!this.chats.toRemote(chat, { $case: "accepted", value: { ready } }))
-        return refuse({
-          code: ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE,
-          message: `node ${route.node} hosting the initiator cannot be reached now; accept again later`,
-        });
-    }
-    const ready = this.chats.makeReady(chat, session.publicKey, accept);
-    if (!remoteInitiator)
-      this.chats.sendTo(chat.offer.initiatorAppId, { $case: "chatReady", value: ready.ready });
-    this.send(session, { $case: "chatReady", value: ready.ready }, cid);
-  }
-
-  private rejectChat(session: Session, reject: approuter.RejectChat, cid: string): void {
-    const refuse = (refusal: Refusal) =>
-      this.refuse(session, refusal, { correlationId: cid, chatId: reject.chatId });
-    const chat = this.chats.table.get(reject.chatId);
-    if (!chat)
-      return refuse({
-        code: ErrorCode.ERROR_CODE_UNKNOWN_CHAT,
-        message: "no such chat (it may have expired)",
-      });
-    if (chat.offer.targetAppId !== session.appId)
-      return refuse({
-        code: ErrorCode.ERROR_CODE_NOT_PARTICIPANT,
-        message: "only the chat's target can reject it",
-      });
-    if (chat.state !== "pending")
-      return refuse({
-        code: ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
-        message: "the chat was already accepted; delete it instead",
-      });
-    this.chats.reject(chat, reject.reason.slice(0, 200));
-  }
-
-  private deleteChat(session: Session, del: approuter.DeleteChat, cid: string): void {
-    const chat = this.chats.table.get(del.chatId);
-    const detail = { correlationId: cid, chatId: del.chatId };
-    if (!chat) return this.fail(session, ErrorCode.ERROR_CODE_UNKNOWN_CHAT, "no such chat", detail);
-    if (!isParticipant(chat, session.appId))
-      return this.fail(
-        session,
-        ErrorCode.ERROR_CODE_NOT_PARTICIPANT,
-        "this app is not part of the chat",
-        detail,
-      );
-    this.chats.end(
-      chat,
-      "deleted",
-      (appId) =>
-        appId === session.appId
-          ? ChatEndReason.CHAT_END_REASON_DELETED
-          : ChatEndReason.CHAT_END_REASON_DELETED_BY_PEER,
-      cid,
-    );
-  }
-
-  // ---- messages and acks (the hot path)
-
-  private message(session: Session, m: approuter.ChatMessage, cid: string): void {
-    const appId = session.appId;
-    const detail = { correlationId: cid, chatId: m.chatId, seq: m.seq };
-    const chat = this.chats.table.get(m.chatId);
-    if (!chat) return this.fail(session, ErrorCode.ERROR_CODE_UNKNOWN_CHAT, "no such chat", detail);
-    if (!isParticipant(chat, appId))
-      return this.fail(
-        session,
-        ErrorCode.ERROR_CODE_NOT_PARTICIPANT,
-        "this app is not part of the chat",
-        detail,
-      );
-    if (chat.state !== "ready")
-      return this.fail(
-        session,
-        ErrorCode.ERROR_CODE_CHAT_NOT_READY,
-        "the chat has not been accepted yet",
-        detail,
-      );
-    const tooLarge = checkCiphertextSize(m.ciphertext.length, this.limits.maxCiphertextBytes);
-    if (tooLarge) return this.refuse(session, tooLarge, detail);
-    const now = this.clock.now();
-    const budget = session.budgets.messages.take(now);
-    if (!budget.ok) {
-      return this.refuse(
-        session,
-        {
-          code: ErrorCode.ERROR_CODE_RATE_LIMITED,
-          message: `more than ${this.limits.messagesPerSecond} messages per second`,
-          limit: "message_rate",
-        },
-        { ...detail, retryAfterMs: budget.retryAfterMs },
-      );
-    }
-    const dir = directionFrom(chat, appId);
-    resyncAfterRestore(dir, m.seq);
-    const verdict = judgeSeq(dir, m.seq);
-    switch (verdict.kind) {
-      case "reack":
-        // Already delivered and acked: tell the sender again, deliver nothing.
-        this.send(session, { $case: "ack", value: { chatId: chat.id, seq: verdict.seq } });
-        return;
-      case "in_flight":
-        // Relayed and not yet acked; the receiver's ack (or a rewind on its reconnect) settles it.
-        // A remote receiver's node may have rewound without our knowing: pass it on, it dedupes.
-        if (chat.route.kind === "local") return;
-        break;
-      case "out_of_order":
-        return this.fail(
-          session,
-          ErrorCode.ERROR_CODE_OUT_OF_ORDER,
-          `expected seq ${verdict.expected}, got ${m.seq}`,
-          {
-            ...detail,
-            expectedSeq: verdict.expected,
-          },
-        );
-      case "forward":
-        break;
-    }
-    const peerId = peerOf(chat, appId);
-    if (chat.route.kind === "remote") {
-      const relay = {
-        chatId: chat.id,
-        fromAppId: appId,
-        seq: m.seq,
-        ciphertext: m.ciphertext,
-        sentAtMs: now,
-      };
-      if (!this.chats.toRemote(chat, { $case: "relay", value: relay })) {
-        return this.fail(
-          session,
-          ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE,
-          `node ${chat.route.node} is not reachable now; retry later`,
-          { ...detail, retryAfterMs: PEER_RETRY_MS },
-        );
-      }
-      this.chats.relayed(chat, dir, m.seq, now);
-      this.chats.hot.meshRelayed.inc();
-      this.chats.hot.meshBytes.inc(m.ciphertext.length);
-      return;
-    }
-    const peer = this.byApp.get(peerId);
-    if (!peer) {
-      return this.fail(
-        session,
-        ErrorCode.ERROR_CODE_PEER_UNAVAILABLE,
-        "the peer app is not connected; retry later",
-        {
-          ...detail,
-          retryAfterMs: PEER_RETRY_MS,
-        },
-      );
-    }
-    this.chats.deliver(peer, chat, dir, appId, m.seq, m.ciphertext, now);
-    this.chats.hot.relayed.inc();
-    this.chats.hot.bytes.inc(m.ciphertext.length);
-  }
-
-  private ack(session: Session, a: approuter.MessageAck, cid: string): void {
-    const detail = { correlationId: cid, chatId: a.chatId, seq: a.seq };
-    const chat = this.chats.table.get(a.chatId);
-    if (!chat)
-      return this.fail(session, ErrorCode.ERROR_CODE_UNKNOWN_CHAT, "cannot ack in this chat", detail);
-    if (!isParticipant(chat, session.appId))
-      return this.fail(session, ErrorCode.ERROR_CODE_NOT_PARTICIPANT, "cannot ack in this chat", detail);
-    if (chat.state !== "ready")
-      return this.fail(session, ErrorCode.ERROR_CODE_CHAT_NOT_READY, "cannot ack in this chat", detail);
-    const senderId = peerOf(chat, session.appId);
-    const dir = directionFrom(chat, senderId);
-    if (a.seq > dir.forwarded) {
-      return this.fail(
-        session,
-        ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
-        `ack for seq ${a.seq}, but only ${dir.forwarded} were delivered`,
-        detail,
-      );
-    }
-    const now = this.clock.now();
-    if (!applyAck(dir, a.seq, now, (s) => this.metrics.ackLatency.observe(s))) return;
-    chat.lastActivity = now;
-    this.chats.save(chat);
-    if (chat.route.kind === "remote") {
-      this.chats.hot.meshAcks.inc();
-      this.chats.toRemote(chat, { $case: "relayAck", value: { chatId: chat.id, seq: a.seq } });
-    } else {
-      this.chats.hot.acks.inc();
-      this.chats.sendTo(senderId, { $case: "ack", value: { chatId: chat.id, seq: a.seq } });
-    }
-  }
-
   // ---- lookups
 
   private findApp(session: Session, f: approuter.FindApp, cid: string): void {
@@ -709,14 +404,6 @@ export class Router {
 
   private timeContext() {
     return { now: this.clock.now(), clockSkewMs: this.timeouts.clockSkewMs };
-  }
-
-  private tooManyChats(): Refusal {
-    return {
-      code: ErrorCode.ERROR_CODE_TOO_MANY_CHATS,
-      message: `this app has ${this.limits.maxChatsPerApp} chats, the maximum`,
-      limit: "max_chats",
-    };
   }
 
   private detach(session: Session): void {
