@@ -113,7 +113,7 @@ export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond
           } catch (error) {
             return refuseStream(error);
           }
-          call.write({ body: { $case: "hello", value: routeHello(mesh.identity, peer) } });
+          call.write({ body: { $case: "hello", value: routeHello(mesh.identity, peer, mesh.clock.now()) } });
           return;
         }
         mesh.receiveRoute(peer, frame);

@@ -28,7 +28,7 @@ import {
   toRecord,
 } from "./membership/index.js";
 import { MeshMetrics } from "./mesh-metrics.js";
-import { PeerLinks } from "./peer-links.js";
+import { PeerLinks, type PeerLinksPort } from "./peer-links.js";
 import { decodeMember, decodeSwim, encodeMember, encodeSwim } from "./swim-codec.js";
 
 /** Whom the mesh talks to and through what. */
@@ -39,6 +39,8 @@ export interface MeshComponents {
   credentialsFor: (address: string) => grpc.ChannelCredentials;
   logger: Logger;
   metrics: Metrics;
+  /** The outbound streams; by default real gRPC ones (PeerLinks). */
+  links?: PeerLinksPort;
 }
 
 /** How the mesh is tuned and what it advertises. */
@@ -71,7 +73,7 @@ export class Mesh extends EventEmitter<{
   readonly clockSkewMs: number;
   readonly membership: Membership;
   readonly directory: AppDirectory;
-  private readonly links: PeerLinks;
+  private readonly links: PeerLinksPort;
   private readonly replay = new ReplayGuard();
   private readonly sealer: EnvelopeSealer;
   private readonly metrics: MeshMetrics;
@@ -102,16 +104,18 @@ export class Mesh extends EventEmitter<{
     this.appEndpoint = init.appEndpoint;
     this.logger = components.logger.child({ component: "mesh" });
     const bootId = clock.now();
-    this.sealer = new EnvelopeSealer(identity, init.config.advertise, bootId);
+    this.sealer = new EnvelopeSealer(identity, init.config.advertise, bootId, () => clock.now());
     this.directory = new AppDirectory(this.nodeId, bootId);
-    this.links = new PeerLinks(
-      { identity, clock, credentialsFor: components.credentialsFor, logger: this.logger },
-      {
-        maxFrameBytes: init.config.maxFrameBytes,
-        maxQueuedFrames: init.config.maxQueuedFrames,
-        clockSkewMs: init.clockSkewMs,
-      },
-    );
+    this.links =
+      components.links ??
+      new PeerLinks(
+        { identity, clock, credentialsFor: components.credentialsFor, logger: this.logger },
+        {
+          maxFrameBytes: init.config.maxFrameBytes,
+          maxQueuedFrames: init.config.maxQueuedFrames,
+          clockSkewMs: init.clockSkewMs,
+        },
+      );
     this.membership = new Membership({
       id: this.nodeId,
       address: init.config.advertise,
@@ -396,12 +400,16 @@ export class Mesh extends EventEmitter<{
 
   private descriptor(): nodemesh.SignedDescriptor {
     const me = this.membership.localMember();
-    return signDescriptor(this.identity, {
-      meshEndpoint: me.address,
-      appEndpoint: this.appEndpoint,
-      incarnation: me.incarnation,
-      metadata: { ...me.meta },
-    });
+    return signDescriptor(
+      this.identity,
+      {
+        meshEndpoint: me.address,
+        appEndpoint: this.appEndpoint,
+        incarnation: me.incarnation,
+        metadata: { ...me.meta },
+      },
+      this.clock.now(),
+    );
   }
 
   private records(): MemberRecord[] {

@@ -62,18 +62,32 @@ interface RouteLink {
   up: boolean;
 }
 
+export interface PeerLinkEvents {
+  /** A tieline stream to nodeId is established (the peer answered our hello with its own). */
+  routeUp: [string];
+  /** A tieline stream to nodeId broke. */
+  routeDown: [string, string];
+}
+
+/** What the mesh uses of its outbound streams; unit tests put an in-memory double in its place. */
+export interface PeerLinksPort extends EventEmitter<PeerLinkEvents> {
+  join(address: string, request: nodemesh.JoinRequest, timeoutMs: number): Promise<nodemesh.JoinResponse>;
+  sendGossip(address: string, envelope: nodemesh.GossipEnvelope): boolean;
+  isRouteUp(nodeId: string): boolean;
+  sendRoute(nodeId: string, address: string, frame: nodemesh.RouteFrame): boolean;
+  ensureRoute(nodeId: string, address: string): void;
+  resetAddress(address: string): void;
+  forget(nodeId: string, address?: string): void;
+  close(): void;
+}
+
 /**
  * This node's outbound streams: one Gossip stream per peer address and one RouteChat stream per
  * peer node, opened on first use and reopened with exponential backoff when they break. A
  * frame for a peer whose stream is down is dropped (gossip tolerates loss) or refused (the
  * caller tells the app). Inbound streams are the server's business (mesh-service.ts).
  */
-export class PeerLinks extends EventEmitter<{
-  /** A tieline stream to nodeId is established (the peer answered our hello with its own). */
-  routeUp: [string];
-  /** A tieline stream to nodeId broke. */
-  routeDown: [string, string];
-}> {
+export class PeerLinks extends EventEmitter<PeerLinkEvents> implements PeerLinksPort {
   private readonly clients = new Map<string, nodemesh.NodeMeshClient>();
   private readonly gossip = new Map<string, GossipCall>();
   private readonly routes = new Map<string, RouteLink>();
@@ -177,7 +191,7 @@ export class PeerLinks extends EventEmitter<{
     const link: RouteLink = { nodeId, address, call, up: false };
     this.routes.set(nodeId, link);
     const { identity, clock, logger } = this.components;
-    call.write({ body: { $case: "hello", value: routeHello(identity, nodeId) } });
+    call.write({ body: { $case: "hello", value: routeHello(identity, nodeId, clock.now()) } });
     call.on("data", (frame: nodemesh.RouteFrame) => {
       if (link.up || frame.body?.$case !== "hello") return;
       try {
