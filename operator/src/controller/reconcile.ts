@@ -2,8 +2,9 @@ import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { KubernetesObject, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import { type OperatorSettings, type ResolvedSpec, resolveSpec } from "../api/defaults.js";
+import { computeStatus, statusEvents } from "../api/status.js";
 import type { HermesNode, HermesNodeStatus } from "../api/types.js";
-import { type Applier, ReconcileError } from "../apply.js";
+import { validate } from "../api/validation.js";
 import { buildConfigMap, CONFIG_KEY, configHash } from "../desired/configmap.js";
 import { ANNOTATIONS, dnsFor, namesFor, selectorLabels } from "../desired/meta.js";
 import { buildDisruptionBudget } from "../desired/pdb.js";
@@ -11,56 +12,15 @@ import { buildKeystoreSecret, secretText } from "../desired/secrets.js";
 import { buildServiceMonitor } from "../desired/servicemonitor.js";
 import { buildClientService, buildHeadlessService } from "../desired/services.js";
 import { buildStatefulSet } from "../desired/statefulset.js";
-import type { EventRecorder, EventType } from "../events.js";
+import { type Applier, ReconcileError } from "../kube/apply.js";
 import { isConflict, type KubeClient } from "../kube/client.js";
 import type { Discovery } from "../kube/discovery.js";
+import type { EventRecorder, EventType } from "../kube/events.js";
 import { RESOURCES, resourcePath } from "../kube/resources.js";
-import type { Logger } from "../log.js";
-import type { OperatorMetrics } from "../metrics.js";
-import { computeStatus, statusEvents } from "../status.js";
-import { validate } from "../validation.js";
+import type { Logger } from "../telemetry/log.js";
+import type { OperatorMetrics } from "../telemetry/metrics.js";
+import { kindOf, type OwnedCaches, type OwnedKind } from "./owned.js";
 import { type TlsOutcome, TlsReconciler } from "./tls.js";
-
-/** Read access to the informer caches of owned objects. */
-export interface OwnedCaches {
-  get(kind: OwnedKind, namespace: string, name: string): KubernetesObject | undefined;
-  list(kind: OwnedKind, namespace: string): KubernetesObject[];
-  /** False while an optional kind's informer does not run (its API is not served). */
-  has(kind: OwnedKind): boolean;
-}
-
-export type OwnedKind =
-  | "statefulSet"
-  | "service"
-  | "configMap"
-  | "secret"
-  | "disruptionBudget"
-  | "serviceMonitor"
-  | "certificate";
-
-export interface ReconcilerDeps {
-  client: KubeClient;
-  applier: Applier;
-  caches: OwnedCaches;
-  discovery: Discovery;
-  events: EventRecorder;
-  settings: OperatorSettings;
-  log: Logger;
-  metrics: OperatorMetrics;
-  probeMembers: (hn: HermesNode) => Promise<number | undefined>;
-  now?: () => Date;
-}
-
-export interface ReconcileResult {
-  /** Reconcile again after this long even without events (certificate renewal, member counts). */
-  requeueAfterMs?: number;
-  invalid?: boolean;
-}
-
-/** How often a settled mesh is looked at again (member count, drift nobody told us about). */
-const SETTLED_RESYNC_MS = 5 * 60_000;
-/** How often a mesh that is not yet Running is looked at (progress deadline, member count). */
-const UNSETTLED_RESYNC_MS = 30_000;
 
 /**
  * Reconciles one HermesNode: validates it, applies every owned object (in dependency order:
@@ -299,23 +259,26 @@ export class Reconciler {
   }
 }
 
-function kindOf(obj: KubernetesObject): OwnedKind | undefined {
-  switch (obj.kind) {
-    case "StatefulSet":
-      return "statefulSet";
-    case "Service":
-      return "service";
-    case "ConfigMap":
-      return "configMap";
-    case "Secret":
-      return "secret";
-    case "PodDisruptionBudget":
-      return "disruptionBudget";
-    case "ServiceMonitor":
-      return "serviceMonitor";
-    case "Certificate":
-      return "certificate";
-    default:
-      return undefined;
-  }
+export interface ReconcilerDeps {
+  client: KubeClient;
+  applier: Applier;
+  caches: OwnedCaches;
+  discovery: Discovery;
+  events: EventRecorder;
+  settings: OperatorSettings;
+  log: Logger;
+  metrics: OperatorMetrics;
+  probeMembers: (hn: HermesNode) => Promise<number | undefined>;
+  now?: () => Date;
 }
+
+export interface ReconcileResult {
+  /** Reconcile again after this long even without events (certificate renewal, member counts). */
+  requeueAfterMs?: number;
+  invalid?: boolean;
+}
+
+/** How often a settled mesh is looked at again (member count, drift nobody told us about). */
+const SETTLED_RESYNC_MS = 5 * 60_000;
+/** How often a mesh that is not yet Running is looked at (progress deadline, member count). */
+const UNSETTLED_RESYNC_MS = 30_000;

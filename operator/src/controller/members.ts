@@ -1,8 +1,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import type { HermesNode } from "./api/types.js";
-import { PORTS, selectorLabels } from "./desired/meta.js";
-import type { KubeClient } from "./kube/client.js";
-import { RESOURCES, resourcePath } from "./kube/resources.js";
+import type { HermesNode } from "../api/types.js";
+import { PORTS, selectorLabels } from "../desired/meta.js";
+import type { KubeClient } from "../kube/client.js";
+import { RESOURCES, resourcePath } from "../kube/resources.js";
 
 /**
  * Alive members in a /mesh/members answer. Accepts a list or { members: [...] }; an entry counts
