@@ -10,7 +10,7 @@ import { RESOURCES, type Resource } from "../kube/resources.js";
 import type { Logger } from "../telemetry/log.js";
 import type { OperatorMetrics } from "../telemetry/metrics.js";
 import { Informer } from "./informer.js";
-import { probeMembers } from "./members.js";
+import { askMembers } from "./members.js";
 import {
   keyOf,
   OPTIONAL,
@@ -121,7 +121,7 @@ export class Controller {
       settings: o.settings,
       log: o.log,
       metrics: o.metrics,
-      probeMembers: (hn) => probeMembers(o.client, hn),
+      askMembers: (hn) => askMembers(o.client, hn),
     });
     o.metrics.phaseSource = () => this.phases();
   }

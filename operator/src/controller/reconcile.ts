@@ -19,7 +19,8 @@ import type { EventRecorder, EventType } from "../kube/events.js";
 import { RESOURCES, resourcePath } from "../kube/resources.js";
 import type { Logger } from "../telemetry/log.js";
 import type { OperatorMetrics } from "../telemetry/metrics.js";
-import { kindOf, type OwnedCaches, type OwnedKind } from "./owned.js";
+import { judgeMembers, type MemberAnswers, type MemberRecheck, planMemberRecheck } from "./members.js";
+import { keyOf, kindOf, type OwnedCaches, type OwnedKind } from "./owned.js";
 import { type TlsOutcome, TlsReconciler } from "./tls.js";
 
 /**
@@ -31,6 +32,8 @@ import { type TlsOutcome, TlsReconciler } from "./tls.js";
 export class Reconciler {
   private readonly now: () => Date;
   private readonly tls: TlsReconciler;
+  /** HermesNodes (namespace/name) whose mesh had not converged at their last reconcile. */
+  private readonly memberRechecks = new Map<string, MemberRecheck>();
 
   constructor(private readonly d: ReconcilerDeps) {
     this.now = d.now ?? (() => new Date());
@@ -45,7 +48,11 @@ export class Reconciler {
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     // A fresh read rather than the cache: the previous status and spec must be the latest.
     const hn = await this.d.client.get<HermesNode>(resourcePath(RESOURCES.hermesNode, namespace, name));
-    if (!hn || hn.metadata.deletionTimestamp) return {}; // owner references take care of the rest
+    const key = keyOf(namespace, name);
+    if (!hn || hn.metadata.deletionTimestamp) {
+      this.memberRechecks.delete(key);
+      return {}; // owner references take care of the rest
+    }
     const spec = resolveSpec(hn, this.d.settings);
     const problems = validate(hn, spec);
     if (problems.length > 0) {
@@ -67,17 +74,24 @@ export class Reconciler {
       }
       throw err;
     }
-    const members = outcome.sts.status?.readyReplicas
-      ? await this.d.probeMembers(hn).catch(() => undefined)
-      : undefined;
+    // Members are informational: a node that cannot be asked fails nothing.
+    const answers = outcome.sts.status?.readyReplicas ? await this.d.askMembers(hn).catch(() => []) : [];
+    const { members } = judgeMembers(answers);
     const status = await this.writeStatus(hn, spec, {
       problems: [],
       statefulSet: outcome.sts,
       certificates: outcome.tls.observation,
       ...(members !== undefined ? { members } : {}),
     });
+    const { recheck, delayMs } = planMemberRecheck(
+      this.memberRechecks.get(key),
+      answers,
+      this.now().getTime(),
+    );
+    if (recheck) this.memberRechecks.set(key, recheck);
+    else this.memberRechecks.delete(key);
     const resync = status.phase === "Running" ? SETTLED_RESYNC_MS : UNSETTLED_RESYNC_MS;
-    return { requeueAfterMs: Math.min(resync, outcome.tls.requeueAfterMs ?? resync) };
+    return { requeueAfterMs: Math.min(resync, outcome.tls.requeueAfterMs ?? resync, delayMs ?? resync) };
   }
 
   private async converge(
@@ -268,12 +282,12 @@ export interface ReconcilerDeps {
   settings: OperatorSettings;
   log: Logger;
   metrics: OperatorMetrics;
-  probeMembers: (hn: HermesNode) => Promise<number | undefined>;
+  askMembers: (hn: HermesNode) => Promise<MemberAnswers>;
   now?: () => Date;
 }
 
 export interface ReconcileResult {
-  /** Reconcile again after this long even without events (certificate renewal, member counts). */
+  /** Reconcile again after this long even without events (certificate renewal, members not converged). */
   requeueAfterMs?: number;
   invalid?: boolean;
 }

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { countAliveMembers } from "../../src/controller/members.js";
 import { envNameOf, parseOptions, UsageError } from "../../src/options.js";
 import { parseBind, probeRoutes } from "../../src/telemetry/health.js";
 
@@ -61,16 +60,5 @@ describe("health", () => {
     expect(await routes["/readyz"]!()).toMatchObject({ status: 503, body: "caches not synced\n" });
     problem = undefined;
     expect(await routes["/readyz"]!()).toMatchObject({ status: 200 });
-  });
-});
-
-describe("countAliveMembers", () => {
-  it("counts alive entries in a list or under members", () => {
-    expect(
-      countAliveMembers([{ state: "alive" }, { state: "ALIVE" }, { state: "suspect" }, { state: "dead" }]),
-    ).toBe(2);
-    expect(countAliveMembers({ members: [{ status: "alive" }, { id: "x" }] })).toBe(2);
-    expect(countAliveMembers({ nope: 1 })).toBeUndefined();
-    expect(countAliveMembers("text")).toBeUndefined();
   });
 });
