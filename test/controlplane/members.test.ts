@@ -68,17 +68,7 @@ async function setReady(name: string, ready: boolean): Promise<void> {
     podIPs: [{ ip: "127.0.0.1" }],
     conditions: [{ type: "Ready", status: ready ? "True" : "False" }],
   };
-  await cluster.kubectl([
-    "patch",
-    "pod",
-    name,
-    "-n",
-    ns,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status }),
-  ]);
+  await cluster.patchStatus("pod", name, ns, status);
 }
 
 const hn = () => cluster.mustGet("hermesnode", "mesh", ns);

@@ -38,15 +38,5 @@ export async function writeStatefulSetStatus(
     updatedReplicas: updated,
     currentReplicas: updated,
   };
-  await cluster.kubectl([
-    "patch",
-    "statefulset",
-    name,
-    "-n",
-    namespace,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status }),
-  ]);
+  await cluster.patchStatus("statefulset", name, namespace, status);
 }
