@@ -78,7 +78,8 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
   metrics.keystoreEntries.set(backend.list().length);
   mesh?.mesh.on("routeFrame", (nodeId, frame) => router.routeFrame(nodeId, frame));
   mesh?.mesh.on("nodeLost", (nodeId) => router.nodeLost(nodeId));
-  mesh?.mesh.on("appMoved", (appId, nodeId) => router.appMoved(appId, nodeId));
+  mesh?.mesh.on("appLocated", (appId, nodeId) => router.appLocated(appId, nodeId));
+  mesh?.mesh.on("tielineUp", (nodeId) => router.tielineUp(nodeId));
   addAppRouter(server, router, logger);
 
   let serving = true;
@@ -137,7 +138,6 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       logger.info("node stopping");
       router.shutdown();
       await mesh?.stop();
-      router.dropRemoteChats();
       await shutdownServer(server, config.timeouts.shutdownGraceMs);
       stopSweep();
       stopFlush();

@@ -64,8 +64,10 @@ export type NodeLostReason = "dead" | "left" | "tieline_lost";
 export class Mesh extends EventEmitter<{
   routeFrame: [string, nodemesh.RouteFrame];
   nodeLost: [string, NodeLostReason];
-  /** An app connected to another node after (or without) connecting here: it moved there. */
-  appMoved: [string, string];
+  /** The directory places an app on another node (it connected there after, or without, connecting here). */
+  appLocated: [string, string];
+  /** This node's tieline stream to a node is established (again): shared chats compare marks. */
+  tielineUp: [string];
 }> {
   readonly identity: Identity;
   readonly nodeId: string;
@@ -140,6 +142,7 @@ export class Mesh extends EventEmitter<{
     this.links.on("routeUp", (nodeId) => {
       this.graceTimers.get(nodeId)?.();
       this.graceTimers.delete(nodeId);
+      this.emit("tielineUp", nodeId);
     });
     this.links.on("routeDown", (nodeId, why) => this.tielineDown(nodeId, why));
   }
@@ -469,7 +472,7 @@ export class Mesh extends EventEmitter<{
   private checkMoved(nodeId: string, entries: nodemesh.AppEntry[]): void {
     for (const entry of entries) {
       const here = this.directory.localSince(entry.appId);
-      if (here === undefined || entry.connectedAtMs > here) this.emit("appMoved", entry.appId, nodeId);
+      if (here === undefined || entry.connectedAtMs > here) this.emit("appLocated", entry.appId, nodeId);
     }
   }
 

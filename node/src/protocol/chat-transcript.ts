@@ -12,6 +12,7 @@ import { type Field, type Identity, idMatchesKey, sign, verify } from "../identi
 const CONNECT = "hermes/app-connect/v1";
 const OFFER = "hermes/chat-offer/v1";
 const ACCEPT = "hermes/chat-accept/v1";
+const RESUME = "hermes/chat-resume/v1";
 
 /** A chat offer as the initiator signed it, with the key that checks it. */
 export interface SignedOffer {
@@ -48,6 +49,7 @@ export function signConnect(
   identity: Identity,
   challenge: { nodeId: string; nonce: Uint8Array },
   timestampMs: number,
+  resume: approuter.ChatResume[] = [],
 ): approuter.Connect {
   const fields = connectFields(challenge.nodeId, identity.id, challenge.nonce, timestampMs);
   return {
@@ -55,6 +57,7 @@ export function signConnect(
     nonce: challenge.nonce,
     timestampMs,
     signature: sign(identity.secretKey, CONNECT, fields),
+    resume,
   };
 }
 
@@ -120,6 +123,45 @@ export function signAccept(
 export function verifyAccept(offer: SignedOffer, targetPublicKey: Uint8Array, accept: SignedAccept): boolean {
   const fields = acceptFields(offer, accept.ephemeralKey, accept.timestampMs);
   return verify(targetPublicKey, accept.signature, ACCEPT, fields);
+}
+
+// ---- resume: an app asks a node to carry one of its chats, stating its own marks
+
+export function resumeFields(
+  nodeId: string,
+  appId: string,
+  resume: Pick<approuter.ChatResume, "chatId" | "delivered" | "ackedByPeer" | "timestampMs">,
+): Field[] {
+  return [nodeId, resume.chatId, appId, resume.delivered, resume.ackedByPeer, resume.timestampMs];
+}
+
+export function signResume(
+  identity: Identity,
+  nodeId: string,
+  chat: { ready: approuter.ChatReady; delivered: number; ackedByPeer: number },
+  timestampMs: number,
+): approuter.ChatResume {
+  const resume = {
+    chatId: chat.ready.chatId,
+    delivered: chat.delivered,
+    ackedByPeer: chat.ackedByPeer,
+    timestampMs,
+  };
+  return {
+    ...resume,
+    ready: chat.ready,
+    signature: sign(identity.secretKey, RESUME, resumeFields(nodeId, identity.id, resume)),
+  };
+}
+
+/** `appId`, whose key is `publicKey`, asked node `nodeId` to carry the chat with these marks. */
+export function verifyResume(
+  resume: approuter.ChatResume,
+  nodeId: string,
+  appId: string,
+  publicKey: Uint8Array,
+): boolean {
+  return verify(publicKey, resume.signature, RESUME, resumeFields(nodeId, appId, resume));
 }
 
 // ---- the whole transcript

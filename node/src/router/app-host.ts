@@ -21,6 +21,7 @@ export interface ErrorDetail {
  * chats, the sessions, and the one way to answer or refuse an app.
  */
 export interface AppFrameHost {
+  readonly nodeId: string;
   readonly chats: Chats;
   readonly clock: Clock;
   readonly metrics: Metrics;
@@ -35,4 +36,6 @@ export interface AppFrameHost {
   fail(session: Session, code: approuter.ErrorCode, message: string, detail?: ErrorDetail): void;
   /** fail(), counting the refusal's limit when it names one. */
   refuse(session: Session, refusal: Refusal, detail: ErrorDetail): void;
+  /** Counts and logs a refusal that is answered otherwise (e.g. by ending the chat). */
+  note(session: Session, code: approuter.ErrorCode, message: string): void;
 }

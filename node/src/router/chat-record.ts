@@ -1,6 +1,6 @@
 import type { approuter } from "@hermes/proto";
 import { offerOf } from "../protocol/index.js";
-import { type Direction, newDirection, type ReadyChat } from "./chat.js";
+import { type Direction, newDirection, type ReadyChat, remoteRoute } from "./chat.js";
 
 /**
  * What a node keeps of a ready chat so it survives a restart: the signed transcript, each
@@ -77,6 +77,9 @@ export function decodeChatRecord(bytes: Uint8Array): ReadyChat {
     lastActivity: json.lastActivity,
     fromInitiator: restored(ready.initiatorAppId),
     fromTarget: restored(ready.targetAppId),
-    route: json.remote ? { kind: "remote", app: json.remote.app, node: json.remote.node } : { kind: "local" },
+    // Until its tieline is up again and the two nodes have compared marks (ChatSync).
+    route: json.remote
+      ? { ...remoteRoute(json.remote.app, json.remote.node), reachable: false }
+      : { kind: "local" },
   };
 }

@@ -1,4 +1,11 @@
+import type { approuter } from "@hermes/proto";
 import { type Chat, type PendingChat, participants, type ReadyChat } from "./chat.js";
+
+/** A chat that ended: when, and what each participant was (or would have been) told. */
+export interface EndedChat {
+  at: number;
+  reasons: Map<string, approuter.ChatEndReason>;
+}
 
 /**
  * Every chat this node carries, by id and by participant, and the ids of chats that ended
@@ -9,8 +16,8 @@ export class ChatTable {
   private readonly chats = new Map<string, Chat>();
   /** Chat IDs per participant app, pending and ready. */
   private readonly byApp = new Map<string, Set<string>>();
-  /** Ended chat IDs and when they ended. */
-  private readonly ended = new Map<string, number>();
+  /** Chats that ended recently, by id. */
+  private readonly ended = new Map<string, EndedChat>();
   private pendingCount = 0;
   private readyCount = 0;
 
@@ -25,6 +32,11 @@ export class ChatTable {
   /** True for a chat id that ended within the replay window. */
   endedRecently(chatId: string): boolean {
     return this.ended.has(chatId);
+  }
+
+  /** How a recently ended chat ended. */
+  endOf(chatId: string): EndedChat | undefined {
+    return this.ended.get(chatId);
   }
 
   add(chat: Chat): void {
@@ -46,12 +58,16 @@ export class ChatTable {
     this.readyCount++;
   }
 
-  /** Removes a chat and remembers its id; the chat removed, or undefined when it was not here. */
-  remove(chatId: string, now: number): Chat | undefined {
+  /** Removes a chat and remembers how it ended; the chat removed, or undefined when it was not here. */
+  remove(
+    chatId: string,
+    now: number,
+    reasons = new Map<string, approuter.ChatEndReason>(),
+  ): Chat | undefined {
     const chat = this.chats.get(chatId);
     if (!chat) return undefined;
     this.chats.delete(chatId);
-    this.ended.set(chat.id, now);
+    this.ended.set(chatId, { at: now, reasons });
     for (const appId of participants(chat)) {
       const set = this.byApp.get(appId);
       set?.delete(chat.id);
@@ -82,7 +98,7 @@ export class ChatTable {
 
   /** Forgets ended ids older than `windowMs`: their signed offers are stale by now. */
   forgetEnded(now: number, windowMs: number): void {
-    for (const [chatId, at] of this.ended) if (now - at > windowMs) this.ended.delete(chatId);
+    for (const [chatId, { at }] of this.ended) if (now - at > windowMs) this.ended.delete(chatId);
   }
 
   get counts(): { pending: number; ready: number } {

@@ -14,10 +14,23 @@ export interface Direction {
 }
 
 /**
- * Where the chat's participants are. A cross-node chat has one participant on another node:
- * its frames go over that node's tieline, and that node holds the mirror of this chat.
+ * Where the chat's participants are carried. "local": both by this node (each may be away for
+ * a while). "remote": `app` by another node, `node`, whose tieline carries its frames and which
+ * holds the mirror of this chat. `node` is empty while this node does not know where `app` went
+ * (its node died and it has not resumed anywhere known yet), and `reachable` is false while that
+ * node is lost; the chat waits for the app to resume, it does not end. `boundAtMs` is the time
+ * of the app's signed resume that bound it to `node` (0 when the chat started there): only a
+ * newer one moves it.
  */
-export type ChatRoute = { kind: "local" } | { kind: "remote"; app: string; node: string };
+export type ChatRoute =
+  | { kind: "local" }
+  | { kind: "remote"; app: string; node: string; reachable: boolean; boundAtMs: number };
+
+export type RemoteRoute = Extract<ChatRoute, { kind: "remote" }>;
+
+export function remoteRoute(app: string, node: string, boundAtMs = 0): RemoteRoute {
+  return { kind: "remote", app, node, reachable: node !== "", boundAtMs };
+}
 
 interface ChatBase {
   id: string;
@@ -38,6 +51,11 @@ export interface ReadyChat extends ChatBase {
   ready: approuter.ChatReady;
   fromInitiator: Direction;
   fromTarget: Direction;
+  /**
+   * The latest signed resume of the participant this node carries in a cross-node chat: shown
+   * to the other participant's node when that one is new (the peer failed over). Memory only.
+   */
+  proof?: approuter.ChatResume;
 }
 
 export type Chat = PendingChat | ReadyChat;
@@ -75,13 +93,54 @@ export function localApp(chat: Chat & { route: { kind: "remote" } }): string {
 
 /**
  * A chat restored after a crash may have an older ack mark than the sender saw (records are
- * written behind). The sender resumes from its first unacked seq; the first message after the
- * restore moves the marks up to it instead of being refused forever as out of order.
+ * written behind). An app that states its marks when it connects settles that (settleTo,
+ * raiseAcked); one that does not (an older SDK) resumes sending from its first unacked seq,
+ * which only the sender itself can know: its first message moves the marks up to it instead
+ * of being refused forever as out of order. Never applied to relayed frames: a relay's seq
+ * says what the far node sent, not what the receiver has.
  */
 export function resyncAfterRestore(dir: Direction, seq: number): void {
   if (!dir.restored) return;
   dir.restored = false;
   if (seq > dir.forwarded + 1) dir.acked = dir.forwarded = seq - 1;
+}
+
+/**
+ * The receiver of `dir` has everything up to `delivered` (its own statement, or its node's
+ * report of its acks): the ack mark moves up to it, and relaying starts again right after the
+ * ack mark, since what went beyond may have been lost on the way. Marks never move back.
+ */
+export function settleTo(dir: Direction, delivered: number): { ackedMoved: boolean; rewound: boolean } {
+  const ackedMoved = delivered > dir.acked;
+  if (ackedMoved) dir.acked = delivered;
+  const rewound = dir.forwarded > dir.acked;
+  dir.forwarded = dir.acked;
+  dir.sentAt.clear();
+  dir.restored = false;
+  return { ackedMoved, rewound };
+}
+
+/**
+ * The receiver acknowledged up to `acked`, as the sender or the receiver's node reports it
+ * (both saw the receiver's own acks): the ack mark moves up, beyond what this node relayed if
+ * need be (frames that went another way). False when it adds nothing.
+ */
+export function raiseAcked(
+  dir: Direction,
+  acked: number,
+  now: number,
+  observe: (seconds: number) => void,
+): boolean {
+  if (acked <= dir.acked) return false;
+  for (const [seq, at] of dir.sentAt) {
+    if (seq > acked) continue;
+    observe((now - at) / 1000);
+    dir.sentAt.delete(seq);
+  }
+  dir.acked = acked;
+  dir.forwarded = Math.max(dir.forwarded, acked);
+  dir.restored = false;
+  return true;
 }
 
 /** What the node does with an incoming message, by its seq against the sender's direction. */

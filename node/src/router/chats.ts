@@ -6,9 +6,11 @@ import type { Clock } from "../utils/clock.js";
 import {
   type Chat,
   type Direction,
+  directionFrom,
   newDirection,
   type PendingChat,
   participants,
+  peerOf,
   type ReadyChat,
 } from "./chat.js";
 import type { ChatStore } from "./chat-store.js";
@@ -16,7 +18,7 @@ import { ChatTable } from "./chat-table.js";
 import type { MeshLink } from "./locator.js";
 import type { Session } from "./session.js";
 
-const { ChatEndReason } = approuter;
+const { ChatEndReason, ErrorCode } = approuter;
 export type NodeBody = NonNullable<approuter.NodeFrame["body"]>;
 
 /** At most this many relayed-but-unacked messages per direction are timed for the latency histogram. */
@@ -95,6 +97,7 @@ export class Chats {
   /**
    * Removes a chat, erases its record and tells each participant `reasonFor(app)` (nobody when
    * it returns undefined): a local app by ChatDeleted, a remote one by a teardown to its node.
+   * The reasons are remembered, for a participant that resumes the chat later.
    */
   end(
     chat: Chat,
@@ -103,14 +106,17 @@ export class Chats {
     correlationId = "",
   ): void {
     const { clock, store, metrics, logger, apps } = this.components;
-    if (!this.table.remove(chat.id, clock.now())) return;
+    const reasons = new Map<string, approuter.ChatEndReason>();
+    for (const appId of participants(chat)) {
+      const reason = reasonFor(appId);
+      if (reason !== undefined) reasons.set(appId, reason);
+    }
+    if (!this.table.remove(chat.id, clock.now(), reasons)) return;
     this.updateGauges();
     store.erase(chat.id);
     metrics.chatsEnded.inc({ reason: metricReason });
     logger.info({ chat: chat.id, reason: metricReason }, "chat ended");
-    for (const appId of participants(chat)) {
-      const reason = reasonFor(appId);
-      if (reason === undefined) continue;
+    for (const [appId, reason] of reasons) {
       if (chat.route.kind === "remote" && chat.route.app === appId) {
         this.toRemote(chat, { $case: "teardown", value: { chatId: chat.id, reason } });
         continue;
@@ -123,6 +129,18 @@ export class Chats {
           reason === ChatEndReason.CHAT_END_REASON_DELETED ? correlationId : "",
         );
     }
+  }
+
+  /**
+   * Drops this node's copy of a chat whose participants it no longer carries (they resumed on
+   * other nodes): nobody is told, the chat goes on elsewhere.
+   */
+  release(chat: Chat): void {
+    if (!this.table.remove(chat.id, this.components.clock.now())) return;
+    this.updateGauges();
+    this.components.store.erase(chat.id);
+    this.components.metrics.chatsEnded.inc({ reason: "moved" });
+    this.components.logger.info({ chat: chat.id }, "chat moved to other nodes; copy dropped");
   }
 
   /** Ends a pending chat and tells the initiator, wherever it is. */
@@ -159,6 +177,49 @@ export class Chats {
     this.components.store.save(chat);
   }
 
+  /**
+   * Tells the chat's other node our marks for the participant this node carries, with that
+   * app's signed resume when we have one (the other node may not know we carry it yet).
+   */
+  sync(chat: ReadyChat & { route: { kind: "remote" } }, reply = false): boolean {
+    const local = peerOf(chat, chat.route.app);
+    return this.toRemote(chat, {
+      $case: "sync",
+      value: {
+        chatId: chat.id,
+        appId: local,
+        delivered: directionFrom(chat, chat.route.app).acked,
+        ackedByPeer: directionFrom(chat, local).acked,
+        proof: chat.proof,
+        reply,
+      },
+    });
+  }
+
+  /**
+   * After the marks of `senderId`'s direction were settled (its receiver reconnected or moved,
+   * or a tieline came back), tells that sender, when it is connected here, what was acked and
+   * that it should send again right after that: what it had in flight may be lost.
+   */
+  nudge(chat: ReadyChat, senderId: string, ackedMoved: boolean): void {
+    const session = this.components.apps.session(senderId);
+    if (!session) return;
+    const { acked } = directionFrom(chat, senderId);
+    if (ackedMoved)
+      this.components.apps.send(session, { $case: "ack", value: { chatId: chat.id, seq: acked } });
+    this.components.apps.send(session, {
+      $case: "error",
+      value: {
+        code: ErrorCode.ERROR_CODE_OUT_OF_ORDER,
+        message: `the receiver's path changed; send again from seq ${acked + 1}`,
+        chatId: chat.id,
+        expectedSeq: acked + 1,
+        retryAfterMs: 0,
+        seq: 0,
+      },
+    });
+  }
+
   /** Marks a chat's record for the next flush. */
   save(chat: ReadyChat): void {
     this.components.store.save(chat);
@@ -181,9 +242,14 @@ export class Chats {
 
   /** Sends a tieline frame to the chat's other node; false when it cannot go now. */
   toRemote(chat: Chat, body: nodemesh.RouteFrame["body"]): boolean {
-    return (
-      chat.route.kind === "remote" && this.components.mesh?.sendRoute(chat.route.node, { body }) === true
-    );
+    const { route } = chat;
+    if (route.kind !== "remote" || route.node === "" || !route.reachable) return false;
+    return this.toNode(route.node, body);
+  }
+
+  /** Sends a tieline frame to a node; false when it cannot go now. */
+  toNode(nodeId: string, body: nodemesh.RouteFrame["body"]): boolean {
+    return this.components.mesh?.sendRoute(nodeId, { body }) === true;
   }
 
   private updateGauges(): void {

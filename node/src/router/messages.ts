@@ -75,7 +75,20 @@ export function message(host: AppFrameHost, session: Session, m: approuter.ChatM
       break;
   }
   const peerId = peerOf(chat, appId);
-  if (chat.route.kind === "remote") {
+  const { route } = chat;
+  if (route.kind === "remote" && (route.node === "" || !route.reachable)) {
+    // The peer's node is gone: the chat waits for the peer to resume on a node (ChatSync).
+    return host.fail(
+      session,
+      ErrorCode.ERROR_CODE_PEER_UNAVAILABLE,
+      "the peer app's node is gone; retry later",
+      {
+        ...detail,
+        retryAfterMs: PEER_RETRY_MS,
+      },
+    );
+  }
+  if (route.kind === "remote") {
     const relay = {
       chatId: chat.id,
       fromAppId: appId,
@@ -87,7 +100,7 @@ export function message(host: AppFrameHost, session: Session, m: approuter.ChatM
       return host.fail(
         session,
         ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE,
-        `node ${chat.route.node} is not reachable now; retry later`,
+        `node ${route.node} cannot take more now; retry later`,
         { ...detail, retryAfterMs: PEER_RETRY_MS },
       );
     }

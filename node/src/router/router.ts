@@ -14,6 +14,7 @@ import { ABUSIVE, checkSkew, codeLabel, type Refusal } from "./checks.js";
 import type { RouterLimits, RouterTimeouts } from "./config.js";
 import { type AppLocator, localOnly, type MeshLink } from "./locator.js";
 import { ack, message } from "./messages.js";
+import { resumeChats } from "./resume.js";
 import { type AppBudgets, Session, type SessionSink } from "./session.js";
 import { Tielines } from "./tielines.js";
 
@@ -112,6 +113,7 @@ export class Router {
         )
       : undefined;
     this.host = {
+      nodeId: identity.id,
       chats: this.chats,
       clock,
       metrics,
@@ -122,6 +124,7 @@ export class Router {
       send: (session, body, correlationId) => this.send(session, body, correlationId),
       fail: (session, code, message, detail) => this.fail(session, code, message, detail),
       refuse: (session, refusal, detail) => this.refuse(session, refusal, detail),
+      note: (session, code, message) => this.note(session, code, message),
     };
   }
 
@@ -148,12 +151,16 @@ export class Router {
     this.tielines?.receive(fromNode, frame);
   }
 
-  appMoved(appId: string, nodeId: string): void {
-    this.tielines?.appMoved(appId, nodeId);
-  }
-
   nodeLost(nodeId: string): number {
     return this.tielines?.nodeLost(nodeId) ?? 0;
+  }
+
+  tielineUp(nodeId: string): void {
+    this.tielines?.tielineUp(nodeId);
+  }
+
+  appLocated(appId: string, nodeId: string): void {
+    this.tielines?.appLocated(appId, nodeId);
   }
 
   // ---- session lifecycle
@@ -277,8 +284,10 @@ export class Router {
     this.metrics.connects.inc({ result: previous ? "replaced" : "ok" });
     this.logger.info({ app: appId, session: session.id, replaced: Boolean(previous) }, "app connected");
 
+    const ended = resumeChats(this.host, session, connect.resume);
     const chats: approuter.ChatState[] = [];
     const offers: SignedOffer[] = [];
+    const pendingOffers: string[] = [];
     for (const chat of this.chats.table.of(appId)) {
       if (chat.state === "ready") {
         chats.push({
@@ -288,6 +297,8 @@ export class Router {
         });
       } else if (chat.offer.targetAppId === appId) {
         offers.push(chat.offer);
+      } else {
+        pendingOffers.push(chat.id);
       }
     }
     const { limits, timeouts } = this;
@@ -313,11 +324,13 @@ export class Router {
           endpoints: this.locator.endpoints().map((l) => ({ nodeId: l.nodeId, appEndpoint: l.appEndpoint })),
           chats,
           replacedSession: Boolean(previous),
+          pendingOffers,
         },
       },
       cid,
     );
     for (const offer of offers) this.send(session, { $case: "chatOffer", value: offerFrame(offer) });
+    for (const end of ended) this.send(session, { $case: "chatDeleted", value: end });
   }
 
   private checkConnect(session: Session, connect: approuter.Connect): string | undefined {
@@ -382,16 +395,6 @@ export class Router {
       if (now - left.at > refillMs) this.leftBudgets.delete(appId);
   }
 
-  /**
-   * On a graceful stop: the chats through other nodes end here (their nodes see this one leave
-   * and end their side), so a restart does not bring back copies nobody shares any more.
-   */
-  dropRemoteChats(): void {
-    for (const chat of [...this.chats.table.all()]) {
-      if (chat.route.kind === "remote") this.chats.end(chat, "route_unavailable", () => undefined);
-    }
-  }
-
   /** Stops taking sessions and tells every app to reconnect elsewhere or later. */
   shutdown(): void {
     this.accepting = false;
@@ -437,13 +440,17 @@ export class Router {
     this.fail(session, refusal.code, refusal.message, detail);
   }
 
-  private fail(session: Session, code: approuter.ErrorCode, message: string, detail: ErrorDetail = {}): void {
+  private note(session: Session, code: approuter.ErrorCode, message: string): void {
     const label = codeLabel(code);
     this.metrics.refusedFrames.inc({ code: label });
     this.logger.debug(
       { app: session.appId || undefined, session: session.id, code: label, message },
       "frame refused",
     );
+  }
+
+  private fail(session: Session, code: approuter.ErrorCode, message: string, detail: ErrorDetail = {}): void {
+    this.note(session, code, message);
     this.send(
       session,
       {

@@ -146,7 +146,7 @@ describe("AppRouter over gRPC", () => {
       correlationId: "c1",
       body: {
         $case: "connect",
-        value: { publicKey: id.publicKey, nonce: challenge.value.nonce, timestampMs, signature },
+        value: { publicKey: id.publicKey, nonce: challenge.value.nonce, timestampMs, signature, resume: [] },
       },
     });
     await until(() => raw.frames.length === 3, 5000, "connect ack");

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Identity } from "../../src/identity/index.js";
-import { type Direction, isParticipant, peerOf, type ReadyChat } from "../../src/router/chat.js";
+import { type Direction, isParticipant, peerOf, type ReadyChat, remoteRoute } from "../../src/router/chat.js";
 import { decodeChatRecord, encodeChatRecord } from "../../src/router/chat-record.js";
 import { newChatId, newEphemeralKey } from "../support/frames.js";
 
@@ -75,12 +75,15 @@ describe("chat records", () => {
     ]);
   });
 
-  it("keeps where the remote participant of a cross-node chat is", () => {
-    const chat: ReadyChat = {
-      ...readyChat(),
-      route: { kind: "remote", app: "x".repeat(32), node: "y".repeat(32) },
-    };
-    expect(decodeChatRecord(encodeChatRecord(chat)).route).toEqual(chat.route);
+  it("keeps where the remote participant of a cross-node chat is, not reachable until its tieline is up", () => {
+    const chat: ReadyChat = { ...readyChat(), route: remoteRoute("x".repeat(32), "y".repeat(32), 5) };
+    expect(decodeChatRecord(encodeChatRecord(chat)).route).toEqual({
+      kind: "remote",
+      app: "x".repeat(32),
+      node: "y".repeat(32),
+      reachable: false,
+      boundAtMs: 0,
+    });
   });
 
   it("refuses to decode a record of another version or garbage", () => {
