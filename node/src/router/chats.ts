@@ -182,16 +182,23 @@ export class Chats {
    * app's signed resume when we have one (the other node may not know we carry it yet).
    */
   sync(chat: ReadyChat & { route: { kind: "remote" } }, reply = false): boolean {
-    const local = peerOf(chat, chat.route.app);
-    return this.toRemote(chat, {
+    if (chat.route.node === "" || !chat.route.reachable) return false;
+    return this.syncTo(chat.route.node, chat, chat.route.app, reply);
+  }
+
+  /** Sends `node` our marks for the participant this node carries, the other being `remoteApp`. */
+  syncTo(node: string, chat: ReadyChat, remoteApp: string, reply = false): boolean {
+    const local = peerOf(chat, remoteApp);
+    return this.toNode(node, {
       $case: "sync",
       value: {
         chatId: chat.id,
         appId: local,
-        delivered: directionFrom(chat, chat.route.app).acked,
+        delivered: directionFrom(chat, remoteApp).acked,
         ackedByPeer: directionFrom(chat, local).acked,
         proof: chat.proof,
         reply,
+        peerAppId: remoteApp,
       },
     });
   }

@@ -302,6 +302,8 @@ export class Router {
       }
     }
     const { limits, timeouts } = this;
+    // Before the ConnectAck, so that the app knows why a chat it resumed is not in it.
+    for (const end of ended) this.send(session, { $case: "chatDeleted", value: end });
     this.send(
       session,
       {
@@ -330,7 +332,6 @@ export class Router {
       cid,
     );
     for (const offer of offers) this.send(session, { $case: "chatOffer", value: offerFrame(offer) });
-    for (const end of ended) this.send(session, { $case: "chatDeleted", value: end });
   }
 
   private checkConnect(session: Session, connect: approuter.Connect): string | undefined {

@@ -16,6 +16,7 @@ import {
   judgeSeq,
   localApp,
   newDirection,
+  participants,
   peerOf,
   type ReadyChat,
   raiseAcked,
@@ -119,13 +120,23 @@ export class Tielines {
       )
     )
       this.components.logger.info({ app: appId, toNode: nodeId }, "app moved to another node");
-    for (const chat of this.components.chats.table.of(appId)) {
+    const { chats } = this.components;
+    for (const chat of chats.table.of(appId)) {
+      if (chat.state !== "ready") continue;
       const { route } = chat;
-      if (chat.state !== "ready" || route.kind !== "remote" || route.app !== appId) continue;
-      if (route.reachable && route.node !== "") continue;
-      route.node = nodeId;
-      route.reachable = true;
-      this.components.chats.sync(chat as RemoteReadyChat);
+      if (route.kind === "remote" && route.app === appId) {
+        if (route.node === nodeId) continue;
+        if (route.node === "" || !route.reachable) {
+          // It resumed there, or will: show that node we carry its peer.
+          chat.route = remoteRoute(appId, nodeId, route.boundAtMs);
+          chats.sync(chat as RemoteReadyChat);
+          continue;
+        }
+      } else if (chats.localSession(appId)) {
+        continue; // still connected here too: the newer session wins when it resumes there
+      }
+      // Did it resume this chat there? That node answers: a sync back if so, UNKNOWN_CHAT if not.
+      chats.syncTo(nodeId, chat, appId);
     }
   }
 
@@ -328,7 +339,7 @@ export class Tielines {
   private error(node: string, e: nodemesh.RouteError): void {
     const { chats } = this.components;
     const chat = this.chatWith(node, e.chatId);
-    if (!chat) return;
+    if (!chat) return this.answerToProbe(node, e);
     const local = localApp(chat);
     if (chat.state === "pending") {
       chats.end(chat, "rejected", () => undefined);
@@ -359,6 +370,22 @@ export class Tielines {
         seq: e.seq,
       },
     });
+  }
+
+  /**
+   * An app connected to `node` (appLocated) did not resume this chat there: the chat ended for
+   * it (its process lost it), and so for the participant this node carries.
+   */
+  private answerToProbe(node: string, e: nodemesh.RouteError): void {
+    const { chats, mesh } = this.components;
+    const chat = chats.table.get(e.chatId);
+    if (chat?.state !== "ready" || e.code !== ErrorCode.ERROR_CODE_UNKNOWN_CHAT) return;
+    const gone = participants(chat).find(
+      (appId) => !chats.localSession(appId) && mesh.locate(appId)?.nodeId === node,
+    );
+    if (!gone) return;
+    // Everyone still holding it hears: our app, and the node that carried the gone app.
+    chats.end(chat, "route_unavailable", () => ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE);
   }
 
   /**
@@ -414,15 +441,19 @@ export class Tielines {
     if (s.reply) return;
     if (chats.table.endedRecently(s.chatId)) return this.notCarried(node, s.chatId, s.appId);
     const ready = s.proof?.ready;
-    const local = ready && (ready.initiatorAppId === s.appId ? ready.targetAppId : ready.initiatorAppId);
-    if (!ready || !local) return this.notCarried(node, s.chatId, s.appId);
-    if (chats.localSession(local)) {
+    const local = ready
+      ? ready.initiatorAppId === s.appId
+        ? ready.targetAppId
+        : ready.initiatorAppId
+      : s.peerAppId;
+    if (local && chats.localSession(local)) {
       // The app is connected here and stated every chat it holds: this one is not among them.
       return this.refuse(node, s.chatId, {
         code: ErrorCode.ERROR_CODE_UNKNOWN_CHAT,
         message: `app ${local} does not have this chat`,
       });
     }
+    if (!ready || !local) return this.notCarried(node, s.chatId, s.appId);
     const elsewhere = mesh.locate(local);
     const problem = checkReady(ready) ?? this.checkProofSignature(node, s);
     if (elsewhere || problem) return this.notCarried(node, s.chatId, s.appId);

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { approuter } from "@hermes/proto";
 import type { Clock } from "../utils/clock.js";
 import { type ChatKeys, open, seal } from "./e2e.js";
-import { ChatEndedError } from "./errors.js";
+import { ChatEndedError, NodeUnreachableError } from "./errors.js";
 
 export interface ReceivedMessage {
   seq: number;
@@ -15,6 +15,8 @@ interface Outgoing {
   seq: number;
   ciphertext: Uint8Array;
   sentAt: number;
+  /** Settled already (rejected while no node was reachable); its later ack is only an event. */
+  settled: boolean;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -26,6 +28,8 @@ export interface ChatLink {
   readonly maxInFlight: number;
   /** The node's limit from ConnectAck; larger messages are refused here, before they use a seq. */
   readonly maxCiphertextBytes: number;
+  /** False while no node has taken the app back for longer than the client's bound. */
+  readonly reachable: boolean;
 }
 
 const decoder = new TextDecoder();
@@ -38,6 +42,8 @@ const decoder = new TextDecoder();
  */
 export class Chat extends EventEmitter<{
   message: [ReceivedMessage];
+  /** The peer acknowledged every message up to this seq. */
+  acked: [number];
   ended: [approuter.ChatEndReason];
   error: [Error];
 }> {
@@ -59,8 +65,20 @@ export class Chat extends EventEmitter<{
     readonly role: "initiator" | "target",
     private readonly keys: ChatKeys,
     private readonly link: ChatLink,
+    /** The signed transcript: what a node needs to carry the chat on (Connect.resume). */
+    readonly transcript?: approuter.ChatReady,
   ) {
     super();
+  }
+
+  /** The highest seq received from the peer (every one before it too). */
+  get receivedSeq(): number {
+    return this.lastReceived;
+  }
+
+  /** The highest seq of ours the peer acknowledged (every one before it too). */
+  get ackedSeq(): number {
+    return (this.outbox[0]?.seq ?? this.nextSeq) - 1;
   }
 
   get ended(): boolean {
@@ -75,6 +93,7 @@ export class Chat extends EventEmitter<{
   /** Encrypts and sends; resolves when the peer app acknowledged it end to end. */
   send(data: Uint8Array | string): Promise<void> {
     if (this.endedWith !== undefined) return Promise.reject(new ChatEndedError(this.id, this.endedWith));
+    if (!this.link.reachable) return Promise.reject(new NodeUnreachableError(this.id, false));
     const plaintext = typeof data === "string" ? new TextEncoder().encode(data) : data;
     const seq = this.nextSeq;
     const ciphertext = seal(this.keys.send, this.id, seq, plaintext);
@@ -87,7 +106,7 @@ export class Chat extends EventEmitter<{
     }
     this.nextSeq++;
     return new Promise((resolve, reject) => {
-      this.outbox.push({ seq, ciphertext, sentAt: 0, resolve, reject });
+      this.outbox.push({ seq, ciphertext, sentAt: 0, settled: false, resolve, reject });
       this.pump();
     });
   }
@@ -165,8 +184,23 @@ export class Chat extends EventEmitter<{
     if (n === 0) return;
     const done = this.outbox.splice(0, n);
     this.sentCount = Math.max(0, this.sentCount - n);
-    for (const out of done) out.resolve();
+    for (const out of done) if (!out.settled) out.resolve();
+    this.emit("acked", done[done.length - 1]!.seq);
     this.pump();
+  }
+
+  /**
+   * No node has taken the app back for longer than the client's bound: every pending send()
+   * rejects with NodeUnreachableError. The messages stay queued, in order: once a node carries
+   * the chat again they go out, exactly once, and their acks come as `acked` events.
+   */
+  unreachable(): void {
+    const error = new NodeUnreachableError(this.id, true);
+    for (const out of this.outbox) {
+      if (out.settled) continue;
+      out.settled = true;
+      out.reject(error);
+    }
   }
 
   delivered(seq: number, ciphertext: Uint8Array): void {
@@ -216,7 +250,7 @@ export class Chat extends EventEmitter<{
     this.cancelRetry?.();
     this.cancelRetry = undefined;
     const error = new ChatEndedError(this.id, reason);
-    for (const out of this.outbox.splice(0)) out.reject(error);
+    for (const out of this.outbox.splice(0)) if (!out.settled) out.reject(error);
     this.sentCount = 0;
     this.keys.send.fill(0);
     this.keys.receive.fill(0);

@@ -3,28 +3,50 @@ import { EventEmitter } from "node:events";
 import type * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
 import { type Identity, idMatchesKey } from "../identity/index.js";
-import { checkReady, signAccept, signOffer, verifyOffer } from "../protocol/index.js";
+import { checkReady, signAccept, signOffer, signResume, verifyOffer } from "../protocol/index.js";
 import { type Clock, systemClock } from "../utils/clock.js";
 import { Chat, type ChatLink } from "./chat.js";
-import { Connection } from "./connection.js";
+import { Connection, type OpenStream } from "./connection.js";
 import { deriveChatKeys, newEphemeral } from "./e2e.js";
-import { ChatRejectedError, NodeError, PeerVerificationError } from "./errors.js";
+import { ChatRejectedError, NodeError, NodeUnreachableError, PeerVerificationError } from "./errors.js";
 
 const { ErrorCode, ChatEndReason, SessionCloseReason } = approuter;
+
+/** Refusals of an answer to an offer that leave the offer standing: answer it again later. */
+const RETRYABLE = new Set<approuter.ErrorCode>([
+  ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE,
+  ErrorCode.ERROR_CODE_RATE_LIMITED,
+  ErrorCode.ERROR_CODE_PEER_UNAVAILABLE,
+]);
 
 /** How often unacked messages are checked against retransmitAfterMs. */
 const RETRANSMIT_CHECK_MS = 1000;
 /** The least a refused message waits before it is sent again. */
 const MIN_RETRY_MS = 20;
+/** Errors about a chat that ended are not news: ids of ended chats are kept this long. */
+const ENDED_MEMORY_MS = 60_000;
 
 export interface ClientOptions {
-  /** host:port of a Hermes node. */
+  /** host:port of a Hermes node (or a Service in front of several). */
   endpoint: string;
+  /** More nodes to fail over to, besides those the node names in ConnectAck. */
+  endpoints?: string[];
   identity: Identity;
   /** Defaults to plain text (a dev node). */
   credentials?: grpc.ChannelCredentials;
-  /** Reconnect backoff: doubles from initialDelayMs up to maxDelayMs, with jitter. */
+  /** Reconnect backoff: doubles from initialDelayMs (100) up to maxDelayMs (2000), with jitter. */
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
+  /** An attempt that brings no session within this long moves on to the next node (3000). */
+  connectTimeoutMs?: number;
+  /**
+   * After the session is lost, how long until the app is told that no node takes it back
+   * (`unreachable` event; pending sends reject with NodeUnreachableError). Default 10000.
+   */
+  unreachableAfterMs?: number;
+  /** HTTP/2 pings: a node that stops answering is noticed within timeMs + timeoutMs (5000 + 3000). */
+  keepalive?: { timeMs?: number; timeoutMs?: number };
+  /** How streams are opened; tests put an in-memory transport here. */
+  open?: OpenStream;
   /** Messages per chat on the wire and not yet acked. */
   maxInFlight?: number;
   /** Unacked messages older than this are sent again. */
@@ -59,6 +81,8 @@ interface PendingStart {
 export class HermesClient extends EventEmitter<{
   connected: [{ sessionId: string; nodeId: string; resumedChats: number }];
   disconnected: [string];
+  /** No node took the app back within unreachableAfterMs; it keeps trying. */
+  unreachable: [NodeUnreachableError];
   offer: [IncomingOffer];
   chat: [Chat];
   chatEnded: [Chat, approuter.ChatEndReason];
@@ -71,12 +95,14 @@ export class HermesClient extends EventEmitter<{
   private readonly maxInFlight: number;
   private readonly retransmitAfterMs: number;
   private readonly timeoutMs: number;
-  private readonly endpoint: string;
   private closed = false;
   private readonly starts = new Map<string, PendingStart>();
   private readonly chatsById = new Map<string, Chat>();
   private readonly stopRetransmitCheck: () => void;
   private maxCiphertextBytes = Number.MAX_SAFE_INTEGER;
+  private reachable = true;
+  /** Chats that ended lately, and when: late errors about them are dropped. */
+  private readonly endedChats = new Map<string, number>();
   private firstConnect: { resolve: () => void; reject: (e: Error) => void } | undefined;
   readonly link: ChatLink;
 
@@ -85,28 +111,39 @@ export class HermesClient extends EventEmitter<{
     this.identity = options.identity;
     this.appId = options.identity.id;
     this.clock = options.clock ?? systemClock;
-    this.endpoint = options.endpoint;
     this.maxInFlight = options.maxInFlight ?? 128;
     this.retransmitAfterMs = options.retransmitAfterMs ?? 5_000;
     this.timeoutMs = options.timeoutMs ?? 15_000;
     this.connection = new Connection({
-      endpoint: options.endpoint,
+      endpoints: [options.endpoint, ...(options.endpoints ?? [])],
       identity: options.identity,
       ...(options.credentials ? { credentials: options.credentials } : {}),
+      ...(options.open ? { open: options.open } : {}),
       reconnect: {
         initialMs: options.reconnect?.initialDelayMs ?? 100,
-        maxMs: options.reconnect?.maxDelayMs ?? 10_000,
+        maxMs: options.reconnect?.maxDelayMs ?? 2_000,
       },
+      connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
+      unreachableAfterMs: options.unreachableAfterMs ?? 10_000,
+      keepalive: {
+        timeMs: options.keepalive?.timeMs ?? 5_000,
+        timeoutMs: options.keepalive?.timeoutMs ?? 3_000,
+      },
+      resume: (nodeId, timestampMs) => this.resumeList(nodeId, timestampMs),
       clock: this.clock,
     });
     this.connection.on("connected", (ack) => this.connectAcked(ack));
     this.connection.on("disconnected", (why) => this.emit("disconnected", why));
+    this.connection.on("unreachable", (why) => this.unreachable(why));
     this.connection.on("frame", (frame) => this.dispatch(frame));
     this.connection.on("problem", (error) => this.report(error));
     const self = this;
     this.link = {
       write: (body) => self.connection.write(body),
       clock: this.clock,
+      get reachable() {
+        return self.reachable;
+      },
       get maxInFlight() {
         return self.maxInFlight;
       },
@@ -133,12 +170,22 @@ export class HermesClient extends EventEmitter<{
     return this.connection.sessionId;
   }
 
+  /** The node endpoint the session is on (or being opened on). */
+  get endpoint(): string {
+    return this.connection.endpoint;
+  }
+
   /** Connects (and keeps reconnecting until close()). Resolves on the first ConnectAck. */
   connect(): Promise<void> {
     if (this.connection.isConnected) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const cancel = this.clock.setTimeout(
-        () => reject(new Error(`no session with ${this.endpoint} after ${this.timeoutMs} ms`)),
+        () =>
+          reject(
+            new Error(
+              `no session with ${this.connection.knownEndpoints.join(" or ")} after ${this.timeoutMs} ms`,
+            ),
+          ),
         this.timeoutMs,
       );
       this.firstConnect = {
@@ -233,8 +280,29 @@ export class HermesClient extends EventEmitter<{
     }
   }
 
+  /**
+   * Every chat this app holds, signed for the node that challenged: the node takes its marks
+   * from these and carries on a chat it does not know (the app failed over to it).
+   */
+  private resumeList(nodeId: string, timestampMs: number): approuter.ChatResume[] {
+    const resumes: approuter.ChatResume[] = [];
+    for (const chat of this.chatsById.values()) {
+      if (!chat.transcript) continue;
+      resumes.push(
+        signResume(
+          this.identity,
+          nodeId,
+          { ready: chat.transcript, delivered: chat.receivedSeq, ackedByPeer: chat.ackedSeq },
+          timestampMs,
+        ),
+      );
+    }
+    return resumes;
+  }
+
   private connectAcked(ack: approuter.ConnectAck): void {
     if (ack.limits?.maxCiphertextBytes) this.maxCiphertextBytes = ack.limits.maxCiphertextBytes;
+    this.reachable = true;
     const live = new Set<string>();
     for (const state of ack.chats) {
       const chatId = state.ready?.chatId ?? "";
@@ -251,12 +319,37 @@ export class HermesClient extends EventEmitter<{
         this.connection.write({ $case: "deleteChat", value: { chatId } });
       }
     }
+    // Chats the node did not take back were told of (ChatDeleted) before; any left cannot go on.
     for (const chat of this.chatsById.values()) {
       if (!live.has(chat.id)) this.chatDeleted(chat.id, ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE);
+    }
+    // Offers are not carried over from a node that went away: say so now, not at the timeout.
+    const pending = new Set(ack.pendingOffers);
+    for (const [chatId, start] of this.starts) {
+      if (live.has(chatId) || (start.role === "initiator" && pending.has(chatId))) continue;
+      this.settleStart(
+        chatId,
+        new NodeError(
+          ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE,
+          start.role === "initiator"
+            ? `the offer of chat ${chatId} was lost with the node it was made on; start the chat again`
+            : `the answer to chat ${chatId} was lost with the node; answer the offer again if it is made again`,
+          chatId,
+        ),
+      );
     }
     this.emit("connected", { sessionId: ack.sessionId, nodeId: ack.nodeId, resumedChats: live.size });
     this.firstConnect?.resolve();
     this.firstConnect = undefined;
+  }
+
+  /** No node took the app back in time: pending sends reject; the chats stay and resume later. */
+  private unreachable(why: string): void {
+    this.reachable = false;
+    for (const chat of this.chatsById.values()) chat.unreachable();
+    const error = new NodeUnreachableError("", true);
+    error.message = `no node took the session back within the bound: ${why}`;
+    if (this.listenerCount("unreachable") > 0) this.emit("unreachable", error);
   }
 
   private offered(frame: approuter.ChatOffer): void {
@@ -276,6 +369,11 @@ export class HermesClient extends EventEmitter<{
       accept: () => {
         if (answered) return Promise.reject(new Error("offer already answered"));
         answered = true;
+        const retryable = (error: unknown) => {
+          // The node could not take the answer now (its tieline is down): the offer stands.
+          if (error instanceof NodeError && RETRYABLE.has(error.code)) answered = false;
+          throw error;
+        };
         const ephemeral = newEphemeral();
         const accept = signAccept(
           this.identity,
@@ -283,8 +381,12 @@ export class HermesClient extends EventEmitter<{
           ephemeral.publicKey,
           this.clock.now(),
         );
-        const promise = this.awaitReady(frame.chatId, ephemeral, "target");
-        this.connection.write({ $case: "acceptChat", value: accept });
+        const promise = this.awaitReady(frame.chatId, ephemeral, "target").catch(retryable);
+        if (!this.connection.write({ $case: "acceptChat", value: accept }))
+          this.settleStart(
+            frame.chatId,
+            new NodeError(ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE, "not connected"),
+          );
         return promise;
       },
       reject: (reason = "") => {
@@ -344,7 +446,7 @@ export class HermesClient extends EventEmitter<{
     }
     const keys = deriveChatKeys(ready, start.role, start.ephemeral.secretKey);
     const peer = start.role === "initiator" ? ready.targetAppId : ready.initiatorAppId;
-    const chat = new Chat(ready.chatId, peer, start.role, keys, this.link);
+    const chat = new Chat(ready.chatId, peer, start.role, keys, this.link, ready);
     this.chatsById.set(chat.id, chat);
     this.settleStart(ready.chatId, chat);
     this.emit("chat", chat);
@@ -355,8 +457,18 @@ export class HermesClient extends EventEmitter<{
     const chat = this.chatsById.get(chatId);
     if (!chat) return;
     this.chatsById.delete(chatId);
+    this.rememberEnded(chatId);
     chat.end(reason);
     this.emit("chatEnded", chat, reason);
+  }
+
+  private rememberEnded(chatId: string): void {
+    const now = this.clock.now();
+    this.endedChats.set(chatId, now);
+    for (const [id, at] of this.endedChats) {
+      if (now - at <= ENDED_MEMORY_MS) break;
+      this.endedChats.delete(id);
+    }
   }
 
   /** Surfaces a problem to the app if it listens; an unheard 'error' event would crash it. */
@@ -367,6 +479,8 @@ export class HermesClient extends EventEmitter<{
   private nodeError(e: approuter.Error): void {
     const error = new NodeError(e.code, e.message, e.chatId, e.retryAfterMs);
     if (this.starts.has(e.chatId)) return this.settleStart(e.chatId, error);
+    // Frames of a chat that just ended were still on their way: their refusals are not news.
+    if (e.chatId && !this.chatsById.has(e.chatId) && this.endedChats.has(e.chatId)) return;
     const chat = this.chatsById.get(e.chatId);
     if (chat) {
       switch (e.code) {

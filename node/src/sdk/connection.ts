@@ -11,22 +11,46 @@ type AppBody = NonNullable<approuter.AppFrame["body"]>;
 
 /** The node's heartbeat interval is a hint; the app pings at least this rarely. */
 const MIN_HEARTBEAT_MS = 1000;
-/** HTTP/2 pings on the app's connection, so a node that vanished without closing it is noticed. */
-const KEEPALIVE_TIME_MS = 20_000;
-const KEEPALIVE_TIMEOUT_MS = 10_000;
 /** The app takes frames up to this size (the node's own limit is lower). */
 const MAX_RECEIVE_BYTES = 16 * 1024 * 1024;
+/** Endpoints learned from ConnectAck are kept up to this many, beside the configured ones. */
+const MAX_LEARNED_ENDPOINTS = 16;
+
+/** One open stream to a node, as the connection uses it: gRPC in production, in memory in tests. */
+export interface NodeStream {
+  write(frame: approuter.AppFrame): void;
+  /** Ends the stream from our side; `lost` is not called for it. */
+  close(): void;
+}
+
+export interface StreamHandlers {
+  frame(frame: approuter.NodeFrame): void;
+  /** The stream broke or the node ended it. Called at most once. */
+  lost(why: string): void;
+}
+
+export type OpenStream = (endpoint: string, handlers: StreamHandlers) => NodeStream;
 
 export interface ConnectionOptions {
-  /** host:port of a Hermes node. */
-  endpoint: string;
+  /** host:port of the nodes to try, in order; the first is where the app connects first. */
+  endpoints: string[];
   identity: Identity;
   /** Defaults to plain text (a dev node). */
   credentials?: grpc.ChannelCredentials;
-  /** Between attempts after the stream is lost: doubles from initialMs up to maxMs, with jitter. */
+  /** Between attempts after the session is lost: doubles from initialMs up to maxMs, with jitter. */
   reconnect: BackoffPolicy;
+  /** An attempt that brings no session within this long is given up for the next endpoint. */
+  connectTimeoutMs: number;
+  /** After the session is lost, how long until `unreachable` when no node takes the app back. */
+  unreachableAfterMs: number;
+  /** HTTP/2 pings: a node that stops answering is noticed within timeMs + timeoutMs. */
+  keepalive: { timeMs: number; timeoutMs: number };
+  /** The chats to resume at the node that sent `challenge` (Connect.resume). */
+  resume: (nodeId: string, timestampMs: number) => approuter.ChatResume[];
   clock: Clock;
   random?: () => number;
+  /** How a stream to an endpoint is opened; defaults to gRPC. */
+  open?: OpenStream;
 }
 
 interface Request {
@@ -35,49 +59,64 @@ interface Request {
 }
 
 /**
- * One app's stream to a node: it answers the node's challenge, keeps the session alive with
- * heartbeats, reopens the stream with backoff when it breaks (until close()), and matches
- * answers to requests by correlation id. Everything else the node sends goes out as `frame`.
+ * An app's session with the mesh: one stream to one node at a time. It answers the node's
+ * challenge (stating the chats to resume), keeps the session alive, matches answers to requests
+ * by correlation id, and when the stream is lost it fails over: the same endpoint once more
+ * (a restarted node, or a Service that now sends it elsewhere), then the other endpoints it was
+ * configured with or told of in ConnectAck, round and round with a bounded, jittered backoff,
+ * until close(). When no node takes it back within unreachableAfterMs, it says so.
  */
 export class Connection extends EventEmitter<{
   connected: [approuter.ConnectAck];
   disconnected: [string];
+  /** No node took the app back within unreachableAfterMs of losing its session. */
+  unreachable: [string];
   frame: [approuter.NodeFrame];
   /** Something to tell the app that is not an answer to anything. */
   problem: [Error];
 }> {
   nodeId = "";
   sessionId = "";
-  private readonly client: grpc.Client & {
-    open(): grpc.ClientDuplexStream<approuter.AppFrame, approuter.NodeFrame>;
-  };
-  private stream: grpc.ClientDuplexStream<approuter.AppFrame, approuter.NodeFrame> | undefined;
+  /** Where the session is (or is being opened). */
+  endpoint: string;
+  private readonly endpoints: string[];
+  private readonly configured: number;
+  private readonly open: OpenStream;
+  private readonly clients = new Map<string, grpc.Client>();
+  private stream: NodeStream | undefined;
   private connected = false;
   private closed = false;
+  /** Attempts since the last session, which choose the next endpoint and the backoff. */
   private attempt = 0;
+  private lastError = "";
   private nextCorrelation = 1;
   private readonly requests = new Map<string, Request>();
   private stopHeartbeat: (() => void) | undefined;
   private cancelReconnect: (() => void) | undefined;
+  private cancelAttempt: (() => void) | undefined;
+  private cancelUnreachable: (() => void) | undefined;
 
   constructor(private readonly options: ConnectionOptions) {
     super();
-    const Client = grpc.makeGenericClientConstructor(approuter.AppRouterService, "AppRouter");
-    this.client = new Client(options.endpoint, options.credentials ?? grpc.credentials.createInsecure(), {
-      "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
-      "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
-      "grpc.keepalive_permit_without_calls": 1,
-      "grpc.max_receive_message_length": MAX_RECEIVE_BYTES,
-    }) as unknown as typeof this.client;
+    if (options.endpoints.length === 0) throw new Error("at least one node endpoint is needed");
+    this.endpoints = [...new Set(options.endpoints)];
+    this.configured = this.endpoints.length;
+    this.endpoint = this.endpoints[0]!;
+    this.open = options.open ?? ((endpoint, handlers) => this.openGrpc(endpoint, handlers));
   }
 
   get isConnected(): boolean {
     return this.connected;
   }
 
-  /** Opens the stream unless it is open or a reconnect is already scheduled. */
+  /** The endpoints it knows, configured first. */
+  get knownEndpoints(): readonly string[] {
+    return this.endpoints;
+  }
+
+  /** Opens a session unless one is open or being opened. */
   start(): void {
-    if (!this.stream && !this.cancelReconnect) this.openStream();
+    if (!this.stream && !this.cancelReconnect && !this.closed) this.openStream();
   }
 
   /** Writes a frame; false when there is no session to write on (Connect goes before one). */
@@ -96,47 +135,68 @@ export class Connection extends EventEmitter<{
     });
   }
 
-  /** Ends the stream for good. */
+  /** Ends the session for good. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.connected = false;
     this.stopHeartbeat?.();
     this.cancelReconnect?.();
+    this.cancelAttempt?.();
+    this.cancelUnreachable?.();
     this.failRequests("client closed");
-    this.stream?.end();
-    this.stream?.cancel();
+    this.stream?.close();
     this.stream = undefined;
-    this.client.close();
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
   }
 
   private openStream(): void {
     this.cancelReconnect = undefined;
     if (this.closed) return;
-    const stream = this.client.open();
-    this.stream = stream;
-    stream.on("data", (frame: approuter.NodeFrame) => {
-      if (this.stream === stream) this.dispatch(frame);
+    let done = false;
+    const stream = this.open(this.endpoint, {
+      frame: (frame) => {
+        if (!done) this.dispatch(frame);
+      },
+      lost: (why) => {
+        if (done) return;
+        done = true;
+        this.lost(why);
+      },
     });
-    const lost = (why: string) => {
-      if (this.stream !== stream) return;
-      this.stream = undefined;
-      this.lost(why);
-    };
-    stream.on("error", (error: grpc.ServiceError) => lost(error.details || error.message));
-    stream.on("end", () => lost("stream ended by the node"));
+    this.stream = stream;
+    this.cancelAttempt = this.options.clock.setTimeout(() => {
+      if (done || this.connected) return;
+      done = true;
+      stream.close();
+      this.lost(`no session with ${this.endpoint} within ${this.options.connectTimeoutMs} ms`);
+    }, this.options.connectTimeoutMs);
   }
 
   private lost(why: string): void {
+    const { clock, reconnect, random, unreachableAfterMs } = this.options;
     const wasConnected = this.connected;
+    this.stream = undefined;
     this.connected = false;
+    this.lastError = why;
     this.stopHeartbeat?.();
+    this.cancelAttempt?.();
     this.failRequests(`disconnected: ${why}`);
     if (wasConnected) this.emit("disconnected", why);
     if (this.closed) return;
-    const delay = backoffDelay(this.attempt, this.options.reconnect, this.options.random);
+    if (wasConnected || !this.cancelUnreachable) {
+      this.cancelUnreachable?.();
+      this.cancelUnreachable = clock.setTimeout(() => {
+        if (!this.connected && !this.closed) this.emit("unreachable", this.lastError);
+      }, unreachableAfterMs);
+    }
+    // Once more where it was, then the next endpoint each time, round and round.
+    if (this.attempt > 0)
+      this.endpoint = this.endpoints[(this.endpoints.indexOf(this.endpoint) + 1) % this.endpoints.length]!;
+    const delay = backoffDelay(this.attempt, reconnect, random);
     this.attempt++;
-    this.cancelReconnect = this.options.clock.setTimeout(() => this.openStream(), delay);
+    this.cancelReconnect = clock.setTimeout(() => this.openStream(), delay);
   }
 
   private dispatch(frame: approuter.NodeFrame): void {
@@ -168,9 +228,11 @@ export class Connection extends EventEmitter<{
       this.emit("problem", new PeerVerificationError(`node ID ${challenge.nodeId} does not match its key`));
     }
     this.nodeId = challenge.nodeId;
+    const timestampMs = this.options.clock.now();
+    const resume = this.options.resume(challenge.nodeId, timestampMs);
     this.write({
       $case: "connect",
-      value: signConnect(this.options.identity, challenge, this.options.clock.now()),
+      value: signConnect(this.options.identity, challenge, timestampMs, resume),
     });
   }
 
@@ -178,6 +240,10 @@ export class Connection extends EventEmitter<{
     this.connected = true;
     this.attempt = 0;
     this.sessionId = ack.sessionId;
+    this.cancelAttempt?.();
+    this.cancelUnreachable?.();
+    this.cancelUnreachable = undefined;
+    this.learn(ack.endpoints.map((e) => e.appEndpoint));
     this.stopHeartbeat?.();
     this.stopHeartbeat = this.options.clock.setInterval(
       () => this.write({ $case: "heartbeat", value: { timestampMs: this.options.clock.now() } }),
@@ -186,8 +252,59 @@ export class Connection extends EventEmitter<{
     this.emit("connected", ack);
   }
 
+  /** Other nodes' app endpoints, from ConnectAck: where to fail over to. */
+  private learn(endpoints: string[]): void {
+    for (const endpoint of endpoints) {
+      if (endpoint === "" || this.endpoints.includes(endpoint)) continue;
+      if (this.endpoints.length >= this.configured + MAX_LEARNED_ENDPOINTS) break;
+      this.endpoints.push(endpoint);
+    }
+  }
+
   private failRequests(why: string): void {
     for (const request of this.requests.values()) request.reject(new Error(why));
     this.requests.clear();
+  }
+
+  private openGrpc(endpoint: string, handlers: StreamHandlers): NodeStream {
+    let client = this.clients.get(endpoint);
+    if (!client) {
+      const Client = grpc.makeGenericClientConstructor(approuter.AppRouterService, "AppRouter");
+      const { keepalive, reconnect } = this.options;
+      client = new Client(endpoint, this.options.credentials ?? grpc.credentials.createInsecure(), {
+        "grpc.keepalive_time_ms": keepalive.timeMs,
+        "grpc.keepalive_timeout_ms": keepalive.timeoutMs,
+        "grpc.keepalive_permit_without_calls": 1,
+        "grpc.max_receive_message_length": MAX_RECEIVE_BYTES,
+        // The app's own backoff decides when to try again; grpc-js must not stretch it.
+        "grpc.initial_reconnect_backoff_ms": reconnect.initialMs,
+        "grpc.max_reconnect_backoff_ms": reconnect.maxMs,
+        // Each app its own connection: behind one Service address, two apps of one process may
+        // land on two different nodes (grpc-js pools subchannels process-wide otherwise).
+        "grpc.use_local_subchannel_pool": 1,
+      });
+      this.clients.set(endpoint, client);
+    }
+    const call = (
+      client as grpc.Client & { open(): grpc.ClientDuplexStream<approuter.AppFrame, approuter.NodeFrame> }
+    ).open();
+    let closed = false;
+    call.on("data", (frame: approuter.NodeFrame) => handlers.frame(frame));
+    const lost = (why: string) => {
+      if (!closed) handlers.lost(why);
+      closed = true;
+    };
+    call.on("error", (error: grpc.ServiceError) => lost(error.details || error.message));
+    call.on("end", () => lost("stream ended by the node"));
+    return {
+      write: (frame) => call.write(frame),
+      close: () => {
+        closed = true;
+        call.end();
+        call.cancel();
+      },
+      // Not part of NodeStream: breaks the stream as a network fault would (tests use it).
+      break: () => call.cancel(),
+    } as NodeStream;
   }
 }

@@ -196,9 +196,8 @@ describe("AppRouter over gRPC", () => {
     const sends = Array.from({ length: count }, (_, i) => ab.send(`m${i + 1}`));
     await until(() => ab.unacked < count - 50, 5000, "some acks");
     const reconnected = new Promise((resolve) => b.once("connected", resolve));
-    const connection = (b as unknown as { connection: { stream: grpc.ClientDuplexStream<unknown, unknown> } })
-      .connection;
-    connection.stream.cancel();
+    // Breaks the gRPC stream as a network fault would.
+    (b as unknown as { connection: { stream: { break(): void } } }).connection.stream.break();
     await reconnected;
     await Promise.all(sends);
     expect(await got).toEqual(Array.from({ length: count }, (_, i) => `m${i + 1}`));

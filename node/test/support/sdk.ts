@@ -13,6 +13,7 @@ export type AppBody = NonNullable<approuter.AppFrame["body"]>;
 export class FakeLink implements ChatLink {
   readonly written: AppBody[] = [];
   up = true;
+  reachable = true;
   private cursor = 0;
 
   constructor(

@@ -285,6 +285,11 @@ export interface ChatSync {
     | undefined;
   /** an answer to a ChatSync; not answered again */
   reply: boolean;
+  /**
+   * The other participant, whom the receiver carries (or would: the sender may be asking a
+   * node the app moved to whether it resumed the chat there).
+   */
+  peerAppId: string;
 }
 
 /**
@@ -2251,7 +2256,7 @@ export const Teardown: MessageFns<Teardown> = {
 };
 
 function createBaseChatSync(): ChatSync {
-  return { chatId: "", appId: "", delivered: 0, ackedByPeer: 0, proof: undefined, reply: false };
+  return { chatId: "", appId: "", delivered: 0, ackedByPeer: 0, proof: undefined, reply: false, peerAppId: "" };
 }
 
 export const ChatSync: MessageFns<ChatSync> = {
@@ -2273,6 +2278,9 @@ export const ChatSync: MessageFns<ChatSync> = {
     }
     if (message.reply !== false) {
       writer.uint32(48).bool(message.reply);
+    }
+    if (message.peerAppId !== "") {
+      writer.uint32(58).string(message.peerAppId);
     }
     return writer;
   },
@@ -2336,6 +2344,14 @@ export const ChatSync: MessageFns<ChatSync> = {
             }
 
             message.reply = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.peerAppId = reader.string();
             continue;
           }
         }
