@@ -2,6 +2,7 @@ import { approuter } from "@hermes/proto";
 import type { Logger } from "pino";
 import type { Counter, Gauge } from "prom-client";
 import { Identity } from "../../src/identity/index.js";
+import { signResume } from "../../src/protocol/index.js";
 import { ChatStore } from "../../src/router/chat-store.js";
 import {
   defaultRouterLimits,
@@ -19,6 +20,13 @@ import { MemoryKeyBackend } from "./key-backend.js";
 import { RecordingSink } from "./sink.js";
 
 export type AppBody = NonNullable<approuter.AppFrame["body"]>;
+
+/** A chat an app states when it connects: its transcript and its own marks. */
+export interface Resumed {
+  ready: approuter.ChatReady;
+  delivered: number;
+  ackedByPeer: number;
+}
 
 export interface RouterOverrides {
   limits?: Partial<RouterLimits>;
@@ -113,11 +121,17 @@ export class TestApp {
     return { ...good, ...over };
   }
 
-  /** Opens a stream, connects, and returns the ConnectAck (with its correlation id). */
-  connect(): approuter.ConnectAck & { correlationId: string } {
-    this.open();
-    this.send({ $case: "connect", value: this.connectBody() }, "c-connect");
-    return this.sink.one("connectAck");
+  /**
+   * Opens a stream, connects (stating `resume`, each signed for this node, as an SDK does) and
+   * returns the ConnectAck (with its correlation id). Frames the node sends before the ack (the
+   * ChatDeleted of chats it cannot resume) stay in the sink.
+   */
+  connect(resume: Resumed[] = []): approuter.ConnectAck & { correlationId: string } {
+    const challenge = this.open();
+    const now = this.h.clock.now();
+    const resumes = resume.map((r) => signResume(this.identity, challenge.nodeId, r, now));
+    this.send({ $case: "connect", value: { ...this.connectBody(), resume: resumes } }, "c-connect");
+    return this.sink.pick("connectAck");
   }
 
   send(body: AppBody | undefined, correlationId = ""): void {

@@ -2,7 +2,7 @@ import type { approuter, nodemesh } from "@hermes/proto";
 import { describe, expect, it } from "vitest";
 import { Identity, sign } from "../../src/identity/index.js";
 import { flipped, newChatId, newEphemeralKey, signedStartChat } from "../support/frames.js";
-import { FakeMesh, type MeshNode, settle } from "../support/mesh-link.js";
+import { crossChat, deliveries, FakeMesh, settle } from "../support/mesh-link.js";
 import {
   ChatEndReason,
   ErrorCode,
@@ -21,30 +21,6 @@ function twoNodes(o: RouterOverrides = {}) {
   a.connect();
   b.connect();
   return { mesh, A, B, a, b };
-}
-
-/** a starts a chat with b across the mesh and b accepts; every sink and link is drained. */
-async function crossChat(a: TestApp, b: TestApp, ...nodes: MeshNode[]) {
-  const start = a.startChat(b);
-  a.sink.one("chatPending");
-  await settle();
-  const offer = b.sink.one("chatOffer");
-  const accept = b.accept(offer);
-  b.sink.one("chatReady");
-  await settle();
-  const { correlationId: _, ...ready } = a.sink.one("chatReady");
-  for (const n of nodes) n.link.take();
-  return { chatId: start.chatId, start, offer, accept, ready };
-}
-
-function deliveries(app: TestApp): { seq: number; text: string }[] {
-  return app.sink
-    .take()
-    .flatMap((f) =>
-      f.body?.$case === "delivery"
-        ? [{ seq: f.body.value.seq, text: Buffer.from(f.body.value.ciphertext).toString() }]
-        : [],
-    );
 }
 
 const text = (s: string) => new Uint8Array(Buffer.from(s));
