@@ -99,7 +99,7 @@ describe("a node restart never loses an acknowledged message (D1)", () => {
 
 describe("an app that fails over to another node takes its chat along", () => {
   it("the peer's node moves the chat to the new node on the app's signed resume, and the old node drops its copy", async () => {
-    const { mesh, A, B, C, a, b, chatId, ready } = await crossNode();
+    const { A, B, C, a, b, chatId, ready } = await crossNode();
     await send(a, chatId, [1, 2, 3]);
     expect(deliveries(b).map((d) => d.seq)).toEqual([1, 2, 3]);
     b.ack(chatId, 3);
@@ -153,7 +153,7 @@ describe("an app that fails over to another node takes its chat along", () => {
   });
 
   it("an older resume cannot take the chat back to where the app was", async () => {
-    const { A, C, D, b, chatId, ready } = await crossNode();
+    const { A, C, D, b, ready } = await crossNode();
     b.disconnect();
     const onC = C.app(b.identity);
     onC.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
@@ -221,7 +221,7 @@ describe("an app that fails over to another node takes its chat along", () => {
 
 describe("what a node cannot resume", () => {
   it("tells an app coming back how a chat ended while it was away", async () => {
-    const { A, B, a, b, chatId, ready } = await crossNode();
+    const { B, a, b, chatId, ready } = await crossNode();
     b.disconnect();
     a.send({ $case: "deleteChat", value: { chatId } }, "del");
     await settle();

@@ -3,13 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Identity, sign } from "../../src/identity/index.js";
 import { flipped, newChatId, newEphemeralKey, signedStartChat } from "../support/frames.js";
 import { crossChat, deliveries, FakeMesh, settle } from "../support/mesh-link.js";
-import {
-  ChatEndReason,
-  ErrorCode,
-  metricValue,
-  type RouterOverrides,
-  type TestApp,
-} from "../support/router.js";
+import { ChatEndReason, ErrorCode, metricValue, type RouterOverrides } from "../support/router.js";
 
 /** Two nodes A and B with app `a` on A and app `b` on B, both connected. */
 function twoNodes(o: RouterOverrides = {}) {
