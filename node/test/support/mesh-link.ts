@@ -115,6 +115,11 @@ export class FakeMesh {
       if (this.paused) this.held.push({ from, to, frame });
       else queueMicrotask(() => this.nodes.get(to)?.router.routeFrame(from, frame));
     };
+    // The members: every other node, at the address its apps are told of.
+    link.endpoints = () =>
+      [...this.nodes.values()]
+        .filter((other) => other !== node)
+        .map((other) => ({ nodeId: other.nodeId, appEndpoint: `${other.nodeId}:7400` }));
     // The directory: where an app connects, the other nodes locate it.
     const connected = link.appConnected.bind(link);
     const disconnected = link.appDisconnected.bind(link);
