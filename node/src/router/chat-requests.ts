@@ -1,7 +1,7 @@
 import { approuter } from "@hermes/proto";
 import { offerFrame, readyOf, type SignedOffer } from "../protocol/index.js";
 import type { AppFrameHost } from "./app-host.js";
-import { type Chat, isParticipant, remoteRoute } from "./chat.js";
+import { type Chat, isParticipant, type PendingChat, remoteRoute } from "./chat.js";
 import { checkAccept, checkOffer, type Refusal } from "./checks.js";
 import type { RouterLimits } from "./config.js";
 import type { Session } from "./session.js";
@@ -98,22 +98,8 @@ export function acceptChat(
   const appId = session.appId;
   const refuse = (refusal: Refusal) =>
     host.refuse(session, refusal, { correlationId: cid, chatId: accept.chatId });
-  const chat = host.chats.table.get(accept.chatId);
-  if (!chat)
-    return refuse({
-      code: ErrorCode.ERROR_CODE_UNKNOWN_CHAT,
-      message: "no such chat (it may have expired)",
-    });
-  if (chat.offer.targetAppId !== appId)
-    return refuse({
-      code: ErrorCode.ERROR_CODE_NOT_PARTICIPANT,
-      message: "only the chat's target can accept it",
-    });
-  if (chat.state !== "pending")
-    return refuse({
-      code: ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
-      message: "the chat was already accepted",
-    });
+  const chat = offerTo(host, appId, accept.chatId, "accept");
+  if ("code" in chat) return refuse(chat);
   const invalid = checkAccept(chat.offer, session.publicKey, accept, host.timeContext());
   if (invalid) return refuse(invalid);
   if (host.chats.table.countedFor(appId) >= host.limits.maxChatsPerApp) {
@@ -146,22 +132,8 @@ export function rejectChat(
 ): void {
   const refuse = (refusal: Refusal) =>
     host.refuse(session, refusal, { correlationId: cid, chatId: reject.chatId });
-  const chat = host.chats.table.get(reject.chatId);
-  if (!chat)
-    return refuse({
-      code: ErrorCode.ERROR_CODE_UNKNOWN_CHAT,
-      message: "no such chat (it may have expired)",
-    });
-  if (chat.offer.targetAppId !== session.appId)
-    return refuse({
-      code: ErrorCode.ERROR_CODE_NOT_PARTICIPANT,
-      message: "only the chat's target can reject it",
-    });
-  if (chat.state !== "pending")
-    return refuse({
-      code: ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
-      message: "the chat was already accepted; delete it instead",
-    });
+  const chat = offerTo(host, session.appId, reject.chatId, "reject");
+  if ("code" in chat) return refuse(chat);
   host.chats.reject(chat, reject.reason.slice(0, 200));
 }
 
@@ -190,6 +162,28 @@ export function deleteChat(
         : ChatEndReason.CHAT_END_REASON_DELETED_BY_PEER,
     cid,
   );
+}
+
+/** The pending offer `chatId` to `appId`, or why the app cannot answer it. */
+function offerTo(
+  host: AppFrameHost,
+  appId: string,
+  chatId: string,
+  answer: "accept" | "reject",
+): PendingChat | Refusal {
+  const chat = host.chats.table.get(chatId);
+  if (!chat)
+    return { code: ErrorCode.ERROR_CODE_UNKNOWN_CHAT, message: "no such chat (it may have expired)" };
+  if (chat.offer.targetAppId !== appId)
+    return { code: ErrorCode.ERROR_CODE_NOT_PARTICIPANT, message: `only the chat's target can ${answer} it` };
+  if (chat.state !== "pending") {
+    const instead = answer === "reject" ? "; delete it instead" : "";
+    return {
+      code: ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+      message: `the chat was already accepted${instead}`,
+    };
+  }
+  return chat;
 }
 
 function tooManyChats(limits: RouterLimits): Refusal {

@@ -1,5 +1,5 @@
 import type { approuter } from "@hermes/proto";
-import type { SignedOffer } from "../protocol/index.js";
+import { offerOf, type SignedOffer } from "../protocol/index.js";
 
 /** One sender's side of a chat, as this node sees it. */
 export interface Direction {
@@ -62,6 +62,33 @@ export type Chat = PendingChat | ReadyChat;
 
 export function newDirection(acked = 0): Direction {
   return { forwarded: acked, acked, sentAt: new Map() };
+}
+
+/**
+ * A ready chat rebuilt from its signed transcript and one participant's own marks (its
+ * resume): `appId` received up to `delivered`, and its peer acked its messages up to
+ * `ackedByPeer`. For a chat this node takes over from another.
+ */
+export function chatFromTranscript(
+  ready: approuter.ChatReady,
+  marks: { appId: string; delivered: number; ackedByPeer: number },
+  route: ChatRoute,
+  now: number,
+): ReadyChat {
+  const own = newDirection(marks.ackedByPeer);
+  const peers = newDirection(marks.delivered);
+  const isInitiator = ready.initiatorAppId === marks.appId;
+  return {
+    id: ready.chatId,
+    state: "ready",
+    offer: offerOf(ready),
+    ready,
+    createdAt: now,
+    lastActivity: now,
+    route,
+    fromInitiator: isInitiator ? own : peers,
+    fromTarget: isInitiator ? peers : own,
+  };
 }
 
 /** The direction `senderId` sends in; `senderId` must be a participant. */

@@ -1,10 +1,10 @@
 import { approuter } from "@hermes/proto";
-import { checkReady, offerOf, verifyResume } from "../protocol/index.js";
+import { checkReady, verifyResume } from "../protocol/index.js";
 import type { AppFrameHost } from "./app-host.js";
 import {
+  chatFromTranscript,
   directionFrom,
   isParticipant,
-  newDirection,
   peerOf,
   type ReadyChat,
   raiseAcked,
@@ -100,22 +100,14 @@ function adopt(
   const peer = ready.initiatorAppId === appId ? ready.targetAppId : ready.initiatorAppId;
   // Connected here, the peer stated every chat it holds, and this one was not among them.
   if (host.session(peer)) return ChatEndReason.CHAT_END_REASON_DELETED_BY_PEER;
-  const now = host.clock.now();
   const where = host.mesh?.locate(peer);
-  const mine = newDirection(resume.ackedByPeer);
-  const theirs = newDirection(resume.delivered);
-  const chat: ReadyChat = {
-    id: ready.chatId,
-    state: "ready",
-    offer: offerOf(ready),
+  const chat = chatFromTranscript(
     ready,
-    createdAt: now,
-    lastActivity: now,
-    route: remoteRoute(peer, where?.nodeId ?? ""),
-    fromInitiator: ready.initiatorAppId === appId ? mine : theirs,
-    fromTarget: ready.initiatorAppId === appId ? theirs : mine,
-    proof: resume,
-  };
+    { appId, delivered: resume.delivered, ackedByPeer: resume.ackedByPeer },
+    remoteRoute(peer, where?.nodeId ?? ""),
+    host.clock.now(),
+  );
+  chat.proof = resume;
   host.chats.add(chat);
   host.chats.save(chat);
   host.chats.sync(chat as ReadyChat & { route: { kind: "remote" } });

@@ -1,21 +1,14 @@
 import { approuter, type nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
-import {
-  acceptOf,
-  checkReady,
-  offerFrame,
-  offerOf,
-  type SignedOffer,
-  verifyResume,
-} from "../protocol/index.js";
+import { acceptOf, checkReady, offerFrame, type SignedOffer, verifyResume } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
 import {
   type Chat,
+  chatFromTranscript,
   directionFrom,
   judgeSeq,
   localApp,
-  newDirection,
   participants,
   peerOf,
   type ReadyChat,
@@ -457,21 +450,13 @@ export class Tielines {
     const elsewhere = mesh.locate(local);
     const problem = checkReady(ready) ?? this.checkProofSignature(node, s);
     if (elsewhere || problem) return this.notCarried(node, s.chatId, s.appId);
-    const now = clock.now();
-    const chat: ReadyChat = {
-      id: ready.chatId,
-      state: "ready",
-      offer: offerOf(ready),
+    // As the far app signed them; our app settles its own when it resumes here.
+    const chat = chatFromTranscript(
       ready,
-      createdAt: now,
-      lastActivity: now,
-      route: remoteRoute(s.appId, node, s.proof!.timestampMs),
-      // As the far app signed them: what it received of ours, and what of its own ours acked.
-      // Our app settles them when it resumes here.
-      ...(ready.initiatorAppId === s.appId
-        ? { fromInitiator: newDirection(s.ackedByPeer), fromTarget: newDirection(s.delivered) }
-        : { fromInitiator: newDirection(s.delivered), fromTarget: newDirection(s.ackedByPeer) }),
-    };
+      { appId: s.appId, delivered: s.delivered, ackedByPeer: s.ackedByPeer },
+      remoteRoute(s.appId, node, s.proof!.timestampMs),
+      clock.now(),
+    );
     chats.add(chat);
     chats.save(chat);
     logger.info({ chat: chat.id, app: s.appId, node }, "chat taken over for an app that may resume here");
