@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# The spec functions call instruction functions that describe() and build_one() define.
+# shellcheck disable=SC2317
 # Container images without Docker: OCI image archives (one layer each) that
 # `ctr -n k8s.io images import` (hack/local-cluster.sh load) and `kind load image-archive` take.
 #

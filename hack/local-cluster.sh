@@ -67,9 +67,9 @@ cluster_pids() {
 }
 
 down() {
-  local pids round
+  local pids
   # kubelet and containerd first, so nothing new is started while the rest is stopped.
-  for round in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     pids="$(cluster_pids)"
     [[ -n "${pids}" ]] || break
     # shellcheck disable=SC2086 # one PID per word
@@ -422,8 +422,19 @@ spec:
   storageClassName: local-hostpath
   hostPath: { path: ${DIR}/volumes/pv-${i}, type: Directory }"
   done
-  sed -e "s#@DNS_IP@#${DNS_IP}#g" -e "s#@IMAGE@#${IMAGE_PREFIX}/coredns:local#g" \
+  sed -e "s#HERMES_DNS_IP#${DNS_IP}#g" -e "s#HERMES_COREDNS_IMAGE#${IMAGE_PREFIX}/coredns:local#g" \
     "${HACK_DIR}/cluster/addons.yaml" | cat - <(echo "${volumes}") | kubectl_ apply -f - >/dev/null
+}
+
+# up_failed: the EXIT trap of `up`: on failure keep the logs beside, then tear everything down.
+up_failed() {
+  local code=$?
+  [[ ${code} -ne 0 ]] || return 0
+  rm -rf "${DIR}.failed-logs"
+  cp -r "${DIR}/logs" "${DIR}.failed-logs" 2>/dev/null || true
+  log "up failed; cleaning up (the components' logs are kept in ${DIR}.failed-logs)"
+  down
+  exit "${code}"
 }
 
 up() {
@@ -431,7 +442,7 @@ up() {
   check_free
   mkdir -p "${DIR}/logs" "${DIR}/pids" "${DIR}/pki" "${DIR}/images"
   # From here on a failure leaves nothing behind: the trap tears down what was made.
-  trap 'status=$?; if [[ ${status} -ne 0 ]]; then log "up failed; logs were in ${DIR}/logs; cleaning up"; cp -r "${DIR}/logs" "${DIR}.failed-logs" 2>/dev/null || true; down; log "logs kept in ${DIR}.failed-logs"; fi' EXIT
+  trap up_failed EXIT
   local begin=${SECONDS}
   make_cgroups
   make_network
