@@ -6,7 +6,8 @@
 #                                            then print NAME=PATH for each binary
 #   hack/control-plane.sh --cluster          also what a one-node cluster needs (hack/local-cluster.sh):
 #                                            kubelet, kube-scheduler, kube-proxy, kubectl, CoreDNS,
-#                                            the Prometheus Operator and its config reloader, pause
+#                                            the Prometheus Operator and its config reloader, pause,
+#                                            and Prometheus with promtool (from Debian's package)
 #   hack/control-plane.sh --check [--cluster]  print NAME=PATH, exit 1 (building nothing) if one is missing
 #
 # Lookup order per binary: $KUBEBUILDER_ASSETS, then the cache
@@ -28,7 +29,7 @@ HACK_DIR="$(cd "$(dirname "$0")" && pwd)"
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/hermes/control-plane"
 CACHE_DIR="${CACHE_ROOT}/${KUBE_VERSION}"
 CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager helm)
-CLUSTER=(kubelet kube-scheduler kube-proxy kubectl coredns prometheus-operator prometheus-config-reloader pause)
+CLUSTER=(kubelet kube-scheduler kube-proxy kubectl coredns prometheus-operator prometheus-config-reloader pause prometheus promtool)
 KUBE_COMMANDS=" kube-apiserver kube-controller-manager kubelet kube-scheduler kube-proxy kubectl "
 
 mode="build"
@@ -53,6 +54,7 @@ cache_dir() {
     coredns) echo "${CACHE_ROOT}/coredns-${COREDNS_VERSION}" ;;
     prometheus-operator | prometheus-config-reloader) echo "${CACHE_ROOT}/prometheus-operator-${PROMETHEUS_OPERATOR_VERSION}" ;;
     pause) echo "${CACHE_ROOT}/pause-$(sha256sum "${HACK_DIR}/cluster/pause/main.go" | cut -c1-12)" ;;
+    prometheus | promtool) echo "${CACHE_ROOT}/prometheus-debian" ;;
     *) echo "${CACHE_DIR}" ;;
   esac
 }
@@ -189,6 +191,27 @@ build_pause() {
   mv "${out}/pause.tmp" "${out}/pause"
 }
 
+# Prometheus and promtool from Debian's `prometheus` package, unpacked rather than installed (an
+# installed package would set up a service). Its binaries link only libc.
+fetch_prometheus() {
+  local out tmp
+  out="$(cache_dir prometheus)"
+  command -v apt-get >/dev/null 2>&1 || {
+    log "apt-get is required to fetch Debian's prometheus package (or put prometheus and promtool in ${out})"
+    exit 1
+  }
+  tmp="$(mktemp -d)"
+  chmod 755 "${tmp}" # apt-get download runs as _apt where it can
+  (cd "${tmp}" && apt-get download prometheus >&2) || {
+    log "apt-get download prometheus failed: run apt-get update first (as root)"
+    exit 1
+  }
+  dpkg-deb -x "${tmp}"/prometheus_*.deb "${tmp}/root"
+  mkdir -p "${out}"
+  cp "${tmp}/root/usr/bin/prometheus" "${tmp}/root/usr/bin/promtool" "${out}/"
+  rm -rf "${tmp}"
+}
+
 missing=()
 for name in "${binaries[@]}"; do
   [[ -n "$(find_binary "${name}")" ]] || missing+=("${name}")
@@ -211,6 +234,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
       kube+=("${name}")
     elif [[ "${name}" == prometheus-* ]]; then
       [[ " ${steps[*]} " == *" prometheus-operator "* ]] || steps+=(prometheus-operator)
+    elif [[ "${name}" == prometheus || "${name}" == promtool ]]; then
+      [[ " ${steps[*]} " == *" prometheus "* ]] || steps+=(prometheus)
     else
       steps+=("${name}")
     fi
@@ -228,6 +253,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
       coredns) log "building CoreDNS ${COREDNS_VERSION}" && build_coredns ;;
       prometheus-operator) log "building the Prometheus Operator ${PROMETHEUS_OPERATOR_VERSION}" && build_prometheus_operator ;;
       pause) log "building pause" && build_pause ;;
+      prometheus) log "unpacking Debian's prometheus package" && fetch_prometheus ;;
     esac
     log "built ${step} in $(($(date +%s) - start))s"
   done

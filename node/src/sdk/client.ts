@@ -99,6 +99,7 @@ export class HermesClient extends EventEmitter<{
       "grpc.keepalive_timeout_ms": 10_000,
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.max_receive_message_length": 16 * 1024 * 1024,
+      "grpc.use_local_subchannel_pool": 1, // own connection: apps behind one Service can land on different nodes
     }) as unknown as typeof this.client;
     const self = this;
     this.link = {
