@@ -7,8 +7,10 @@
 #   hack/control-plane.sh --cluster          also what a one-node cluster needs (hack/local-cluster.sh):
 #                                            kubelet, kube-scheduler, kube-proxy, kubectl, CoreDNS,
 #                                            the Prometheus Operator and its config reloader, pause,
-#                                            and Prometheus with promtool (from Debian's package)
-#   hack/control-plane.sh --check [--cluster]  print NAME=PATH, exit 1 (building nothing) if one is missing
+#                                            and Prometheus with promtool (from Debian's package); the
+#                                            Prometheus Operator's CRDs (prometheus-operator-crds, a folder)
+#   hack/control-plane.sh --check [--cluster]  print NAME=PATH (empty PATH when missing), then exit 1
+#                                            (building nothing) if one is missing
 #
 # Lookup order per binary: $KUBEBUILDER_ASSETS, then the cache
 # ${XDG_CACHE_HOME:-$HOME/.cache}/hermes/control-plane/<component version>/, then (helm only) PATH.
@@ -29,7 +31,8 @@ HACK_DIR="$(cd "$(dirname "$0")" && pwd)"
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/hermes/control-plane"
 CACHE_DIR="${CACHE_ROOT}/${KUBE_VERSION}"
 CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager helm)
-CLUSTER=(kubelet kube-scheduler kube-proxy kubectl coredns prometheus-operator prometheus-config-reloader pause prometheus promtool)
+CLUSTER=(kubelet kube-scheduler kube-proxy kubectl coredns prometheus-operator prometheus-config-reloader
+  prometheus-operator-crds pause prometheus promtool)
 KUBE_COMMANDS=" kube-apiserver kube-controller-manager kubelet kube-scheduler kube-proxy kubectl "
 
 mode="build"
@@ -52,7 +55,7 @@ log() { echo "control-plane: $*" >&2; }
 cache_dir() {
   case "$1" in
     coredns) echo "${CACHE_ROOT}/coredns-${COREDNS_VERSION}" ;;
-    prometheus-operator | prometheus-config-reloader) echo "${CACHE_ROOT}/prometheus-operator-${PROMETHEUS_OPERATOR_VERSION}" ;;
+    prometheus-operator | prometheus-config-reloader | prometheus-operator-crds) echo "${CACHE_ROOT}/prometheus-operator-${PROMETHEUS_OPERATOR_VERSION}" ;;
     pause) echo "${CACHE_ROOT}/pause-$(sha256sum "${HACK_DIR}/cluster/pause/main.go" | cut -c1-12)" ;;
     prometheus | promtool) echo "${CACHE_ROOT}/prometheus-debian" ;;
     *) echo "${CACHE_DIR}" ;;
@@ -179,6 +182,14 @@ build_prometheus_operator() {
     "${module}/cmd/prometheus-config-reloader@${PROMETHEUS_OPERATOR_VERSION}" >&2)
   go_build "${dir}" "${out}" "-X github.com/prometheus/common/version.Version=${PROMETHEUS_OPERATOR_VERSION#v}" \
     "${module}/cmd/operator=prometheus-operator" "${module}/cmd/prometheus-config-reloader"
+  # The CRDs of the same version, from the module's example/ folder.
+  local crds
+  crds="$(cd "${dir}" && go list -m -f '{{.Dir}}' "${module}")/example/prometheus-operator-crd"
+  rm -rf "${out}/prometheus-operator-crds.tmp"
+  cp -r "${crds}" "${out}/prometheus-operator-crds.tmp"
+  chmod -R u+w "${out}/prometheus-operator-crds.tmp"
+  rm -rf "${out}/prometheus-operator-crds"
+  mv "${out}/prometheus-operator-crds.tmp" "${out}/prometheus-operator-crds"
   rm -rf "${dir}"
 }
 
@@ -219,6 +230,7 @@ done
 
 if [[ ${#missing[@]} -gt 0 ]]; then
   if [[ "${mode}" == "check" ]]; then
+    for name in "${binaries[@]}"; do echo "${name}=$(find_binary "${name}")"; done
     log "missing: ${missing[*]} (run hack/control-plane.sh $* to build them into ${CACHE_ROOT})"
     exit 1
   fi
