@@ -139,6 +139,7 @@ start() {
     exec nsenter --target "${HOLDER}" --mount --net -- "$@" >"${DIR}/logs/${name}.log" 2>&1
   ) &
   echo "$!" >"${DIR}/pids/${name}"
+  disown # `down` stops it; bash should not report its end
 }
 
 # wait_for SECONDS WHAT CMD...: polls CMD until it succeeds; on timeout names the component's log.
@@ -198,6 +199,7 @@ make_holder() {
       sh -c 'mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib/cni && echo ready && exec sleep infinity'
   ) >"${DIR}/logs/holder.log" 2>&1 &
   HOLDER=$!
+  disown
   echo "${HOLDER}" >"${DIR}/pids/holder"
   wait_for 10 "the mount namespace" "" grep -q ready "${DIR}/logs/holder.log"
   # The holder is `sleep` by now (exec); its namespaces are the cluster's.

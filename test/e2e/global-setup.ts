@@ -29,14 +29,20 @@ function script(name: string, args: string[], env: NodeJS.ProcessEnv = process.e
   return r.stdout;
 }
 
-function binaries(): Record<string, string> {
+/** The path of each binary hack/control-plane.sh --cluster provides (building what is missing). */
+function binaries(): (name: string) => string {
   const out = script("control-plane.sh", ["--cluster"]);
-  return Object.fromEntries(
+  const paths = new Map(
     out
       .trim()
       .split("\n")
       .map((l) => l.split("=", 2) as [string, string]),
   );
+  return (name) => {
+    const path = paths.get(name);
+    if (!path) throw new Error(`hack/control-plane.sh --cluster gave no ${name}`);
+    return path;
+  };
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -90,8 +96,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     rmSync(next, { recursive: true, force: true });
 
     const kubectl = (args: string[], input?: string) =>
-      run(bin.kubectl, [`--kubeconfig=${kubeconfig}`, ...args], { input });
-    await kubectl(["apply", "--server-side", "-f", bin["prometheus-operator-crds"]]);
+      run(bin("kubectl"), [`--kubeconfig=${kubeconfig}`, ...args], { input });
+    await kubectl(["apply", "--server-side", "-f", bin("prometheus-operator-crds")]);
     await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
     const monitoring = readFileSync(join(import.meta.dirname, "manifests/monitoring.yaml"), "utf8")
       .replaceAll("HERMES_PROMETHEUS_OPERATOR_IMAGE", "hermes.local/prometheus-operator:local")
@@ -109,8 +115,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
     const cluster: E2eCluster = {
       kubeconfig,
-      kubectl: bin.kubectl,
-      helm: bin.helm,
+      kubectl: bin("kubectl"),
+      helm: bin("helm"),
       images: {
         node: `hermes.local/hermes-node:${TAG}`,
         nodeNext: `hermes.local/hermes-node:${TAG}-next`,

@@ -14,7 +14,8 @@ async function roundRobinProxy(
   let next = 0;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
-    const upstream = createConnection({ host: "127.0.0.1", port: targets[next++ % targets.length] });
+    const port = targets[next++ % targets.length] as number;
+    const upstream = createConnection({ host: "127.0.0.1", port });
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on("close", () => sockets.delete(s));
