@@ -79,9 +79,13 @@ describe("helm template hermes ./charts/hermes", () => {
     ]);
     const pod = hooks.find((o) => o.metadata.name === "hermes-chat-check-other");
     expect(pod.spec.containers[0].command).toContain("other.chat.svc.cluster.local:7500");
-    // The script every test Pod mounts is an ordinary object of the release, one per namespace.
+    // helm 3.19 fetches test logs from the release's namespace: the Pods run there.
+    for (const hook of hooks) expect(hook.metadata.namespace).toBe("hermes-system");
+    // Not selected by the operator's Service or PodDisruptionBudget.
+    expect(pod.metadata.labels["app.kubernetes.io/component"]).toBe("chat-check");
+    // The script every test Pod mounts is an ordinary object of the release.
     const [script] = find(objects, "ConfigMap", "hermes-chat-check");
-    expect(script.metadata.namespace).toBe("chat");
+    expect(script.metadata.namespace).toBe("hermes-system");
     expect(script.metadata.annotations?.["helm.sh/hook"]).toBeUndefined();
     expect(script.data["chat-check.mjs"]).toBe(readFileSync(join(CHART, "files/chat-check.mjs"), "utf8").trimEnd());
     expect(pod.spec.volumes[0].configMap.name).toBe("hermes-chat-check");
