@@ -92,9 +92,8 @@ spec_prometheus-config-reloader() {
   entrypoint /bin/prometheus-config-reloader
 }
 
-# Debian's Prometheus (dynamically linked to libc), laid out as the upstream image.
+# Prometheus with Kubernetes discovery only (hack/control-plane.sh), laid out as the upstream image.
 spec_prometheus() {
-  runtime libs:prometheus
   copy bin:prometheus /bin/prometheus
   copy bin:promtool /bin/promtool
   dir /prometheus 65534:65534
@@ -222,7 +221,6 @@ build_one() {
   runtime() {
     case "$1" in
       nodejs) runtime_nodejs ;;
-      libs:*) with_libs "$(binary "${1#libs:}")" ;;
     esac
   }
   workdir() {

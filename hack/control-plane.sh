@@ -7,7 +7,7 @@
 #   hack/control-plane.sh --cluster          also what a one-node cluster needs (hack/local-cluster.sh):
 #                                            kubelet, kube-scheduler, kube-proxy, kubectl, CoreDNS,
 #                                            the Prometheus Operator and its config reloader, pause,
-#                                            and Prometheus with promtool (from Debian's package); the
+#                                            Prometheus and promtool (Kubernetes discovery only); the
 #                                            Prometheus Operator's CRDs (prometheus-operator-crds, a folder)
 #   hack/control-plane.sh --check [--cluster]  print NAME=PATH (empty PATH when missing), then exit 1
 #                                            (building nothing) if one is missing
@@ -27,6 +27,9 @@ ETCD_VERSION="${HERMES_ETCD_VERSION:-v3.6.4}" # the etcd that Kubernetes v1.34 i
 HELM_VERSION="${HERMES_HELM_VERSION:-v3.19.5}"
 COREDNS_VERSION="${HERMES_COREDNS_VERSION:-v1.13.1}"
 PROMETHEUS_OPERATOR_VERSION="${HERMES_PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
+# Prometheus 3.10 (its Go module numbers v3.x.y as v0.3xx.y): the first with build tags that
+# leave out the service discoveries it does not need (cloud SDKs) — and so a short build.
+PROMETHEUS_VERSION="${HERMES_PROMETHEUS_VERSION:-v0.310.0}"
 HACK_DIR="$(cd "$(dirname "$0")" && pwd)"
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/hermes/control-plane"
 CACHE_DIR="${CACHE_ROOT}/${KUBE_VERSION}"
@@ -57,7 +60,7 @@ cache_dir() {
     coredns) echo "${CACHE_ROOT}/coredns-${COREDNS_VERSION}" ;;
     prometheus-operator | prometheus-config-reloader | prometheus-operator-crds) echo "${CACHE_ROOT}/prometheus-operator-${PROMETHEUS_OPERATOR_VERSION}" ;;
     pause) echo "${CACHE_ROOT}/pause-$(sha256sum "${HACK_DIR}/cluster/pause/main.go" | cut -c1-12)" ;;
-    prometheus | promtool) echo "${CACHE_ROOT}/prometheus-debian" ;;
+    prometheus | promtool) echo "${CACHE_ROOT}/prometheus-${PROMETHEUS_VERSION}" ;;
     *) echo "${CACHE_DIR}" ;;
   esac
 }
@@ -93,8 +96,8 @@ go_build() {
   local tmp spec pkgs=()
   tmp="$(mktemp -d "${out}/.build.XXXXXX")"
   for spec in "$@"; do pkgs+=("${spec%%=*}"); done
-  (cd "${dir}" && CGO_ENABLED=0 go build -p "${GO_BUILD_PARALLEL:-2}" -trimpath -ldflags "-s -w ${ldflags}" \
-    -o "${tmp}/" "${pkgs[@]}" >&2)
+  (cd "${dir}" && CGO_ENABLED=0 go build -p "${GO_BUILD_PARALLEL:-2}" -trimpath -tags "${GO_TAGS:-}" \
+    -ldflags "-s -w ${ldflags}" -o "${tmp}/" "${pkgs[@]}" >&2)
   for spec in "$@"; do
     [[ "${spec}" != *=* ]] || mv "${tmp}/$(go_binary_name "${spec%%=*}")" "${tmp}/${spec#*=}"
   done
@@ -202,25 +205,20 @@ build_pause() {
   mv "${out}/pause.tmp" "${out}/pause"
 }
 
-# Prometheus and promtool from Debian's `prometheus` package, unpacked rather than installed (an
-# installed package would set up a service). Its binaries link only libc.
-fetch_prometheus() {
-  local out tmp
+# Prometheus and promtool in one `go build`, with Kubernetes service discovery only (the tags of
+# its plugins/ folder).
+build_prometheus() {
+  local dir out module="github.com/prometheus/prometheus"
+  dir="$(mktemp -d)"
   out="$(cache_dir prometheus)"
-  command -v apt-get >/dev/null 2>&1 || {
-    log "apt-get is required to fetch Debian's prometheus package (or put prometheus and promtool in ${out})"
-    exit 1
-  }
-  tmp="$(mktemp -d)"
-  chmod 755 "${tmp}" # apt-get download runs as _apt where it can
-  (cd "${tmp}" && apt-get download prometheus >&2) || {
-    log "apt-get download prometheus failed: run apt-get update first (as root)"
-    exit 1
-  }
-  dpkg-deb -x "${tmp}"/prometheus_*.deb "${tmp}/root"
   mkdir -p "${out}"
-  cp "${tmp}/root/usr/bin/prometheus" "${tmp}/root/usr/bin/promtool" "${out}/"
-  rm -rf "${tmp}"
+  scratch_module "${dir}"
+  (cd "${dir}" && go get "${module}/cmd/prometheus@${PROMETHEUS_VERSION}" "${module}/cmd/promtool@${PROMETHEUS_VERSION}" >&2)
+  local minor="${PROMETHEUS_VERSION#v0.}"
+  GO_TAGS="remove_all_sd,enable_kubernetes_sd" go_build "${dir}" "${out}" \
+    "-X github.com/prometheus/common/version.Version=3.${minor:1:2}.${minor##*.}" \
+    "${module}/cmd/prometheus" "${module}/cmd/promtool"
+  rm -rf "${dir}"
 }
 
 missing=()
@@ -265,7 +263,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
       coredns) log "building CoreDNS ${COREDNS_VERSION}" && build_coredns ;;
       prometheus-operator) log "building the Prometheus Operator ${PROMETHEUS_OPERATOR_VERSION}" && build_prometheus_operator ;;
       pause) log "building pause" && build_pause ;;
-      prometheus) log "unpacking Debian's prometheus package" && fetch_prometheus ;;
+      prometheus) log "building Prometheus ${PROMETHEUS_VERSION} and promtool" && build_prometheus ;;
     esac
     log "built ${step} in $(($(date +%s) - start))s"
   done

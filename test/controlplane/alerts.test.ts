@@ -8,7 +8,7 @@ import { run } from "./support/cluster.js";
 const REPO = resolve(import.meta.dirname, "../..");
 const RULES = join(REPO, "charts/hermes/files/prometheus-rules.yaml");
 
-/** promtool from Debian's prometheus package, as hack/control-plane.sh --cluster unpacks it. */
+/** promtool, as hack/control-plane.sh --cluster builds it. */
 function promtool(): string {
   let out = "";
   try {
@@ -22,7 +22,7 @@ function promtool(): string {
   const path = /^promtool=(.+)$/m.exec(out)?.[1];
   if (!path)
     throw new Error(
-      "promtool is missing: run hack/control-plane.sh --cluster (it unpacks Debian's prometheus package)",
+      "promtool is missing: run hack/control-plane.sh --cluster (it builds promtool from Prometheus's Go module)",
     );
   return path;
 }

@@ -87,7 +87,9 @@ describe("helm template hermes ./charts/hermes", () => {
     const [script] = find(objects, "ConfigMap", "hermes-chat-check");
     expect(script.metadata.namespace).toBe("hermes-system");
     expect(script.metadata.annotations?.["helm.sh/hook"]).toBeUndefined();
-    expect(script.data["chat-check.mjs"]).toBe(readFileSync(join(CHART, "files/chat-check.mjs"), "utf8").trimEnd());
+    expect(script.data["chat-check.mjs"]).toBe(
+      readFileSync(join(CHART, "files/chat-check.mjs"), "utf8").trimEnd(),
+    );
     expect(pod.spec.volumes[0].configMap.name).toBe("hermes-chat-check");
   });
 
@@ -169,7 +171,15 @@ describe("helm template hermes ./charts/hermes", () => {
   it("refuses a dashboard namespace that is not a DNS label, naming the value", async () => {
     const r = await run(
       helm,
-      ["template", "hermes", CHART, "--kube-version", KUBE_VERSION, "--set", "metrics.grafanaDashboard.namespace=Not_A"],
+      [
+        "template",
+        "hermes",
+        CHART,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "metrics.grafanaDashboard.namespace=Not_A",
+      ],
       { allowFail: true },
     );
     expect(r.code).not.toBe(0);
