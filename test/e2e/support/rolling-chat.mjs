@@ -9,7 +9,9 @@
 //   rolling-chat.mjs <endpoint> [messagesPerSecond]
 import { createServer } from "node:http";
 
-const { HermesClient, Identity } = await import(process.env.HERMES_SDK ?? "/app/node/dist/sdk/index.js");
+const { HermesClient, Identity, endReasonName } = await import(
+  process.env.HERMES_SDK ?? "/app/node/dist/sdk/index.js"
+);
 const [endpoint, rate = "20"] = process.argv.slice(2);
 const PAUSE_MS = 1000 / Number(rate);
 /** Pause before A tries again to start a chat (the peer's node may be restarting). */
@@ -22,7 +24,7 @@ const log = (step, fields = {}) =>
 
 /** What each app was told and how it came back: the "how were the apps told" part of the report. */
 function watch(name, app) {
-  const seen = { name, nodes: [], disconnects: [], resumedChats: 0, chatsEnded: {}, errors: [] };
+  const seen = { name, nodes: [app.nodeId], disconnects: [], resumedChats: 0, chatsEnded: {}, errors: [] };
   app.on("connected", (c) => {
     seen.nodes.push(c.nodeId);
     seen.resumedChats += c.resumedChats ?? 0;
@@ -33,8 +35,9 @@ function watch(name, app) {
     log("disconnected", { app: name, why });
   });
   app.on("chatEnded", (chat, reason) => {
-    seen.chatsEnded[reason] = (seen.chatsEnded[reason] ?? 0) + 1;
-    log("chatEnded", { app: name, chat: chat.id, reason });
+    const why = endReasonName(reason);
+    seen.chatsEnded[why] = (seen.chatsEnded[why] ?? 0) + 1;
+    log("chatEnded", { app: name, chat: chat.id, reason: why });
   });
   app.on("error", (e) => {
     seen.errors.push(e.message);
