@@ -1,15 +1,19 @@
 import { approuter } from "@hermes/proto";
 import type { Logger } from "pino";
 import type { Counter, Gauge } from "prom-client";
-import { defaultConfig } from "../../src/config/defaults.js";
-import type { NodeConfig } from "../../src/config/types.js";
 import { Identity } from "../../src/identity/index.js";
 import { ChatStore } from "../../src/router/chat-store.js";
+import {
+  defaultRouterLimits,
+  defaultRouterTimeouts,
+  type RouterLimits,
+  type RouterTimeouts,
+} from "../../src/router/config.js";
 import type { AppLocator, MeshLink } from "../../src/router/locator.js";
 import { Router } from "../../src/router/router.js";
 import type { Session } from "../../src/router/session.js";
 import { createLogger, Metrics } from "../../src/telemetry/index.js";
-import { FakeClock } from "./clock.js";
+import { FakeClock } from "../../src/utils/fake-clock.js";
 import { newChatId, newEphemeralKey, signedAcceptChat, signedConnect, signedStartChat } from "./frames.js";
 import { MemoryKeyBackend } from "./key-backend.js";
 import { RecordingSink } from "./sink.js";
@@ -17,8 +21,8 @@ import { RecordingSink } from "./sink.js";
 export type AppBody = NonNullable<approuter.AppFrame["body"]>;
 
 export interface RouterOverrides {
-  limits?: Partial<NodeConfig["limits"]>;
-  timeouts?: Partial<NodeConfig["timeouts"]>;
+  limits?: Partial<RouterLimits>;
+  timeouts?: Partial<RouterTimeouts>;
   clock?: FakeClock;
   backend?: MemoryKeyBackend;
   logger?: Logger;
@@ -35,32 +39,32 @@ export interface Harness {
   backend: MemoryKeyBackend;
   store: ChatStore;
   identity: Identity;
-  limits: NodeConfig["limits"];
-  timeouts: NodeConfig["timeouts"];
+  limits: RouterLimits;
+  timeouts: RouterTimeouts;
   /** A new app (not yet connected) on this router. */
   app(identity?: Identity): TestApp;
 }
 
 /** A Router over a fake clock, fresh metrics, a silent logger and an in-memory keystore. */
 export function newRouter(o: RouterOverrides = {}): Harness {
-  const defaults = defaultConfig();
-  const limits = { ...defaults.limits, ...o.limits };
-  const timeouts = { ...defaults.timeouts, ...o.timeouts };
+  const limits = { ...defaultRouterLimits, ...o.limits };
+  const timeouts = { ...defaultRouterTimeouts, ...o.timeouts };
   const clock = o.clock ?? new FakeClock();
   const metrics = new Metrics();
   const backend = o.backend ?? new MemoryKeyBackend();
   const store = new ChatStore(backend);
   const identity = o.identity ?? Identity.generate();
-  const router = new Router({
-    identity,
-    limits,
-    timeouts,
-    clock,
-    metrics,
-    logger: o.logger ?? createLogger({ level: "silent" }),
-    store,
-    ...(o.mesh ? { mesh: o.mesh } : o.locator ? { mesh: meshOf(o.locator) } : {}),
-  });
+  const router = new Router(
+    {
+      identity,
+      clock,
+      metrics,
+      logger: o.logger ?? createLogger({ level: "silent" }),
+      store,
+      ...(o.mesh ? { mesh: o.mesh } : o.locator ? { mesh: meshOf(o.locator) } : {}),
+    },
+    { limits, timeouts },
+  );
   const h: Harness = {
     router,
     clock,
