@@ -68,7 +68,9 @@ cluster_pids() {
 
 down() {
   local pids
-  # kubelet and containerd first, so nothing new is started while the rest is stopped.
+  # Every process of the cluster, pods included, is in the cgroup: kill them all by PID, again
+  # until none is left (containerd or kubelet may start one while the rest is killed). The data
+  # goes with the cluster, so nothing is stopped gracefully.
   for _ in $(seq 1 50); do
     pids="$(cluster_pids)"
     [[ -n "${pids}" ]] || break
