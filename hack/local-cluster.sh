@@ -129,8 +129,6 @@ check_free() {
 # ---- pieces of `up`
 
 HOLDER=""
-# in_cluster CMD...: runs CMD in the cluster's network and mount namespaces.
-in_cluster() { nsenter --target "${HOLDER}" --mount --net -- "$@"; }
 
 # start NAME CMD...: runs CMD in the cluster's namespaces and cgroup, logging to logs/NAME.log.
 start() {
