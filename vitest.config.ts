@@ -6,6 +6,7 @@ const alias = { "@hermes/proto": fileURLToPath(new URL("./proto/src/index.ts", i
 // unit: pure logic, fake clocks. component: in-process gRPC on loopback. operator: its pure parts.
 // integration: real `hermes` processes, network namespaces, dnsmasq (needs `npm run build`).
 // controlplane: etcd + kube-apiserver processes, the chart and the operator (hack/control-plane.sh).
+// e2e: a real one-node cluster (hack/local-cluster.sh, or any cluster: test/e2e/global-setup.ts).
 // hack/test.sh runs them one group after another: they share two cores.
 export default defineConfig({
   resolve: { alias },
@@ -36,6 +37,17 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          globalSetup: ["test/e2e/global-setup.ts"],
+          // One cluster, one HermesNode walked through the user's path: steps run in order.
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 1_200_000,
         },
       },
       {

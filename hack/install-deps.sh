@@ -8,17 +8,24 @@
 #   ps        process checks (procps)
 #   python3   loss and delay where the kernel has no netem (sch_netem): a small NFQUEUE program
 #             in test/integration/netns.ts stands in for it
+# The one-node cluster of the e2e suite (hack/local-cluster.sh):
+#   containerd, runc             the container runtime (containerd 1.6 with its CRI plugin, runc 1.1)
+#   containernetworking-plugins  bridge, host-local, portmap and loopback for pod networking
+#   nsenter, unshare             entering the cluster's namespaces (util-linux)
+#   openssl, curl, jq            the cluster's certificates, health checks, image manifests
 set -euo pipefail
 
-# command:package
-needs=(dnsmasq:dnsmasq-base ip:iproute2 iptables:iptables ps:procps python3:python3)
+# command (or path):package
+needs=(dnsmasq:dnsmasq-base ip:iproute2 iptables:iptables ps:procps python3:python3
+  containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins
+  nsenter:util-linux unshare:util-linux openssl:openssl curl:curl jq:jq)
 
 # dnsmasq, ip and iptables live in sbin, which a normal user's PATH may lack.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 missing=()
 for need in "${needs[@]}"; do
-  command -v "${need%%:*}" >/dev/null 2>&1 || missing+=("${need#*:}")
+  command -v "${need%%:*}" >/dev/null 2>&1 || [[ " ${missing[*]} " == *" ${need#*:} "* ]] || missing+=("${need#*:}")
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then

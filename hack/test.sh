@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 
 echo "== system packages"
 bash hack/install-deps.sh
-echo "== control-plane binaries (built once from Go modules, then cached)"
-bash hack/control-plane.sh
+echo "== control-plane and cluster binaries (built once from Go modules, then cached)"
+bash hack/control-plane.sh --cluster
 echo "== build and type-check"
 npx tsc -b node operator
 npx tsc -p tsconfig.test.json
@@ -16,6 +16,8 @@ echo "== lint"
 npx biome check .
 echo "== codegen"
 bash hack/check-codegen.sh
+echo "== images: Dockerfiles and hack/build-images.sh agree"
+node hack/check-images.mjs
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
@@ -29,6 +31,7 @@ group unit --project unit --project operator
 group component --project component
 group integration --project integration
 group controlplane --project controlplane
+group e2e --project e2e
 
 node -e '
   const fs = require("node:fs");

@@ -24,12 +24,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end }}
 
-{{- define "hermes.labels" -}}
+{{/* Labels of every object the chart renders, without selector labels (HermesNodes, monitoring). */}}
+{{- define "hermes.commonLabels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
-{{ include "hermes.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: hermes
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels of the operator's objects: the common labels and the operator's selector labels. */}}
+{{- define "hermes.labels" -}}
+{{ include "hermes.commonLabels" . }}
+{{ include "hermes.selectorLabels" . }}
 {{- end }}
 
 {{- define "hermes.serviceAccountName" -}}
