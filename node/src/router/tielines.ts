@@ -115,9 +115,9 @@ export class Tielines {
       this.components.logger.info({ app: appId, toNode: nodeId }, "app moved to another node");
     const { chats } = this.components;
     for (const chat of chats.table.of(appId)) {
-      if (chat.state !== "ready") continue;
+      if (chat.state !== "ready" || !this.carriesPeerOf(chat, appId) || chats.localSession(appId)) continue;
       const { route } = chat;
-      if (route.kind === "remote" && route.app === appId) {
+      if (route.kind === "remote") {
         if (route.node === nodeId) continue;
         if (route.node === "" || !route.reachable) {
           // It resumed there, or will: show that node we carry its peer.
@@ -125,12 +125,19 @@ export class Tielines {
           chats.sync(chat as RemoteReadyChat);
           continue;
         }
-      } else if (chats.localSession(appId)) {
-        continue; // still connected here too: the newer session wins when it resumes there
       }
       // Did it resume this chat there? That node answers: a sync back if so, UNKNOWN_CHAT if not.
       chats.syncTo(nodeId, chat, appId);
     }
+  }
+
+  /**
+   * True when this node carries the other participant of `appId` in the chat: both are local, or
+   * `appId` is the remote one. (When `appId` is ours and its peer is elsewhere, the peer's node
+   * follows `appId` to where it went.)
+   */
+  private carriesPeerOf(chat: Chat, appId: string): boolean {
+    return chat.route.kind === "local" || chat.route.app === appId;
   }
 
   /**
@@ -374,7 +381,8 @@ export class Tielines {
     const chat = chats.table.get(e.chatId);
     if (chat?.state !== "ready" || e.code !== ErrorCode.ERROR_CODE_UNKNOWN_CHAT) return;
     const gone = participants(chat).find(
-      (appId) => !chats.localSession(appId) && mesh.locate(appId)?.nodeId === node,
+      (appId) =>
+        this.carriesPeerOf(chat, appId) && !chats.localSession(appId) && mesh.locate(appId)?.nodeId === node,
     );
     if (!gone) return;
     // Everyone still holding it hears: our app, and the node that carried the gone app.
