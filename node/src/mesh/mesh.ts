@@ -450,7 +450,10 @@ export class Mesh extends EventEmitter<{
     this.emit("nodeLost", member.id, reason);
   }
 
-  /** A broken tieline gets tielineGraceMs to come back before its chats are torn down. */
+  /**
+   * A broken tieline gets tielineGraceMs to come back; after that the node counts as lost for
+   * its chats (they wait for their apps, see Tielines.nodeLost) though it stays a member.
+   */
   private tielineDown(nodeId: string, why: string): void {
     this.reopenTieline(nodeId);
     // Reopen attempts that fail again are not news: one warning per outage.
@@ -459,15 +462,15 @@ export class Mesh extends EventEmitter<{
     const cancel = this.clock.setTimeout(() => {
       this.graceTimers.delete(nodeId);
       if (this.links.isRouteUp(nodeId)) return;
-      this.logger.warn({ peer: nodeId }, "tieline did not come back: tearing its chats down");
+      this.logger.warn({ peer: nodeId }, "tieline did not come back: its chats wait for it");
       this.emit("nodeLost", nodeId, "tieline_lost");
     }, this.config.tielineGraceMs);
     this.graceTimers.set(nodeId, cancel);
   }
 
   /**
-   * An app now on `nodeId` that is not connected here, or connected here earlier, has moved
-   * there: the router drops a stale session and the chats it kept for it.
+   * An app now on `nodeId` that is not connected here, or connected here earlier, is there:
+   * the router drops a stale session and follows the app's chats (appLocated).
    */
   private checkMoved(nodeId: string, entries: nodemesh.AppEntry[]): void {
     for (const entry of entries) {

@@ -13,7 +13,8 @@ interface ChatRecordJson {
   acked: Record<string, number>;
   lastActivity: number;
   createdAt: number;
-  remote?: { app: string; node: string };
+  /** boundAtMs: when the remote app signed the resume that bound it to that node (0: from the start). */
+  remote?: { app: string; node: string; boundAtMs?: number };
 }
 
 const BYTES_FIELDS = [
@@ -40,7 +41,8 @@ export function encodeChatRecord(chat: ReadyChat): Uint8Array {
     lastActivity: chat.lastActivity,
     createdAt: chat.createdAt,
   };
-  if (chat.route.kind === "remote") json.remote = { app: chat.route.app, node: chat.route.node };
+  if (chat.route.kind === "remote")
+    json.remote = { app: chat.route.app, node: chat.route.node, boundAtMs: chat.route.boundAtMs };
   return new TextEncoder().encode(JSON.stringify(json));
 }
 
@@ -79,7 +81,7 @@ export function decodeChatRecord(bytes: Uint8Array): ReadyChat {
     fromTarget: restored(ready.targetAppId),
     // Until its tieline is up again and the two nodes have compared marks (ChatSync).
     route: json.remote
-      ? { ...remoteRoute(json.remote.app, json.remote.node), reachable: false }
+      ? { ...remoteRoute(json.remote.app, json.remote.node, json.remote.boundAtMs ?? 0), reachable: false }
       : { kind: "local" },
   };
 }

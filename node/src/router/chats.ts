@@ -67,6 +67,16 @@ export class Chats {
     this.updateGauges();
   }
 
+  /** Adds a ready chat this node takes over for an app that resumed it after another node carried it. */
+  takeOver(chat: ReadyChat, why: string): void {
+    this.add(chat);
+    this.save(chat);
+    this.components.metrics.chatsTakenOver.inc();
+    const route =
+      chat.route.kind === "remote" ? { remoteApp: chat.route.app, remoteNode: chat.route.node } : {};
+    this.components.logger.info({ chat: chat.id, ...route }, why);
+  }
+
   /** The target's signed answer makes the chat ready; both sides' records start here. */
   makeReady(chat: PendingChat, targetPublicKey: Uint8Array, accept: SignedAccept): ReadyChat {
     const { offer } = chat;
@@ -139,7 +149,7 @@ export class Chats {
     if (!this.table.remove(chat.id, this.components.clock.now())) return;
     this.updateGauges();
     this.components.store.erase(chat.id);
-    this.components.metrics.chatsEnded.inc({ reason: "moved" });
+    this.components.metrics.chatsHandedOver.inc();
     this.components.logger.info({ chat: chat.id }, "chat moved to other nodes; copy dropped");
   }
 

@@ -108,8 +108,7 @@ function adopt(
     host.clock.now(),
   );
   chat.proof = resume;
-  host.chats.add(chat);
-  host.chats.save(chat);
+  host.chats.takeOver(chat, "chat taken over for an app that resumed it here");
   host.chats.sync(chat as ReadyChat & { route: { kind: "remote" } });
   return undefined;
 }

@@ -100,9 +100,9 @@ export class Tielines {
 
   /**
    * The directory places `appId` on node `nodeId`, connected there after (or without)
-   * connecting here. A session it still has here is stale. Chats that lost track of it (its
-   * node died) show that node the proof that they carry the other participant; its other chats
-   * stay until the node it resumed them on takes them over (ChatSync).
+   * connecting here. A session it still has here is stale, and so are its offers. Chats that
+   * lost track of it (its node died) show that node the proof that they carry the other
+   * participant; otherwise that node is asked whether the app brought the chat along (ChatSync).
    */
   appLocated(appId: string, nodeId: string): void {
     if (
@@ -114,8 +114,16 @@ export class Tielines {
     )
       this.components.logger.info({ app: appId, toNode: nodeId }, "app moved to another node");
     const { chats } = this.components;
-    for (const chat of chats.table.of(appId)) {
-      if (chat.state !== "ready" || !this.carriesPeerOf(chat, appId) || chats.localSession(appId)) continue;
+    for (const chat of [...chats.table.of(appId)]) {
+      if (chats.localSession(appId)) break;
+      if (chat.state === "pending") {
+        // Offers are not carried over: the initiator's SDK gave this one up when it came back
+        // elsewhere (ConnectAck.pending_offers), so the target must not accept it any more.
+        if (chat.offer.initiatorAppId === appId)
+          chats.end(chat, "route_unavailable", () => ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE);
+        continue;
+      }
+      if (!this.carriesPeerOf(chat, appId)) continue;
       const { route } = chat;
       if (route.kind === "remote") {
         if (route.node === nodeId) continue;
@@ -465,9 +473,7 @@ export class Tielines {
       remoteRoute(s.appId, node, s.proof!.timestampMs),
       clock.now(),
     );
-    chats.add(chat);
-    chats.save(chat);
-    logger.info({ chat: chat.id, app: s.appId, node }, "chat taken over for an app that may resume here");
+    chats.takeOver(chat, "chat taken over for an app that may resume here");
     chats.sync(chat as RemoteReadyChat, true);
   }
 

@@ -14,6 +14,14 @@ export class Metrics {
   readonly chats = this.gauge("hermes_chats", "Chats by state", ["state"]);
   readonly chatsStarted = this.counter("hermes_chats_started_total", "Chats started");
   readonly chatsEnded = this.counter("hermes_chats_ended_total", "Chats ended by reason", ["reason"]);
+  readonly chatsTakenOver = this.counter(
+    "hermes_chats_taken_over_total",
+    "Chats this node started carrying for an app that resumed them here after another node carried them",
+  );
+  readonly chatsHandedOver = this.counter(
+    "hermes_chats_handed_over_total",
+    "Chat copies this node dropped because their apps resumed them on other nodes (the chats go on)",
+  );
   readonly messagesRelayed = this.counter("hermes_messages_relayed_total", "Messages relayed", ["scope"]);
   readonly bytesRelayed = this.counter("hermes_relayed_bytes_total", "Ciphertext bytes relayed", ["scope"]);
   readonly acksRelayed = this.counter("hermes_acks_relayed_total", "End-to-end acks relayed", ["scope"]);

@@ -82,7 +82,7 @@ describe("chat records", () => {
       app: "x".repeat(32),
       node: "y".repeat(32),
       reachable: false,
-      boundAtMs: 0,
+      boundAtMs: 5,
     });
   });
 

@@ -7,13 +7,16 @@ import {
   connectFields,
   offerFields,
   readyOf,
+  resumeFields,
   type SignedOffer,
   signAccept,
   signConnect,
   signOffer,
+  signResume,
   verifyAccept,
   verifyConnect,
   verifyOffer,
+  verifyResume,
 } from "../../src/protocol/index.js";
 import { deriveChatKeys, open, seal } from "../../src/sdk/e2e.js";
 import { flipped } from "../support/frames.js";
@@ -43,10 +46,18 @@ const vectors = JSON.parse(
       | "initiatorEphemeralKey"
       | "targetEphemeralSecretKey"
       | "targetEphemeralKey"]: string;
-  } & { connectTimestampMs: number; offerTimestampMs: number; acceptTimestampMs: number };
+  } & {
+    connectTimestampMs: number;
+    offerTimestampMs: number;
+    acceptTimestampMs: number;
+    resumeDelivered: number;
+    resumeAckedByPeer: number;
+    resumeTimestampMs: number;
+  };
   connect: { label: string; payload: string; signature: string };
   offer: { label: string; payload: string; signature: string };
   accept: { label: string; payload: string; signature: string };
+  resume: { label: string; payload: string; signature: string };
   chatKeys: {
     initiatorToTarget: string;
     targetToInitiator: string;
@@ -122,6 +133,30 @@ describe("chat transcript test vectors", () => {
       /target's signature/,
     );
     expect(checkReady({ ...ready, targetPublicKey: initiator.publicKey })).toMatch(/does not match its key/);
+  });
+
+  it("resume: the app states its marks for a node in the published payload, and no other node takes it", () => {
+    const offer = theOffer();
+    const ready = readyOf(
+      offer,
+      target.publicKey,
+      signAccept(target, offer, targetEphemeralKey, v.acceptTimestampMs),
+    );
+    const marks = { ready, delivered: v.resumeDelivered, ackedByPeer: v.resumeAckedByPeer };
+    const resume = signResume(initiator, node.id, marks, v.resumeTimestampMs);
+    const fields = resumeFields(node.id, initiator.id, resume);
+    expect(hex(signingPayload("hermes/chat-resume/v1", fields))).toBe(vectors.resume.payload);
+    expect(hex(resume.signature)).toBe(vectors.resume.signature);
+    expect(verifyResume(resume, node.id, initiator.id, initiator.publicKey)).toBe(true);
+    expect(verifyResume(resume, target.id, initiator.id, initiator.publicKey)).toBe(false);
+    expect(
+      verifyResume(
+        { ...resume, delivered: resume.delivered + 1 },
+        node.id,
+        initiator.id,
+        initiator.publicKey,
+      ),
+    ).toBe(false);
   });
 
   it("chat keys: HKDF over the transcript gives the published keys and ciphertext", () => {

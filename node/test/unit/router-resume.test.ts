@@ -114,7 +114,8 @@ describe("an app that fails over to another node takes its chat along", () => {
     await settle();
     expect(C.router.stats().chats.ready).toBe(1);
     expect(B.router.stats().chats.ready).toBe(0); // released by A
-    expect(await metricValue(B.metrics.chatsEnded, { reason: "moved" })).toBe(1);
+    expect(await metricValue(B.metrics.chatsHandedOver)).toBe(1);
+    expect(await metricValue(C.metrics.chatsTakenOver)).toBe(1);
     a.sink.take();
     await send(a, chatId, [4, 5]);
     expect(deliveries(onC).map((d) => d.seq)).toEqual([4, 5]);
@@ -302,6 +303,29 @@ describe("a node told of a chat it does not know", () => {
       chatId,
       reason: ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE,
     });
+  });
+});
+
+describe("offers are not carried over", () => {
+  it("ends an offer for its target when the initiator comes back on another node", async () => {
+    const mesh = new FakeMesh();
+    const [A, B, C] = [mesh.node(), mesh.node(), mesh.node()];
+    const a = A.app();
+    const b = B.app();
+    a.connect();
+    b.connect();
+    const start = a.startChat(b);
+    await settle();
+    b.sink.one("chatOffer");
+    a.disconnect();
+    C.app(a.identity).connect(); // its SDK fails the start: the offer is not in pending_offers
+    await settle();
+    await settle();
+    expect(b.sink.one("chatDeleted")).toMatchObject({
+      chatId: start.chatId,
+      reason: ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE,
+    });
+    expect([A.router.stats().chats.pending, B.router.stats().chats.pending]).toEqual([0, 0]);
   });
 });
 

@@ -68,7 +68,7 @@ describe("tielines: starting a chat across nodes", () => {
     expect(A.backend.persistedNames("chat/")).toEqual([`chat/${start.chatId}`]);
     expect(B.backend.persistedNames("chat/")).toEqual([`chat/${start.chatId}`]);
     const record = JSON.parse(Buffer.from(A.backend.persisted.get(`chat/${start.chatId}`)!).toString());
-    expect(record.remote).toEqual({ app: b.id, node: B.nodeId });
+    expect(record.remote).toEqual({ app: b.id, node: B.nodeId, boundAtMs: 0 });
   });
 
   it("carries a rejection back to the initiator and ends the chat on both nodes", async () => {
