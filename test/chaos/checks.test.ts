@@ -176,7 +176,9 @@ describe("the checks and the tables", () => {
     ],
     stalled: [{ pair: "p0-2", why: "ba: 3 sends unsettled" }],
     told: [{ app: "p1-2.b", step: 0, ms: 500, kind: "chat-ended" }],
-    appErrors: 0,
+    appErrors: {},
+    startedAt: 0,
+    durationMs: 1,
     notes: [],
   };
 

@@ -15,6 +15,15 @@ const SPAWN_TIMEOUT_MS = 30_000;
 /** SIGTERM to exit: the node's shutdownGraceMs (10 s) plus its mesh leave and last flush. */
 const STOP_GRACE_MS = 15_000;
 
+function isDeath(line: Record<string, unknown>, nodeId: string, since: number): boolean {
+  return (
+    line.msg === "membership change" &&
+    line.peer === nodeId &&
+    (line.state === "dead" || line.state === "left") &&
+    Date.parse(String(line.time)) >= since
+  );
+}
+
 /**
  * N `hermes node` processes, each in its own network namespace with its own address, in a mesh
  * with mutual TLS (a fresh CA, one certificate per address), every node listing the others as
@@ -24,6 +33,8 @@ const STOP_GRACE_MS = 15_000;
  */
 export class ChaosMesh {
   private readonly paused = new Set<number>();
+  /** Every process's log lines, by node: a restarted node's new process starts a new list. */
+  private readonly logs: Record<string, unknown>[][][] = [];
 
   private constructor(
     private readonly lab: Lab,
@@ -146,20 +157,16 @@ export class ChaosMesh {
   }
 
   /**
-   * When every other running node had logged node `victim` dead (or left) at or after `since`:
-   * the mesh's detection time. Undefined while some node has not.
+   * When every other node had logged node `victim` dead (or left) at or after `since`: the
+   * mesh's detection time. Undefined while some node has not.
    */
   detectedAt(victim: number, since: number): number | undefined {
     let latest: number | undefined;
-    for (const [i, node] of this.nodes.entries()) {
-      if (i === victim || !this.isRunning(i)) continue;
-      const entry = node.logs.find(
-        (l) =>
-          l.msg === "membership change" &&
-          l.peer === this.ids[victim] &&
-          (l.state === "dead" || l.state === "left") &&
-          Date.parse(String(l.time)) >= since,
-      );
+    for (const [i, processes] of this.logs.entries()) {
+      if (i === victim) continue;
+      const entry = processes
+        .map((lines) => lines.find((l) => isDeath(l, this.ids[victim]!, since)))
+        .find((l) => l !== undefined);
       if (!entry) return undefined;
       latest = Math.max(latest ?? 0, Date.parse(String(entry.time)));
     }
@@ -201,6 +208,7 @@ export class ChaosMesh {
       flags: this.flags[i]!,
     });
     this.nodes[i] = node;
+    this.logs[i] = [...(this.logs[i] ?? []), node.logs];
     return node;
   }
 }

@@ -21,7 +21,10 @@ export interface FaultSummary {
   unsettled: number;
   /** Pairs whose chat ended or stalled, counted once per round, by the first reason. */
   chatsEnded: Record<string, number>;
+  /** Each app's first notice (disconnected, chat ended, send rejected) after a step. */
   toldMs: number[];
+  /** From the step to each chat end the SDK reported. */
+  chatEndMs: number[];
   /** Detection per step; undefined where the mesh never declared the victim dead. */
   detectionMs: (number | undefined)[];
   /** Recovery per outage a step caused; undefined where flow never came back. */
@@ -54,12 +57,18 @@ export function summarize(results: readonly RoundResult[], faults: readonly Faul
       unsettled: sum((w) => w.unsettled),
       chatsEnded,
       toldMs: rounds.flatMap((r) => r.told.map((t) => t.ms)),
+      chatEndMs: rounds.flatMap((r) =>
+        r.chatEnds.flatMap((end) => {
+          const step = r.steps.findLast((s) => s.at <= end.at);
+          return step ? [end.at - step.at] : [];
+        }),
+      ),
       detectionMs: rounds.flatMap((r) =>
         r.steps.map((s) => (s.detectedAt === undefined ? undefined : s.detectedAt - s.at)),
       ),
       recoveryMs: outages.map((o) => o.recoveryMs),
       late: outages.filter((o) => o.late).length,
-      appErrors: rounds.reduce((n, r) => n + r.appErrors, 0),
+      appErrors: rounds.reduce((n, r) => n + Object.values(r.appErrors).reduce((k, v) => k + v, 0), 0),
     };
   });
 }
@@ -174,7 +183,16 @@ export function renderTables(summaries: readonly FaultSummary[]): string {
     ]),
   );
   const chats = table(
-    ["fault", "chats ended (why)", "apps told s (n)", "detected s", "recovered s", "late", "app errors"],
+    [
+      "fault",
+      "chats ended (why)",
+      "told s (n)",
+      "chat end s (n)",
+      "detected s",
+      "recovered s",
+      "late",
+      "app errors",
+    ],
     summaries.map((s) => {
       const ended = Object.entries(s.chatsEnded).sort((x, y) => y[1] - x[1]);
       const total = ended.reduce((n, [, k]) => n + k, 0);
@@ -183,6 +201,7 @@ export function renderTables(summaries: readonly FaultSummary[]): string {
         s.fault,
         total === 0 ? "0" : `${total} (${ended.map(([why, k]) => `${why} ${k}`).join(", ")})`,
         `${spread(s.toldMs)} (${s.toldMs.length})`,
+        `${spread(s.chatEndMs)} (${s.chatEndMs.length})`,
         `${spread(s.detectionMs.filter((d) => d !== undefined))}${undetected ? ` (${undetected} undetected)` : ""}`,
         spread(s.recoveryMs),
         `${s.late}/${s.recoveryMs.length}`,
@@ -193,7 +212,7 @@ export function renderTables(summaries: readonly FaultSummary[]): string {
   const legend = [
     "rej+dlv: rejected, yet delivered. unsettled: neither acked nor rejected 10 s after the round.",
     "chats ended: pairs per round whose chat ended (first reason) or stalled. Times: median / max.",
-    "apps told: each app's first disconnected / chat ended / send rejected after the fault.",
+    "told: each app's first disconnected / chat ended / send rejected after the fault; chat end: each chat end an app saw.",
     "recovered: fault to first new delivery, per direction that had an outage (> 1 s without one).",
     "late: outages over the target (detection, or the fault's end if sooner, + 2 s).",
   ];

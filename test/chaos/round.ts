@@ -36,6 +36,8 @@ export interface OutageResult extends Judged {
 }
 
 export interface RoundResult extends RoundPlan {
+  startedAt: number;
+  durationMs: number;
   steps: Step[];
   ways: Omit<WayTally, "deliveries">[];
   outages: OutageResult[];
@@ -45,8 +47,8 @@ export interface RoundResult extends RoundPlan {
   stalled: { pair: string; why: string }[];
   /** Per step, each app's first notice (disconnected, chat ended, send rejected). */
   told: { app: string; step: number; ms: number; kind: string }[];
-  /** SDK 'error' events (e.g. errors for frames of an ended chat). */
-  appErrors: number;
+  /** SDK 'error' events by what they said (e.g. errors for frames of an ended chat). */
+  appErrors: Record<string, number>;
   /** Anything that makes the round less than clean, e.g. a pair not flowing before the fault. */
   notes: string[];
 }
@@ -102,15 +104,19 @@ export async function runRound(mesh: ChaosMesh, fleet: AppFleet, plan: RoundPlan
     const { failed } = await fleet.renew([...stalled.keys()], RENEW_MS);
     for (const pair of failed) notes.push(`${pair}: no new chat within ${RENEW_MS} ms`);
   }
+  const appErrors: Record<string, number> = {};
+  for (const e of tally.events) if (e.kind === "error") appErrors[e.detail] = (appErrors[e.detail] ?? 0) + 1;
   return {
     ...plan,
+    startedAt,
+    durationMs: Date.now() - startedAt,
     steps,
     ways: tally.ways.map(({ deliveries: _, ...numbers }) => numbers),
     outages,
     chatEnds,
     stalled: [...stalled].map(([pair, why]) => ({ pair, why })),
     told: firstNotices(tally.events, steps),
-    appErrors: tally.events.filter((e) => e.kind === "error").length,
+    appErrors,
     notes,
   };
 }

@@ -64,7 +64,7 @@ export class Pair {
     ] as const) {
       app.on("disconnected", (why) => this.event(side, "disconnected", why));
       app.on("connected", (info) => this.event(side, "connected", info.nodeId));
-      app.on("error", (error) => this.event(side, "error", error.message));
+      app.on("error", (error) => this.event(side, "error", describe(error)));
     }
     this.b.on("offer", (offer) => {
       if (offer.fromAppId !== this.a.appId) return offer.reject("not my pair");
@@ -159,7 +159,7 @@ export class Pair {
   private wire(chat: Chat, side: "a" | "b"): void {
     const ledger = this.ways[side === "a" ? "ba" : "ab"];
     chat.on("message", (message) => void ledger.received(message.data, Date.now()));
-    chat.on("error", (error) => this.event(side, "error", error.message));
+    chat.on("error", (error) => this.event(side, "error", describe(error)));
     chat.on("ended", (reason) => {
       // A chat this pair already left behind (renewed) is not news.
       if (this.stopped || (chat !== this.chatA && chat !== this.chatB)) return;
