@@ -39,6 +39,10 @@ export class Pair {
   private sending = false;
   private stopped = false;
   private renewal: Promise<void> | undefined;
+  /** Chats this pair deleted itself: their end is not news. */
+  private readonly deleted = new WeakSet<Chat>();
+  /** Every chat of this pair that has not ended (an old one may linger on the side not yet told). */
+  private readonly open = new Set<Chat>();
 
   constructor(
     readonly spec: PairSpec,
@@ -112,12 +116,18 @@ export class Pair {
     };
   }
 
-  /** Deletes the current chat (if any is left) and opens a new one, retrying until it works or stop(). */
-  renew(): Promise<void> {
+  /**
+   * Opens a new chat, retrying until it works or stop(). When the old chat ended for one app, the
+   * other is left to hear of it from its node (that is measured); `deleteOld` (a stalled pair)
+   * deletes every chat of the pair still open first.
+   */
+  renew(deleteOld = false): Promise<void> {
     this.renewal ??= (async () => {
-      const old = [this.chatA, this.chatB];
       this.chatA = this.chatB = undefined;
-      for (const chat of old) if (chat && !chat.ended) chat.delete();
+      for (const chat of deleteOld ? this.open : []) {
+        this.deleted.add(chat);
+        chat.delete();
+      }
       let delayMs = RETRY_MIN_MS;
       while (!this.stopped) {
         // Starting a chat needs both sessions; the SDK reconnects them by itself.
@@ -129,6 +139,7 @@ export class Pair {
           this.chatA = chat;
           if (await this.peerHolds(chat.id)) return;
           this.chatA = undefined;
+          this.deleted.add(chat);
           chat.delete();
           throw new Error("b was never told the chat is ready");
         } catch (error) {
@@ -160,11 +171,12 @@ export class Pair {
     const ledger = this.ways[side === "a" ? "ba" : "ab"];
     chat.on("message", (message) => void ledger.received(message.data, Date.now()));
     chat.on("error", (error) => this.event(side, "error", describe(error)));
+    this.open.add(chat);
     chat.on("ended", (reason) => {
-      // A chat this pair already left behind (renewed) is not news.
-      if (this.stopped || (chat !== this.chatA && chat !== this.chatB)) return;
+      this.open.delete(chat);
+      if (this.stopped || this.deleted.has(chat)) return;
       this.event(side, "chat-ended", endReasonName(reason));
-      void this.renew();
+      if (chat === this.chatA || chat === this.chatB) void this.renew();
     });
   }
 

@@ -51,7 +51,7 @@ async function handle(command: Command): Promise<ReplyValue[Command["kind"]]> {
     case "renew": {
       const chosen = pairs.filter((p) => command.pairs.includes(p.spec.id));
       const timeout = new Promise((resolve) => setTimeout(resolve, command.timeoutMs).unref());
-      await Promise.race([Promise.all(chosen.map((p) => p.renew())), timeout]);
+      await Promise.race([Promise.all(chosen.map((p) => p.renew(true))), timeout]);
       return {
         renewed: chosen.filter((p) => p.ready).map((p) => p.spec.id),
         failed: chosen.filter((p) => !p.ready).map((p) => p.spec.id),
