@@ -2,18 +2,11 @@ import { writeFile } from "node:fs/promises";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { requireBuild } from "../integration/cli.js";
 import { requireNetnsTools } from "../integration/netns.js";
+import { continuityFailures, integrityFailures, timingFailures } from "./checks.js";
 import { AppFleet } from "./fleet.js";
 import { ChaosMesh } from "./mesh.js";
 import { APP_PROCESSES, NODE_FLAGS, pairsFor, planFromEnv, TRAFFIC } from "./plan.js";
-import {
-  continuityFailures,
-  faultWhat,
-  integrityFailures,
-  renderTables,
-  roundLine,
-  summarize,
-  timingFailures,
-} from "./report.js";
+import { faultWhat, renderTables, roundLine, summarize } from "./report.js";
 import { type RoundResult, runRound } from "./round.js";
 
 // The chaos suite (README.md beside this file): real nodes with mutual TLS in network

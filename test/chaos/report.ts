@@ -1,10 +1,8 @@
+import { endedPairs } from "./checks.js";
 import { FAULTS, type FaultName } from "./faults.js";
-import type { RoundResult } from "./round.js";
+import { DRAIN_MS, GAP_MS, type RoundResult, SLACK_MS } from "./round.js";
 
-/**
- * The campaign's results per fault, the two tables printed after a run, and the three checks
- * the suite asserts (each a list of what broke it, empty when it holds). Pure.
- */
+/** The campaign's results per fault, and the two tables printed after a run. Pure. */
 
 export interface FaultSummary {
   fault: FaultName;
@@ -72,65 +70,6 @@ export function summarize(results: readonly RoundResult[], faults: readonly Faul
     };
   });
 }
-
-/** Each pair whose chat ended (first reason the SDK gave) or stalled in this round. */
-function endedPairs(round: RoundResult): Map<string, string> {
-  const pairs = new Map<string, string>();
-  for (const end of [...round.chatEnds].sort((x, y) => x.at - y.at))
-    if (!pairs.has(end.pair)) pairs.set(end.pair, end.reason);
-  for (const stall of round.stalled) if (!pairs.has(stall.pair)) pairs.set(stall.pair, "stalled");
-  return pairs;
-}
-
-// ---- the checks
-
-/** Check 1: no acked message lost, none duplicated, reordered or corrupted. */
-export function integrityFailures(rounds: readonly RoundResult[]) {
-  return rounds.flatMap((r) =>
-    r.ways
-      .filter((w) => w.lost + w.duplicated + w.reordered + w.corrupted > 0)
-      .map((w) => ({
-        round: r.round,
-        victim: r.victim,
-        pair: w.pair,
-        way: w.way,
-        lost: w.lost,
-        duplicated: w.duplicated,
-        reordered: w.reordered,
-        corrupted: w.corrupted,
-      })),
-  );
-}
-
-/** Check 2: every chat goes on across the fault: none ended, none stuck. */
-export function continuityFailures(rounds: readonly RoundResult[]) {
-  return rounds.flatMap((r) => [
-    ...[...endedPairs(r)].map(([pair, why]) => ({
-      round: r.round,
-      victim: r.victim,
-      pair,
-      why: why === "stalled" ? `stalled (${r.stalled.find((s) => s.pair === pair)?.why})` : `ended: ${why}`,
-    })),
-  ]);
-}
-
-/** Check 3: every outage a fault caused is over within the mesh's detection time (or the fault's end) + 2 s. */
-export function timingFailures(rounds: readonly RoundResult[]) {
-  return rounds.flatMap((r) =>
-    r.outages
-      .filter((o) => o.late)
-      .map((o) => ({
-        round: r.round,
-        victim: r.victim,
-        pair: o.pair,
-        way: o.way,
-        recoveryMs: o.recoveryMs ?? "never",
-        allowedMs: o.allowedMs,
-      })),
-  );
-}
-
-// ---- the tables
 
 const seconds = (ms: number | undefined) => (ms === undefined ? "never" : (ms / 1000).toFixed(1));
 
@@ -210,11 +149,11 @@ export function renderTables(summaries: readonly FaultSummary[]): string {
     }),
   );
   const legend = [
-    "rej+dlv: rejected, yet delivered. unsettled: neither acked nor rejected 10 s after the round.",
+    `rej+dlv: rejected, yet delivered. unsettled: neither acked nor rejected ${DRAIN_MS / 1000} s after the round.`,
     "chats ended: pairs per round whose chat ended (first reason) or stalled. Times: median / max.",
     "told: each app's first disconnected / chat ended / send rejected after the fault; chat end: each chat end an app saw.",
-    "recovered: fault to first new delivery, per direction that had an outage (> 1 s without one).",
-    "late: outages over the target (detection, or the fault's end if sooner, + 2 s).",
+    `recovered: fault to first new delivery, per direction that had an outage (> ${GAP_MS / 1000} s without one).`,
+    `late: outages over the target (detection, or the fault's end if sooner, + ${SLACK_MS / 1000} s).`,
   ];
   return `${messages}\n\n${chats}\n\n${legend.join("\n")}`;
 }

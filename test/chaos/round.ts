@@ -12,7 +12,7 @@ const RECOVERY_BOUND_MS = 20_000;
 /** Traffic after recovery, before the round's sends are settled. */
 const STEADY_MS = 2000;
 /** How long the round's unsettled sends get once new ones stop (the SDK resends after 5 s). */
-const DRAIN_MS = 10_000;
+export const DRAIN_MS = 10_000;
 /** After a fault, how long the mesh gets to be whole again (all alive everywhere, all ready). */
 const WHOLE_MS = 60_000;
 /** A stalled pair gets this long to open a new chat. */
@@ -69,10 +69,13 @@ export async function runRound(mesh: ChaosMesh, fleet: AppFleet, plan: RoundPlan
         notes.push(`${status.pair} ${way} not flowing before the fault`);
 
   const steps: Step[] = await FAULTS[plan.fault].run(mesh, plan.victim);
-  const over = Date.now();
+  const faultOverAt = Date.now();
   if (!(await mesh.whole(WHOLE_MS))) throw new Error(`the mesh was not whole ${WHOLE_MS} ms after the fault`);
   await until(
-    async () => (await fleet.status()).every((s) => s.lastDeliveryAt.ab > over && s.lastDeliveryAt.ba > over),
+    async () =>
+      (await fleet.status()).every(
+        (s) => s.lastDeliveryAt.ab > faultOverAt && s.lastDeliveryAt.ba > faultOverAt,
+      ),
     { timeoutMs: RECOVERY_BOUND_MS, everyMs: 250 },
   );
   await sleep(STEADY_MS);
