@@ -4,8 +4,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { type AdminServer, startAdminServer } from "./admin/index.js";
-import { type NodeConfig, parseHostPort } from "./config/index.js";
+import { type AdminServer, meshRoutes, startAdminServer } from "./admin/index.js";
+import type { NodeConfig } from "./config/index.js";
 import {
   FileKeyBackend,
   type KeyBackend,
@@ -14,9 +14,10 @@ import {
 } from "./keystore/index.js";
 import type { Mesh } from "./mesh/mesh.js";
 import { startMesh, withPort } from "./mesh/start.js";
-import { ChatStore, type Clock, Router, systemClock } from "./router/index.js";
+import { addAppRouter, appServerOptions, ChatStore, Router } from "./router/index.js";
 import { createLogger, Metrics } from "./telemetry/index.js";
-import { addAppRouter, appServerOptions, bindServer } from "./transport/app-server.js";
+import { bindServer, shutdownServer } from "./transport/server.js";
+import { type Clock, parseHostPort, systemClock } from "./utils/index.js";
 
 export const VERSION = "0.1.0";
 
@@ -55,25 +56,30 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
   const server = new grpc.Server(appServerOptions(config.limits.maxFrameBytes));
   const appPort = await bindServer(server, config.listen.app, grpc.ServerCredentials.createInsecure());
   const appEndpoint = withPort(config.advertiseApp, appPort);
-  const mesh = await startMesh({ config, identity, appEndpoint, metrics, logger, version: VERSION });
-
-  const store = new ChatStore(backend);
-  const router = new Router({
+  const mesh = await startMesh({
+    config: config.mesh,
+    dataDir: config.dataDir,
+    clockSkewMs: config.timeouts.clockSkewMs,
     identity,
-    limits: config.limits,
-    timeouts: config.timeouts,
     clock,
+    appEndpoint,
     metrics,
     logger,
-    store,
-    ...(mesh ? { mesh: mesh.mesh } : {}),
+    version: VERSION,
   });
+
+  const store = new ChatStore(backend);
+  const router = new Router(
+    { identity, clock, metrics, logger, store, ...(mesh ? { mesh: mesh.mesh } : {}) },
+    { limits: config.limits, timeouts: config.timeouts },
+  );
   const restored = router.restore();
   if (restored > 0) logger.info({ chats: restored }, "chats restored from the keystore");
   metrics.keystoreEntries.set(backend.list().length);
   mesh?.mesh.on("routeFrame", (nodeId, frame) => router.routeFrame(nodeId, frame));
   mesh?.mesh.on("nodeLost", (nodeId) => router.nodeLost(nodeId));
-  mesh?.mesh.on("appMoved", (appId, nodeId) => router.appMoved(appId, nodeId));
+  mesh?.mesh.on("appLocated", (appId, nodeId) => router.appLocated(appId, nodeId));
+  mesh?.mesh.on("tielineUp", (nodeId) => router.tielineUp(nodeId));
   addAppRouter(server, router, logger);
 
   let serving = true;
@@ -98,7 +104,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     ...parseHostPort(config.listen.admin),
     metrics,
     logger,
-    routes: { ...debugRoutes(), ...mesh?.routes },
+    routes: { ...debugRoutes(), ...(mesh ? meshRoutes(mesh.mesh) : {}) },
     health: () => {
       const meshReady = mesh ? mesh.ready() : true;
       return {
@@ -132,7 +138,6 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       logger.info("node stopping");
       router.shutdown();
       await mesh?.stop();
-      router.dropRemoteChats();
       await shutdownServer(server, config.timeouts.shutdownGraceMs);
       stopSweep();
       stopFlush();
@@ -155,20 +160,6 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     logger,
     stop,
   };
-}
-
-function shutdownServer(server: grpc.Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    timer.unref();
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 /**

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { KubeConfig } from "@kubernetes/client-node";
 import { Controller } from "./controller/controller.js";
-import { metricsRoutes, probeRoutes, serve } from "./health.js";
 import { KubeClient } from "./kube/client.js";
-import { LeaderElector } from "./leader.js";
-import { createLogger } from "./log.js";
-import { OperatorMetrics } from "./metrics.js";
+import { LeaderElector } from "./kube/leader.js";
 import { type Options, parseOptions, UsageError, usage } from "./options.js";
+import { metricsRoutes, probeRoutes, serve } from "./telemetry/health.js";
+import { createLogger } from "./telemetry/log.js";
+import { OperatorMetrics } from "./telemetry/metrics.js";
 
 /**
  * The operator process: serves /metrics, /healthz and /readyz, waits to win the leader Lease,

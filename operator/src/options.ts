@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import type { LogLevel } from "./log.js";
+import type { LogLevel } from "./telemetry/log.js";
 
 export interface Options {
   kubeconfig?: string;

@@ -122,17 +122,7 @@ describe("TLS by cert-manager", () => {
       conditions: [{ type: "Ready", status: "True", reason: "Ready", message: "issued" }],
       notAfter: "2030-01-01T00:00:00Z",
     };
-    await cluster.kubectl([
-      "patch",
-      "certificate",
-      "managed-mesh",
-      "-n",
-      ns,
-      "--subresource=status",
-      "--type=merge",
-      "-p",
-      JSON.stringify({ status }),
-    ]);
+    await cluster.patchStatus("certificate", "managed-mesh", ns, status);
     await eventually(async () => {
       const h = await cluster.mustGet("hermesnode", "managed", ns);
       expect(condition(h, "CertificatesReady")).toMatchObject({ status: "True", reason: "Issued" });

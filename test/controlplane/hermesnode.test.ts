@@ -2,7 +2,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { Cluster, secretData } from "./support/cluster.js";
-import { condition, hermesNodeYaml } from "./support/hermesnode.js";
+import { condition, hermesNodeYaml, writeStatefulSetStatus } from "./support/hermesnode.js";
 import { OperatorProcess } from "./support/operator.js";
 import { eventually } from "./support/processes.js";
 
@@ -36,31 +36,9 @@ const patchHn = (patch: object) =>
     JSON.stringify({ spec: patch }),
   ]);
 
-/** Writes the StatefulSet status as its controller would, for the current generation. */
-async function setStatefulSetStatus(replicas: number, ready = replicas, updated = replicas): Promise<void> {
-  const s = await sts();
-  const full = {
-    observedGeneration: s.metadata.generation,
-    currentRevision: "r1",
-    updateRevision: "r1",
-    replicas,
-    readyReplicas: ready,
-    availableReplicas: ready,
-    updatedReplicas: updated,
-    currentReplicas: updated,
-  };
-  await cluster.kubectl([
-    "patch",
-    "statefulset",
-    "mesh",
-    "-n",
-    ns,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status: full }),
-  ]);
-}
+/** Writes the StatefulSet status as its controller would. */
+const setStatefulSetStatus = (replicas: number, ready = replicas, updated = replicas) =>
+  writeStatefulSetStatus(cluster, ns, "mesh", { replicas, ready, updated });
 
 async function eventReasons(name: string): Promise<string[]> {
   const list = JSON.parse(

@@ -1,8 +1,8 @@
 import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
-import { writeFileAtomic } from "../keystore/atomic-write.js";
 import { type CertificateInfo, certificateInfo, createCa, isDnsName, issueCert } from "../transport/certs.js";
+import { writeFileAtomic } from "../utils/atomic-write.js";
 import { intFlag, type ParsedArgs, parseArgs, rejectUnknown, stringFlag, UsageError } from "./args.js";
 
 const KNOWN = ["out", "node", "ca-days", "days", "dns", "ip", "force"];

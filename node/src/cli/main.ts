@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError } from "../config/index.js";
 import { KeystoreError } from "../keystore/index.js";
+import { TlsFileError } from "../transport/tls.js";
 import { appCommand } from "./app-command.js";
 import { UsageError } from "./args.js";
 import { certsCommand } from "./certs-command.js";
@@ -48,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command(rest);
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigError) {
+    if (error instanceof UsageError || error instanceof ConfigError || error instanceof TlsFileError) {
       process.stderr.write(`hermes ${name}: ${error.message}\n`);
       return 2;
     }

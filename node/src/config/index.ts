@@ -1,5 +1,4 @@
 export { defaultConfig } from "./defaults.js";
-export { type HostPort, parseHostPort } from "./hostport.js";
 export {
   ConfigError,
   configKeys,

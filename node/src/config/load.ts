@@ -3,8 +3,8 @@ import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { type Document, isAlias, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
 import { parseDnsSpec } from "../mesh/discovery/dns-spec.js";
+import { parseHostPort } from "../utils/host-port.js";
 import { defaultConfig } from "./defaults.js";
-import { parseHostPort } from "./hostport.js";
 import type { NodeConfig } from "./types.js";
 
 /** A configuration problem; the message names the key and where its value came from. */

@@ -8,6 +8,7 @@ export type SigningLabel =
   | "hermes/app-connect/v1"
   | "hermes/chat-offer/v1"
   | "hermes/chat-accept/v1"
+  | "hermes/chat-resume/v1"
   | "hermes/node-join/v1"
   | "hermes/node-gossip/v1"
   | "hermes/node-route/v1";

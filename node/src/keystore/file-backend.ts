@@ -1,6 +1,6 @@
 import { lstat, readFile } from "node:fs/promises";
 import { randomBytes } from "@noble/hashes/utils.js";
-import { writeFileAtomic } from "./atomic-write.js";
+import { writeFileAtomic } from "../utils/atomic-write.js";
 import type { KeyBackend } from "./backend.js";
 import { deriveKeys, fileMac, type Keys, openEntry, sealEntry } from "./crypto.js";
 import { KeystoreError } from "./errors.js";

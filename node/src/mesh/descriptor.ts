@@ -1,6 +1,6 @@
 import { nodemesh } from "@hermes/proto";
-import { parseHostPort } from "../config/index.js";
 import { type Identity, idMatchesKey, sign, verify } from "../identity/index.js";
+import { parseHostPort } from "../utils/host-port.js";
 import { MeshFrameError } from "./envelope.js";
 
 /** Signed node descriptors (Join) and tieline hellos (RouteChat): who is on the other end. */
@@ -8,12 +8,13 @@ import { MeshFrameError } from "./envelope.js";
 export function signDescriptor(
   identity: Identity,
   d: Omit<nodemesh.NodeDescriptor, "nodeId" | "publicKey" | "timestampMs">,
+  timestampMs: number = Date.now(),
 ): nodemesh.SignedDescriptor {
   const descriptor = nodemesh.NodeDescriptor.encode({
     ...d,
     nodeId: identity.id,
     publicKey: identity.publicKey,
-    timestampMs: Date.now(),
+    timestampMs,
   }).finish();
   return { descriptor, signature: sign(identity.secretKey, "hermes/node-join/v1", [descriptor]) };
 }
@@ -49,8 +50,11 @@ export function openDescriptor(
   return d;
 }
 
-export function routeHello(identity: Identity, receiverId: string): nodemesh.RouteHello {
-  const timestampMs = Date.now();
+export function routeHello(
+  identity: Identity,
+  receiverId: string,
+  timestampMs: number = Date.now(),
+): nodemesh.RouteHello {
   return {
     nodeId: identity.id,
     publicKey: identity.publicKey,

@@ -35,6 +35,7 @@ export class EnvelopeSealer {
     private readonly identity: Identity,
     private readonly address: string,
     readonly bootId: number,
+    private readonly now: () => number = Date.now,
   ) {}
 
   seal(receiverId: string, directoryVersion: number, body: Body): nodemesh.GossipEnvelope {
@@ -44,7 +45,7 @@ export class EnvelopeSealer {
       receiverId,
       bootId: this.bootId,
       seq: ++this.seq,
-      timestampMs: Date.now(),
+      timestampMs: this.now(),
       directoryVersion,
       senderAddress: this.address,
       body,

@@ -1,24 +1,15 @@
 import * as grpc from "@grpc/grpc-js";
 import { nodemesh } from "@hermes/proto";
-import { TokenBucket } from "../router/token-bucket.js";
+import { decodeOrMalformed, type Inbound } from "../transport/server.js";
+import { TokenBucket } from "../utils/token-bucket.js";
 import { checkRouteHello, routeHello } from "./descriptor.js";
 import { MeshFrameError } from "./envelope.js";
 import type { Mesh } from "./mesh.js";
 
 const { GossipEnvelope, RouteFrame, NodeMeshService } = nodemesh;
 
-/** A frame as it comes off the wire: decoded, or why it could not be. */
-type Inbound<T> = T | { malformed: string };
-
-function safe<T>(decode: (bytes: Uint8Array) => T) {
-  return (bytes: Buffer): Inbound<T> => {
-    try {
-      return decode(bytes);
-    } catch (error) {
-      return { malformed: (error as Error).message };
-    }
-  };
-}
+/** Per-host budgets kept at most; a scan of many source addresses cannot grow the table forever. */
+const MAX_PEER_BUDGETS = 10_000;
 
 export function meshServerOptions(maxFrameBytes: number): grpc.ServerOptions {
   return {
@@ -39,8 +30,8 @@ export function meshServerOptions(maxFrameBytes: number): grpc.ServerOptions {
 export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond: number): void {
   const definition = {
     join: NodeMeshService.join,
-    gossip: { ...NodeMeshService.gossip, requestDeserialize: safe(GossipEnvelope.decode) },
-    routeChat: { ...NodeMeshService.routeChat, requestDeserialize: safe(RouteFrame.decode) },
+    gossip: { ...NodeMeshService.gossip, requestDeserialize: decodeOrMalformed(GossipEnvelope.decode) },
+    routeChat: { ...NodeMeshService.routeChat, requestDeserialize: decodeOrMalformed(RouteFrame.decode) },
   };
   // One budget per remote host, shared by all its streams: opening more streams buys no more.
   const budgets = new Map<string, TokenBucket>();
@@ -48,11 +39,11 @@ export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond
     const host = call.getPeer().replace(/:\d+$/, "");
     let bucket = budgets.get(host);
     if (!bucket) {
-      if (budgets.size > 10_000) budgets.clear(); // bounded: a scan of addresses cannot grow it forever
-      bucket = new TokenBucket(peerFramesPerSecond, 1000, peerFramesPerSecond * 2, Date.now());
+      if (budgets.size > MAX_PEER_BUDGETS) budgets.clear();
+      bucket = new TokenBucket(peerFramesPerSecond, 1000, peerFramesPerSecond * 2, mesh.clock.now());
       budgets.set(host, bucket);
     }
-    return bucket.take(Date.now()).ok;
+    return bucket.take(mesh.clock.now()).ok;
   };
 
   server.addService(definition as unknown as grpc.ServiceDefinition, {
@@ -118,11 +109,11 @@ export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond
                 "malformed",
                 `tieline opened with ${frame.body?.$case ?? "nothing"}, not a hello`,
               );
-            peer = checkRouteHello(frame.body.value, mesh.nodeId, Date.now(), mesh.clockSkewMs);
+            peer = checkRouteHello(frame.body.value, mesh.nodeId, mesh.clock.now(), mesh.clockSkewMs);
           } catch (error) {
             return refuseStream(error);
           }
-          call.write({ body: { $case: "hello", value: routeHello(mesh.identity, peer) } });
+          call.write({ body: { $case: "hello", value: routeHello(mesh.identity, peer, mesh.clock.now()) } });
           return;
         }
         mesh.receiveRoute(peer, frame);

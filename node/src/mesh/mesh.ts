@@ -1,34 +1,55 @@
 import { EventEmitter } from "node:events";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import type { nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
-import type { MeshConfig } from "../config/types.js";
 import type { Identity } from "../identity/index.js";
 import type { AppLocation } from "../router/locator.js";
 import type { Metrics } from "../telemetry/index.js";
+import type { Clock } from "../utils/clock.js";
+import {
+  DIRECTORY_DELTA_BATCH_MS,
+  LEAVE_GRACE_MS,
+  LEAVE_POLL_MS,
+  type MeshConfig,
+  REFUSAL_LOG_INTERVAL_MS,
+  SNAPSHOT_REQUEST_INTERVAL_MS,
+  TIELINE_REOPEN_INTERVAL_MS,
+} from "./config.js";
 import { openDescriptor, signDescriptor } from "./descriptor.js";
 import { AppDirectory } from "./directory.js";
 import { EnvelopeSealer, MeshFrameError, openEnvelope, type Refusal, ReplayGuard } from "./envelope.js";
 import {
+  isLive,
   type Member,
   type MemberRecord,
   Membership,
+  type MembershipEvent,
   type MembershipMessage,
-  systemClock,
+  toRecord,
 } from "./membership/index.js";
 import { MeshMetrics } from "./mesh-metrics.js";
-import { PeerLinks } from "./peer-links.js";
+import { PeerLinks, type PeerLinksPort } from "./peer-links.js";
 import { decodeMember, decodeSwim, encodeMember, encodeSwim } from "./swim-codec.js";
 
-export interface MeshOptions {
+/** Whom the mesh talks to and through what. */
+export interface MeshComponents {
   identity: Identity;
-  config: MeshConfig;
-  /** This node's app endpoint, advertised to other nodes and their apps. */
-  appEndpoint: string;
-  clockSkewMs: number;
+  clock: Clock;
+  /** Credentials to dial a peer address with (mutual TLS, or plain text behind mesh.insecure). */
   credentialsFor: (address: string) => grpc.ChannelCredentials;
   logger: Logger;
   metrics: Metrics;
+  /** The outbound streams; by default real gRPC ones (PeerLinks). */
+  links?: PeerLinksPort;
+}
+
+/** How the mesh is tuned and what it advertises. */
+export interface MeshInit {
+  config: MeshConfig;
+  /** This node's app endpoint, advertised to other nodes and their apps. */
+  appEndpoint: string;
+  /** Accepted clock skew for signed timestamps. */
+  clockSkewMs: number;
   version: string;
 }
 
@@ -43,73 +64,85 @@ export type NodeLostReason = "dead" | "left" | "tieline_lost";
 export class Mesh extends EventEmitter<{
   routeFrame: [string, nodemesh.RouteFrame];
   nodeLost: [string, NodeLostReason];
-  /** An app connected to another node after (or without) connecting here: it moved there. */
-  appMoved: [string, string];
+  /** The directory places an app on another node (it connected there after, or without, connecting here). */
+  appLocated: [string, string];
+  /** This node's tieline stream to a node is established (again): shared chats compare marks. */
+  tielineUp: [string];
 }> {
   readonly identity: Identity;
   readonly nodeId: string;
+  readonly clock: Clock;
   readonly clockSkewMs: number;
   readonly membership: Membership;
   readonly directory: AppDirectory;
-  private readonly links: PeerLinks;
+  private readonly links: PeerLinksPort;
   private readonly replay = new ReplayGuard();
   private readonly sealer: EnvelopeSealer;
   private readonly metrics: MeshMetrics;
   private readonly logger: Logger;
-  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
-  private readonly reopenTimers = new Map<string, NodeJS.Timeout>();
+  private readonly config: MeshConfig;
+  private readonly appEndpoint: string;
+  /** Cancels, per peer, the grace a broken tieline has to come back. */
+  private readonly graceTimers = new Map<string, () => void>();
+  /** Cancels, per peer, the re-dialling of a broken tieline. */
+  private readonly reopenTimers = new Map<string, () => void>();
   private readonly snapshotAsked = new Map<string, number>();
   /** The boot each peer last spoke from; a new one means it restarted. */
   private readonly boots = new Map<string, number>();
   /** The node found behind each address we joined through (DNS may name it differently). */
   private readonly joinedVia = new Map<string, string>();
   private readonly lastRefusalLog = new Map<Refusal, { at: number; suppressed: number }>();
-  private deltaTimer: NodeJS.Timeout | undefined;
+  private cancelDelta: (() => void) | undefined;
   private joined = false;
 
-  constructor(private readonly o: MeshOptions) {
+  constructor(components: MeshComponents, init: MeshInit) {
     super();
-    this.identity = o.identity;
-    this.nodeId = o.identity.id;
-    this.clockSkewMs = o.clockSkewMs;
-    this.logger = o.logger.child({ component: "mesh" });
-    const bootId = Date.now();
-    this.sealer = new EnvelopeSealer(o.identity, o.config.advertise, bootId);
+    const { identity, clock } = components;
+    this.identity = identity;
+    this.nodeId = identity.id;
+    this.clock = clock;
+    this.clockSkewMs = init.clockSkewMs;
+    this.config = init.config;
+    this.appEndpoint = init.appEndpoint;
+    this.logger = components.logger.child({ component: "mesh" });
+    const bootId = clock.now();
+    this.sealer = new EnvelopeSealer(identity, init.config.advertise, bootId, () => clock.now());
     this.directory = new AppDirectory(this.nodeId, bootId);
-    this.links = new PeerLinks({
-      identity: o.identity,
-      credentialsFor: o.credentialsFor,
-      maxFrameBytes: o.config.maxFrameBytes,
-      maxQueuedFrames: o.config.maxQueuedFrames,
-      clockSkewMs: o.clockSkewMs,
-      logger: this.logger,
-    });
+    this.links =
+      components.links ??
+      new PeerLinks(
+        { identity, clock, credentialsFor: components.credentialsFor, logger: this.logger },
+        {
+          maxFrameBytes: init.config.maxFrameBytes,
+          maxQueuedFrames: init.config.maxQueuedFrames,
+          clockSkewMs: init.clockSkewMs,
+        },
+      );
     this.membership = new Membership({
       id: this.nodeId,
-      address: o.config.advertise,
+      address: init.config.advertise,
       // A restarted node starts above the incarnation its old (dead) record carried.
       initialIncarnation: Math.floor(bootId / 1000),
       meta: {
-        app: o.appEndpoint,
-        key: Buffer.from(o.identity.publicKey).toString("base64"),
-        version: o.version,
+        app: init.appEndpoint,
+        key: Buffer.from(identity.publicKey).toString("base64"),
+        version: init.version,
       },
-      config: o.config.membership,
-      clock: systemClock,
+      config: init.config.membership,
+      clock,
       transport: { send: (to, msg) => this.sendSwim(to.address, to.id ?? "", msg) },
     });
-    this.metrics = new MeshMetrics(o.metrics, {
+    this.metrics = new MeshMetrics(components.metrics, {
       counters: () => this.membership.counters(),
       countByState: () => this.membership.countByState(),
       routingEntries: () => this.directory.size,
       tielines: () => this.membership.members().filter((m) => this.links.isRouteUp(m.id)).length,
     });
-    this.membership.onEvent((event) =>
-      this.onMembershipEvent(event.type, event.member, "previous" in event ? event.previous : undefined),
-    );
+    this.membership.onEvent((event) => this.onMembershipEvent(event));
     this.links.on("routeUp", (nodeId) => {
-      clearTimeout(this.graceTimers.get(nodeId));
+      this.graceTimers.get(nodeId)?.();
       this.graceTimers.delete(nodeId);
+      this.emit("tielineUp", nodeId);
     });
     this.links.on("routeDown", (nodeId, why) => this.tielineDown(nodeId, why));
   }
@@ -122,7 +155,7 @@ export class Mesh extends EventEmitter<{
 
   /** Joins through seed addresses; resolves with how many answered. */
   async join(addresses: string[]): Promise<number> {
-    const seeds = addresses.filter((a) => a !== this.o.config.advertise).map((address) => ({ address }));
+    const seeds = addresses.filter((a) => a !== this.config.advertise).map((address) => ({ address }));
     if (seeds.length === 0) return 0;
     const answered = await this.membership.join(seeds);
     if (answered > 0) this.joined = true;
@@ -141,19 +174,19 @@ export class Mesh extends EventEmitter<{
   }
 
   /** Graceful leave: tell the others, give the news a moment to spread, then stop. */
-  async leave(graceMs = 1000): Promise<void> {
+  async leave(graceMs = LEAVE_GRACE_MS): Promise<void> {
     this.membership.leave();
-    const deadline = Date.now() + graceMs;
-    while (this.membership.pendingBroadcasts() > 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    const deadline = this.clock.now() + graceMs;
+    while (this.membership.pendingBroadcasts() > 0 && this.clock.now() < deadline)
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, LEAVE_POLL_MS));
     this.stop();
   }
 
   stop(): void {
     this.membership.stop();
-    clearTimeout(this.deltaTimer);
-    for (const timer of this.graceTimers.values()) clearTimeout(timer);
-    for (const timer of this.reopenTimers.values()) clearInterval(timer);
+    this.cancelDelta?.();
+    for (const cancel of this.graceTimers.values()) cancel();
+    for (const cancel of this.reopenTimers.values()) cancel();
     this.links.close();
   }
 
@@ -163,7 +196,7 @@ export class Mesh extends EventEmitter<{
     const entry = this.directory.locate(appId);
     if (!entry || entry.nodeId === this.nodeId) return undefined;
     const member = this.membership.member(entry.nodeId);
-    if (!member || member.state === "dead" || member.state === "left") return undefined;
+    if (!member || !isLive(member.state)) return undefined;
     return { nodeId: entry.nodeId, appEndpoint: member.meta.app ?? "" };
   }
 
@@ -174,8 +207,13 @@ export class Mesh extends EventEmitter<{
   /** Sends a tieline frame; false when the peer is unknown, gone, or its stream is backed up. */
   sendRoute(nodeId: string, frame: nodemesh.RouteFrame): boolean {
     const member = this.membership.member(nodeId);
-    if (!member || member.state === "dead" || member.state === "left") return false;
+    if (!member || !isLive(member.state)) return false;
     return this.links.sendRoute(nodeId, member.address, frame);
+  }
+
+  /** True while this node's tieline stream to `nodeId` is established. */
+  isTielineUp(nodeId: string): boolean {
+    return this.links.isRouteUp(nodeId);
   }
 
   observeRelayLatency(seconds: number): void {
@@ -192,38 +230,10 @@ export class Mesh extends EventEmitter<{
     this.scheduleDelta();
   }
 
-  /** Members for /mesh/members. */
-  memberView(): object[] {
-    const counts = this.directory.counts();
-    return this.membership.members().map((m) => ({
-      nodeId: m.id,
-      self: m.id === this.nodeId,
-      address: m.address,
-      appEndpoint: m.meta.app ?? "",
-      state: m.state,
-      incarnation: m.incarnation,
-      stateChangedAt: new Date(m.stateChangedAt).toISOString(),
-      apps: counts.get(m.id) ?? 0,
-      tieline: m.id === this.nodeId ? null : this.links.isRouteUp(m.id),
-    }));
-  }
-
-  /** The routing table for /mesh/routes. */
-  routeView(): object {
-    return {
-      nodeId: this.nodeId,
-      nodes: this.directory.snapshots().map((s) => ({
-        nodeId: s.nodeId,
-        version: s.version,
-        apps: s.apps.map((a) => ({ appId: a.appId, connectedAt: new Date(a.connectedAtMs).toISOString() })),
-      })),
-    };
-  }
-
   // ------------------------------------------------------------------ inbound (from mesh-service.ts)
 
   answerJoin(request: nodemesh.JoinRequest): nodemesh.JoinResponse {
-    const d = openDescriptor(request.node, Date.now(), this.clockSkewMs);
+    const d = openDescriptor(request.node, this.clock.now(), this.clockSkewMs);
     const members: MemberRecord[] = request.members.map(decodeMember);
     if (!members.some((m) => m.id === d.nodeId)) {
       members.push({
@@ -251,7 +261,7 @@ export class Mesh extends EventEmitter<{
     try {
       payload = openEnvelope(envelope, {
         selfId: this.nodeId,
-        now: Date.now(),
+        now: this.clock.now(),
         clockSkewMs: this.clockSkewMs,
         replay: this.replay,
       });
@@ -322,9 +332,9 @@ export class Mesh extends EventEmitter<{
     this.metrics.refusedFrames.inc({ code });
     // Every refusal is counted; the log gets one line per code per second, so a flood of bad
     // frames does not become a flood of log lines.
-    const now = Date.now();
+    const now = this.clock.now();
     const last = this.lastRefusalLog.get(code);
-    if (last !== undefined && now - last.at < 1000) {
+    if (last !== undefined && now - last.at < REFUSAL_LOG_INTERVAL_MS) {
       last.suppressed++;
       return;
     }
@@ -365,9 +375,9 @@ export class Mesh extends EventEmitter<{
       const response = await this.links.join(
         address,
         { node: this.descriptor(), members: sync.members.map(encodeMember) },
-        this.o.config.membership.syncTimeoutMs,
+        this.config.membership.syncTimeoutMs,
       );
-      const peer = openDescriptor(response.node, Date.now(), this.clockSkewMs);
+      const peer = openDescriptor(response.node, this.clock.now(), this.clockSkewMs);
       for (const snapshot of response.directory)
         if (!this.isGone(snapshot.nodeId)) this.directory.applySnapshot(snapshot);
       this.membership.handle(address, {
@@ -383,7 +393,9 @@ export class Mesh extends EventEmitter<{
         "joined the mesh",
       );
     } catch (error) {
-      const refused = error instanceof MeshFrameError || (error as grpc.ServiceError).code === 7;
+      const refused =
+        error instanceof MeshFrameError ||
+        (error as grpc.ServiceError).code === grpc.status.PERMISSION_DENIED;
       this.metrics.joinAttempts.inc({ result: refused ? "refused" : "failed" });
       this.logger.warn({ seed: address, err: (error as Error).message }, "join attempt failed");
     }
@@ -391,49 +403,48 @@ export class Mesh extends EventEmitter<{
 
   private descriptor(): nodemesh.SignedDescriptor {
     const me = this.membership.localMember();
-    return signDescriptor(this.identity, {
-      meshEndpoint: me.address,
-      appEndpoint: this.o.appEndpoint,
-      incarnation: me.incarnation,
-      metadata: { ...me.meta },
-    });
+    return signDescriptor(
+      this.identity,
+      {
+        meshEndpoint: me.address,
+        appEndpoint: this.appEndpoint,
+        incarnation: me.incarnation,
+        metadata: { ...me.meta },
+      },
+      this.clock.now(),
+    );
   }
 
   private records(): MemberRecord[] {
-    return this.membership.members().map((m) => ({
-      id: m.id,
-      address: m.address,
-      incarnation: m.incarnation,
-      state: m.state,
-      meta: { ...m.meta },
-    }));
+    return this.membership.members().map(toRecord);
   }
 
-  private onMembershipEvent(type: string, member: Member, previous?: string): void {
-    this.metrics.membershipChanges.inc({ event: type });
+  private onMembershipEvent(event: MembershipEvent): void {
+    const { member } = event;
+    this.metrics.membershipChanges.inc({ event: event.type });
     this.logger.info(
       {
-        event: type,
+        event: event.type,
         peer: member.id,
         address: member.address,
         state: member.state,
-        previous,
+        previous: "previous" in event ? event.previous : undefined,
         incarnation: member.incarnation,
       },
       "membership change",
     );
-    if (type === "memberJoined") {
+    if (event.type === "memberJoined") {
       this.links.ensureRoute(member.id, member.address);
       this.askSnapshot(member.id, member.address);
-    } else if (type === "memberDead" || type === "memberLeft") {
-      this.nodeGone(member, type === "memberDead" ? "dead" : "left");
+    } else if (event.type === "memberDead" || event.type === "memberLeft") {
+      this.nodeGone(member, event.type === "memberDead" ? "dead" : "left");
     }
   }
 
   private nodeGone(member: Member, reason: NodeLostReason): void {
     const apps = this.directory.dropNode(member.id);
     this.links.forget(member.id, member.address);
-    clearTimeout(this.graceTimers.get(member.id));
+    this.graceTimers.get(member.id)?.();
     this.graceTimers.delete(member.id);
     this.logger.info({ peer: member.id, reason, routesDropped: apps.length }, "node gone: routes dropped");
     this.emit("nodeLost", member.id, reason);
@@ -445,14 +456,13 @@ export class Mesh extends EventEmitter<{
     // Reopen attempts that fail again are not news: one warning per outage.
     if (this.graceTimers.has(nodeId)) return this.logger.debug({ peer: nodeId, why }, "tieline still down");
     this.logger.warn({ peer: nodeId, why }, "tieline stream lost");
-    const timer = setTimeout(() => {
+    const cancel = this.clock.setTimeout(() => {
       this.graceTimers.delete(nodeId);
       if (this.links.isRouteUp(nodeId)) return;
       this.logger.warn({ peer: nodeId }, "tieline did not come back: tearing its chats down");
       this.emit("nodeLost", nodeId, "tieline_lost");
-    }, this.o.config.tielineGraceMs);
-    timer.unref();
-    this.graceTimers.set(nodeId, timer);
+    }, this.config.tielineGraceMs);
+    this.graceTimers.set(nodeId, cancel);
   }
 
   /**
@@ -462,7 +472,7 @@ export class Mesh extends EventEmitter<{
   private checkMoved(nodeId: string, entries: nodemesh.AppEntry[]): void {
     for (const entry of entries) {
       const here = this.directory.localSince(entry.appId);
-      if (here === undefined || entry.connectedAtMs > here) this.emit("appMoved", entry.appId, nodeId);
+      if (here === undefined || entry.connectedAtMs > here) this.emit("appLocated", entry.appId, nodeId);
     }
   }
 
@@ -473,49 +483,47 @@ export class Mesh extends EventEmitter<{
    */
   private reopenTieline(nodeId: string): void {
     if (this.reopenTimers.has(nodeId)) return;
-    const timer = setInterval(() => {
+    const cancel = this.clock.setInterval(() => {
       const member = this.membership.member(nodeId);
       if (member && this.isLive(nodeId) && !this.links.isRouteUp(nodeId)) {
         this.links.ensureRoute(nodeId, member.address);
         return;
       }
-      clearInterval(timer);
+      cancel();
       this.reopenTimers.delete(nodeId);
-    }, 100);
-    timer.unref();
-    this.reopenTimers.set(nodeId, timer);
+    }, TIELINE_REOPEN_INTERVAL_MS);
+    this.reopenTimers.set(nodeId, cancel);
   }
 
   private scheduleDelta(): void {
-    if (this.deltaTimer) return;
-    // Batch bursts of connects into one delta; 50 ms keeps routing fresh.
-    this.deltaTimer = setTimeout(() => {
-      this.deltaTimer = undefined;
+    if (this.cancelDelta) return;
+    this.cancelDelta = this.clock.setTimeout(() => {
+      this.cancelDelta = undefined;
       const delta = this.directory.takeDelta();
       if (!delta) return;
       for (const peer of this.alivePeers())
         this.sendGossip(peer.address, peer.id, { $case: "directoryDelta", value: delta });
-    }, 50);
-    this.deltaTimer.unref();
+    }, DIRECTORY_DELTA_BATCH_MS);
   }
 
   /** Asks a node for its full app list, at most once a second per node unless forced by a gap. */
   private askSnapshot(nodeId: string, address: string, force = false): void {
+    const now = this.clock.now();
     const last = this.snapshotAsked.get(nodeId) ?? 0;
-    if (!force && Date.now() - last < 1000) return;
-    this.snapshotAsked.set(nodeId, Date.now());
+    if (!force && now - last < SNAPSHOT_REQUEST_INTERVAL_MS) return;
+    this.snapshotAsked.set(nodeId, now);
     this.sendGossip(address, nodeId, { $case: "directoryRequest", value: {} });
   }
 
   /** Dead or left: its routes were dropped when it went (memberJoined brings them back). */
   private isGone(nodeId: string): boolean {
-    const state = this.membership.member(nodeId)?.state;
-    return state === "dead" || state === "left";
+    const member = this.membership.member(nodeId);
+    return member !== undefined && !isLive(member.state);
   }
 
   private isLive(nodeId: string): boolean {
-    const m = this.membership.member(nodeId);
-    return m !== undefined && (m.state === "alive" || m.state === "suspect");
+    const member = this.membership.member(nodeId);
+    return member !== undefined && isLive(member.state);
   }
 
   private alivePeers(): Member[] {

@@ -3,32 +3,48 @@ import * as grpc from "@grpc/grpc-js";
 import { nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
 import type { Identity } from "../identity/index.js";
+import { backoffDelay } from "../utils/backoff.js";
+import type { Clock } from "../utils/clock.js";
 import { checkRouteHello, routeHello } from "./descriptor.js";
 
 const { NodeMeshClient } = nodemesh;
 type GossipCall = grpc.ClientDuplexStream<nodemesh.GossipEnvelope, nodemesh.GossipEnvelope>;
 type RouteCall = grpc.ClientDuplexStream<nodemesh.RouteFrame, nodemesh.RouteFrame>;
 
-export interface PeerLinksOptions {
+export interface PeerLinksComponents {
   identity: Identity;
+  clock: Clock;
   /** Credentials to dial an address with (peers dialled by IP skip the hostname check, not the CA). */
   credentialsFor: (address: string) => grpc.ChannelCredentials;
+  logger: Logger;
+}
+
+export interface PeerLinksInit {
   maxFrameBytes: number;
   /** Frames buffered on one outbound stream before it counts as stalled. */
   maxQueuedFrames: number;
   clockSkewMs: number;
-  logger: Logger;
 }
+
+/**
+ * HTTP/2 pings on idle node-to-node connections: a peer that vanished without closing its
+ * socket is noticed within time + timeout, well before SWIM's suspicion runs out on a busy mesh.
+ */
+const KEEPALIVE_TIME_MS = 10_000;
+const KEEPALIVE_TIMEOUT_MS = 5_000;
+/** SWIM probes every second: a peer that is back should not wait long for grpc-js to redial. */
+const CHANNEL_RECONNECT_BACKOFF = { initialMs: 100, maxMs: 2_000 };
+/** Our own streams: 100 ms doubling to 10 s, jittered so a restarted peer is not hit by everyone at once. */
+const STREAM_BACKOFF = { initialMs: 100, maxMs: 10_000 };
 
 /** gRPC channel options for long-lived node-to-node streams. */
 export function meshChannelOptions(maxFrameBytes: number): grpc.ChannelOptions {
   return {
-    "grpc.keepalive_time_ms": 10_000,
-    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
+    "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
     "grpc.keepalive_permit_without_calls": 1,
-    // SWIM probes every second: a peer that is back should not wait long for a reconnect.
-    "grpc.initial_reconnect_backoff_ms": 100,
-    "grpc.max_reconnect_backoff_ms": 2_000,
+    "grpc.initial_reconnect_backoff_ms": CHANNEL_RECONNECT_BACKOFF.initialMs,
+    "grpc.max_reconnect_backoff_ms": CHANNEL_RECONNECT_BACKOFF.maxMs,
     "grpc.max_receive_message_length": maxFrameBytes,
     "grpc.max_send_message_length": maxFrameBytes,
   };
@@ -46,25 +62,42 @@ interface RouteLink {
   up: boolean;
 }
 
+export interface PeerLinkEvents {
+  /** A tieline stream to nodeId is established (the peer answered our hello with its own). */
+  routeUp: [string];
+  /** A tieline stream to nodeId broke. */
+  routeDown: [string, string];
+}
+
+/** What the mesh uses of its outbound streams; unit tests put an in-memory double in its place. */
+export interface PeerLinksPort extends EventEmitter<PeerLinkEvents> {
+  join(address: string, request: nodemesh.JoinRequest, timeoutMs: number): Promise<nodemesh.JoinResponse>;
+  sendGossip(address: string, envelope: nodemesh.GossipEnvelope): boolean;
+  isRouteUp(nodeId: string): boolean;
+  sendRoute(nodeId: string, address: string, frame: nodemesh.RouteFrame): boolean;
+  ensureRoute(nodeId: string, address: string): void;
+  resetAddress(address: string): void;
+  forget(nodeId: string, address?: string): void;
+  close(): void;
+}
+
 /**
  * This node's outbound streams: one Gossip stream per peer address and one RouteChat stream per
  * peer node, opened on first use and reopened with exponential backoff when they break. A
  * frame for a peer whose stream is down is dropped (gossip tolerates loss) or refused (the
  * caller tells the app). Inbound streams are the server's business (mesh-service.ts).
  */
-export class PeerLinks extends EventEmitter<{
-  /** A tieline stream to nodeId is established (the peer answered our hello with its own). */
-  routeUp: [string];
-  /** A tieline stream to nodeId broke. */
-  routeDown: [string, string];
-}> {
+export class PeerLinks extends EventEmitter<PeerLinkEvents> implements PeerLinksPort {
   private readonly clients = new Map<string, nodemesh.NodeMeshClient>();
   private readonly gossip = new Map<string, GossipCall>();
   private readonly routes = new Map<string, RouteLink>();
   private readonly backoff = new Map<string, Backoff>();
   private closed = false;
 
-  constructor(private readonly o: PeerLinksOptions) {
+  constructor(
+    private readonly components: PeerLinksComponents,
+    private readonly init: PeerLinksInit,
+  ) {
     super();
   }
 
@@ -75,7 +108,7 @@ export class PeerLinks extends EventEmitter<{
       this.client(address).join(
         request,
         new grpc.Metadata(),
-        { deadline: Date.now() + timeoutMs },
+        { deadline: this.components.clock.now() + timeoutMs },
         (error, response) => (error ? reject(error) : resolve(response)),
       );
     });
@@ -99,12 +132,12 @@ export class PeerLinks extends EventEmitter<{
         if (this.gossip.get(address) !== opened) return;
         this.gossip.delete(address);
         this.failed(`gossip ${address}`);
-        this.o.logger.debug({ peer: address, why }, "gossip stream lost");
+        this.components.logger.debug({ peer: address, why }, "gossip stream lost");
       };
       opened.on("error", (e: grpc.ServiceError) => lost(e.details || e.message));
       opened.on("end", () => lost("ended by peer"));
     }
-    if (call.writableLength > this.o.maxQueuedFrames) {
+    if (call.writableLength > this.init.maxQueuedFrames) {
       call.cancel();
       return false;
     }
@@ -140,7 +173,7 @@ export class PeerLinks extends EventEmitter<{
       link = this.openRoute(nodeId, address);
       if (!link) return false;
     }
-    if (link.call.writableLength > this.o.maxQueuedFrames) return false;
+    if (link.call.writableLength > this.init.maxQueuedFrames) return false;
     link.call.write(frame);
     return true;
   }
@@ -157,14 +190,15 @@ export class PeerLinks extends EventEmitter<{
     const call = client.routeChat();
     const link: RouteLink = { nodeId, address, call, up: false };
     this.routes.set(nodeId, link);
-    call.write({ body: { $case: "hello", value: routeHello(this.o.identity, nodeId) } });
+    const { identity, clock, logger } = this.components;
+    call.write({ body: { $case: "hello", value: routeHello(identity, nodeId, clock.now()) } });
     call.on("data", (frame: nodemesh.RouteFrame) => {
       if (link.up || frame.body?.$case !== "hello") return;
       try {
-        const peer = checkRouteHello(frame.body.value, this.o.identity.id, Date.now(), this.o.clockSkewMs);
+        const peer = checkRouteHello(frame.body.value, identity.id, clock.now(), this.init.clockSkewMs);
         if (peer !== nodeId) throw new Error(`expected node ${nodeId}, ${address} is ${peer}`);
       } catch (error) {
-        this.o.logger.warn({ peer: nodeId, address, err: String(error) }, "tieline peer failed verification");
+        logger.warn({ peer: nodeId, address, err: String(error) }, "tieline peer failed verification");
         call.cancel();
         return;
       }
@@ -229,8 +263,8 @@ export class PeerLinks extends EventEmitter<{
     if (!client) {
       client = new NodeMeshClient(
         address,
-        this.o.credentialsFor(address),
-        meshChannelOptions(this.o.maxFrameBytes),
+        this.components.credentialsFor(address),
+        meshChannelOptions(this.init.maxFrameBytes),
       );
       this.clients.set(address, client);
     }
@@ -245,21 +279,20 @@ export class PeerLinks extends EventEmitter<{
     try {
       return this.client(address);
     } catch (error) {
-      this.o.logger.warn({ peer: address, err: String(error) }, "peer address is not usable");
+      this.components.logger.warn({ peer: address, err: String(error) }, "peer address is not usable");
       return undefined;
     }
   }
 
   private inBackoff(key: string): boolean {
     const b = this.backoff.get(key);
-    return b !== undefined && Date.now() < b.until;
+    return b !== undefined && this.components.clock.now() < b.until;
   }
 
   private failed(key: string): void {
     const b = this.backoff.get(key) ?? { failures: 0, until: 0 };
-    b.failures = Math.min(b.failures + 1, 10);
-    // 100 ms doubling to 10 s, with jitter so a restarted peer is not hit by everyone at once.
-    b.until = Date.now() + Math.min(10_000, 100 * 2 ** (b.failures - 1)) * (0.5 + Math.random() / 2);
+    b.until = this.components.clock.now() + backoffDelay(b.failures, STREAM_BACKOFF);
+    b.failures++;
     this.backoff.set(key, b);
   }
 

@@ -1,11 +1,12 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { parseHostPort } from "../config/index.js";
-import type { NodeConfig } from "../config/types.js";
 import type { Identity } from "../identity/index.js";
 import type { Metrics } from "../telemetry/index.js";
-import { bindServer } from "../transport/app-server.js";
+import { bindServer, shutdownServer } from "../transport/server.js";
 import { meshCredentials } from "../transport/tls.js";
+import type { Clock } from "../utils/clock.js";
+import { parseHostPort } from "../utils/host-port.js";
+import { type MeshConfig, SERVER_DRAIN_MS } from "./config.js";
 import { canonicalAddress, discoveryFromConfig } from "./discovery/index.js";
 import { Mesh } from "./mesh.js";
 import { addNodeMesh, meshServerOptions } from "./mesh-service.js";
@@ -17,12 +18,16 @@ export interface MeshRuntime {
   ready(): boolean;
   /** Graceful leave, then closes the server and the watchers. */
   stop(): Promise<void>;
-  routes: Record<string, () => unknown>;
 }
 
 export interface StartMeshOptions {
-  config: NodeConfig;
+  config: MeshConfig;
+  /** Where peers remembered from this run are kept for the next. */
+  dataDir: string;
+  /** Accepted clock skew for signed timestamps. */
+  clockSkewMs: number;
   identity: Identity;
+  clock: Clock;
   appEndpoint: string;
   metrics: Metrics;
   logger: Logger;
@@ -34,7 +39,7 @@ export interface StartMeshOptions {
  * is off: no TLS files and no explicit `mesh.insecure`.
  */
 export async function startMesh(o: StartMeshOptions): Promise<MeshRuntime | undefined> {
-  const m = o.config.mesh;
+  const m = o.config;
   const logger = o.logger.child({ component: "mesh" });
   if (m.tls.cert === "" && !m.insecure) {
     logger.info("mesh off: no mesh.tls files and mesh.insecure is false; this node runs alone");
@@ -59,21 +64,27 @@ export async function startMesh(o: StartMeshOptions): Promise<MeshRuntime | unde
   const server = new grpc.Server(meshServerOptions(m.maxFrameBytes));
   const port = await bindServer(server, m.listen, credentials.server);
   const advertise = withPort(m.advertise, port);
-  const mesh = new Mesh({
-    identity: o.identity,
-    config: { ...m, advertise },
-    appEndpoint: o.appEndpoint,
-    clockSkewMs: o.config.timeouts.clockSkewMs,
-    credentialsFor: (address) => credentials.channelFor(address),
-    logger: o.logger,
-    metrics: o.metrics,
-    version: o.version,
-  });
+  const mesh = new Mesh(
+    {
+      identity: o.identity,
+      clock: o.clock,
+      credentialsFor: (address) => credentials.channelFor(address),
+      logger: o.logger,
+      metrics: o.metrics,
+    },
+    {
+      config: { ...m, advertise },
+      appEndpoint: o.appEndpoint,
+      clockSkewMs: o.clockSkewMs,
+      version: o.version,
+    },
+  );
   addNodeMesh(server, mesh, m.peerFramesPerSecond);
 
   const { discovery, persisted } = discoveryFromConfig(
-    { dataDir: o.config.dataDir, mesh: { ...m, advertise } },
+    { dataDir: o.dataDir, mesh: { ...m, advertise } },
     (error, source) => logger.warn({ source, err: error.message }, "peer discovery failed; will retry"),
+    o.clock,
   );
   // Ready once joined, or while configuration and DNS name nobody else: the first node (pod 0
   // of a StatefulSet) must become ready on its own. Peers remembered from an earlier run do not
@@ -105,21 +116,11 @@ export async function startMesh(o: StartMeshOptions): Promise<MeshRuntime | unde
     mesh,
     port,
     ready,
-    routes: { "/mesh/members": () => mesh.memberView(), "/mesh/routes": () => mesh.routeView() },
     async stop() {
       discovery.stop();
       await mesh.leave();
       // Peers keep their streams to us open; give in-flight frames a moment, then cut them.
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 1000);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await shutdownServer(server, SERVER_DRAIN_MS);
       credentials.close();
       await persisted.close();
     },

@@ -1,5 +1,6 @@
 import type { KeyBackend } from "../keystore/backend.js";
-import { type Chat, decodeChatRecord, encodeChatRecord } from "./chat.js";
+import type { ReadyChat } from "./chat.js";
+import { decodeChatRecord, encodeChatRecord } from "./chat-record.js";
 
 const PREFIX = "chat/";
 
@@ -8,14 +9,14 @@ const PREFIX = "chat/";
  * chat dirty; a periodic flush seals the dirty records and writes the keystore once.
  */
 export class ChatStore {
-  private readonly dirty = new Map<string, Chat>();
+  private readonly dirty = new Map<string, ReadyChat>();
   private erased = false;
 
   constructor(private readonly backend: KeyBackend) {}
 
   /** Every stored chat. A record that does not decode is reported and skipped, never fatal. */
-  load(onBad: (name: string, error: unknown) => void): Chat[] {
-    const chats: Chat[] = [];
+  load(onBad: (name: string, error: unknown) => void): ReadyChat[] {
+    const chats: ReadyChat[] = [];
     for (const name of this.backend.list(PREFIX)) {
       const bytes = this.backend.get(name);
       if (!bytes) continue;
@@ -30,7 +31,7 @@ export class ChatStore {
     return chats;
   }
 
-  save(chat: Chat): void {
+  save(chat: ReadyChat): void {
     this.dirty.set(chat.id, chat);
   }
 

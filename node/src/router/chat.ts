@@ -1,6 +1,7 @@
 import type { approuter } from "@hermes/proto";
+import type { SignedOffer } from "../protocol/index.js";
 
-/** One sender's side of a chat, as the node sees it. */
+/** One sender's side of a chat, as this node sees it. */
 export interface Direction {
   /** Highest seq relayed towards the receiver (messages beyond `acked` may still be lost). */
   forwarded: number;
@@ -12,44 +13,60 @@ export interface Direction {
   restored?: boolean;
 }
 
-export interface Offer {
-  chatId: string;
-  initiatorAppId: string;
-  initiatorPublicKey: Uint8Array;
-  ephemeralKey: Uint8Array;
-  timestampMs: number;
-  signature: Uint8Array;
-  targetAppId: string;
+/**
+ * Where the chat's participants are carried. "local": both by this node (each may be away for
+ * a while). "remote": `app` by another node, `node`, whose tieline carries its frames and which
+ * holds the mirror of this chat. `node` is empty while this node does not know where `app` went
+ * (its node died and it has not resumed anywhere known yet), and `reachable` is false while that
+ * node is lost; the chat waits for the app to resume, it does not end. `boundAtMs` is the time
+ * of the app's signed resume that bound it to `node` (0 when the chat started there): only a
+ * newer one moves it.
+ */
+export type ChatRoute =
+  | { kind: "local" }
+  | { kind: "remote"; app: string; node: string; reachable: boolean; boundAtMs: number };
+
+export type RemoteRoute = Extract<ChatRoute, { kind: "remote" }>;
+
+export function remoteRoute(app: string, node: string, boundAtMs = 0): RemoteRoute {
+  return { kind: "remote", app, node, reachable: node !== "", boundAtMs };
 }
 
-export interface Chat {
+interface ChatBase {
   id: string;
-  state: "pending" | "ready";
-  offer: Offer;
-  /** Set once the target accepted. */
-  ready?: approuter.ChatReady;
+  offer: SignedOffer;
   createdAt: number;
   lastActivity: number;
-  /** Keyed by sender app ID. */
-  directions: Map<string, Direction>;
-  /** Cross-node chats: the participant connected to another node, and that node. */
-  remoteApp?: string;
-  remoteNode?: string;
+  route: ChatRoute;
 }
+
+/** Offered, waiting for the target's answer. */
+export interface PendingChat extends ChatBase {
+  state: "pending";
+}
+
+/** Accepted: both sides hold keys, messages flow. */
+export interface ReadyChat extends ChatBase {
+  state: "ready";
+  ready: approuter.ChatReady;
+  fromInitiator: Direction;
+  fromTarget: Direction;
+  /**
+   * The latest signed resume of the participant this node carries in a cross-node chat: shown
+   * to the other participant's node when that one is new (the peer failed over). Memory only.
+   */
+  proof?: approuter.ChatResume;
+}
+
+export type Chat = PendingChat | ReadyChat;
 
 export function newDirection(acked = 0): Direction {
   return { forwarded: acked, acked, sentAt: new Map() };
 }
 
-/**
- * A chat restored after a crash may have an older ack mark than the sender saw (records are
- * written behind). The sender resumes from its first unacked seq; the first message after the
- * restore moves the marks up to it instead of being refused forever as out of order.
- */
-export function resyncAfterRestore(dir: Direction, seq: number): void {
-  if (!dir.restored) return;
-  dir.restored = false;
-  if (seq > dir.forwarded + 1) dir.acked = dir.forwarded = seq - 1;
+/** The direction `senderId` sends in; `senderId` must be a participant. */
+export function directionFrom(chat: ReadyChat, senderId: string): Direction {
+  return senderId === chat.offer.initiatorAppId ? chat.fromInitiator : chat.fromTarget;
 }
 
 export function peerOf(chat: Chat, appId: string): string {
@@ -58,6 +75,72 @@ export function peerOf(chat: Chat, appId: string): string {
 
 export function isParticipant(chat: Chat, appId: string): boolean {
   return chat.offer.initiatorAppId === appId || chat.offer.targetAppId === appId;
+}
+
+export function participants(chat: Chat): [string, string] {
+  return [chat.offer.initiatorAppId, chat.offer.targetAppId];
+}
+
+/** The participant on another node, if the chat crosses nodes. */
+export function remoteApp(chat: Chat): string | undefined {
+  return chat.route.kind === "remote" ? chat.route.app : undefined;
+}
+
+/** The participant on this node of a cross-node chat. */
+export function localApp(chat: Chat & { route: { kind: "remote" } }): string {
+  return peerOf(chat, chat.route.app);
+}
+
+/**
+ * A chat restored after a crash may have an older ack mark than the sender saw (records are
+ * written behind). An app that states its marks when it connects settles that (settleTo,
+ * raiseAcked); one that does not (an older SDK) resumes sending from its first unacked seq,
+ * which only the sender itself can know: its first message moves the marks up to it instead
+ * of being refused forever as out of order. Never applied to relayed frames: a relay's seq
+ * says what the far node sent, not what the receiver has.
+ */
+export function resyncAfterRestore(dir: Direction, seq: number): void {
+  if (!dir.restored) return;
+  dir.restored = false;
+  if (seq > dir.forwarded + 1) dir.acked = dir.forwarded = seq - 1;
+}
+
+/**
+ * The receiver of `dir` has everything up to `delivered` (its own statement, or its node's
+ * report of its acks): the ack mark moves up to it, and relaying starts again right after the
+ * ack mark, since what went beyond may have been lost on the way. Marks never move back.
+ */
+export function settleTo(dir: Direction, delivered: number): { ackedMoved: boolean; rewound: boolean } {
+  const ackedMoved = delivered > dir.acked;
+  if (ackedMoved) dir.acked = delivered;
+  const rewound = dir.forwarded > dir.acked;
+  dir.forwarded = dir.acked;
+  dir.sentAt.clear();
+  dir.restored = false;
+  return { ackedMoved, rewound };
+}
+
+/**
+ * The receiver acknowledged up to `acked`, as the sender or the receiver's node reports it
+ * (both saw the receiver's own acks): the ack mark moves up, beyond what this node relayed if
+ * need be (frames that went another way). False when it adds nothing.
+ */
+export function raiseAcked(
+  dir: Direction,
+  acked: number,
+  now: number,
+  observe: (seconds: number) => void,
+): boolean {
+  if (acked <= dir.acked) return false;
+  for (const [seq, at] of dir.sentAt) {
+    if (seq > acked) continue;
+    observe((now - at) / 1000);
+    dir.sentAt.delete(seq);
+  }
+  dir.acked = acked;
+  dir.forwarded = Math.max(dir.forwarded, acked);
+  dir.restored = false;
+  return true;
 }
 
 /** What the node does with an incoming message, by its seq against the sender's direction. */
@@ -99,84 +182,9 @@ export function rewind(dir: Direction): void {
   dir.sentAt.clear();
 }
 
-// ---- persistence: what a node keeps of a ready chat so it survives a restart.
-
-interface ChatRecordJson {
-  v: 1;
-  ready: Record<string, string | number>;
-  acked: Record<string, number>;
-  lastActivity: number;
-  createdAt: number;
-  remote?: { app: string; node: string };
-}
-
-const BYTES_FIELDS = [
-  "initiatorPublicKey",
-  "initiatorEphemeralKey",
-  "offerSignature",
-  "targetPublicKey",
-  "targetEphemeralKey",
-  "acceptSignature",
-] as const;
-
-export function encodeChatRecord(chat: Chat): Uint8Array {
-  if (!chat.ready) throw new Error(`chat ${chat.id} is not ready`);
-  const ready: Record<string, string | number> = {
-    ...(chat.ready as unknown as Record<string, string | number>),
-  };
-  for (const field of BYTES_FIELDS) ready[field] = Buffer.from(chat.ready[field]).toString("base64");
-  const acked: Record<string, number> = {};
-  for (const [appId, dir] of chat.directions) acked[appId] = dir.acked;
-  const json: ChatRecordJson = {
-    v: 1,
-    ready,
-    acked,
-    lastActivity: chat.lastActivity,
-    createdAt: chat.createdAt,
-  };
-  if (chat.remoteApp && chat.remoteNode) json.remote = { app: chat.remoteApp, node: chat.remoteNode };
-  return new TextEncoder().encode(JSON.stringify(json));
-}
-
-export function decodeChatRecord(bytes: Uint8Array): Chat {
-  const json = JSON.parse(new TextDecoder().decode(bytes)) as ChatRecordJson;
-  if (json.v !== 1) throw new Error(`unsupported chat record version ${String(json.v)}`);
-  const raw = json.ready;
-  const bytesOf = (field: (typeof BYTES_FIELDS)[number]) =>
-    new Uint8Array(Buffer.from(String(raw[field]), "base64"));
-  const ready: approuter.ChatReady = {
-    chatId: String(raw.chatId),
-    initiatorAppId: String(raw.initiatorAppId),
-    initiatorPublicKey: bytesOf("initiatorPublicKey"),
-    initiatorEphemeralKey: bytesOf("initiatorEphemeralKey"),
-    offerTimestampMs: Number(raw.offerTimestampMs),
-    offerSignature: bytesOf("offerSignature"),
-    targetAppId: String(raw.targetAppId),
-    targetPublicKey: bytesOf("targetPublicKey"),
-    targetEphemeralKey: bytesOf("targetEphemeralKey"),
-    acceptTimestampMs: Number(raw.acceptTimestampMs),
-    acceptSignature: bytesOf("acceptSignature"),
-  };
-  const directions = new Map<string, Direction>();
-  for (const appId of [ready.initiatorAppId, ready.targetAppId]) {
-    directions.set(appId, { ...newDirection(json.acked[appId] ?? 0), restored: true });
-  }
-  return {
-    id: ready.chatId,
-    state: "ready",
-    offer: {
-      chatId: ready.chatId,
-      initiatorAppId: ready.initiatorAppId,
-      initiatorPublicKey: ready.initiatorPublicKey,
-      ephemeralKey: ready.initiatorEphemeralKey,
-      timestampMs: ready.offerTimestampMs,
-      signature: ready.offerSignature,
-      targetAppId: ready.targetAppId,
-    },
-    ready,
-    createdAt: json.createdAt,
-    lastActivity: json.lastActivity,
-    directions,
-    ...(json.remote ? { remoteApp: json.remote.app, remoteNode: json.remote.node } : {}),
-  };
+/** The sender must send again from `back + 1` (the far side expects it): forget what was relayed beyond. */
+export function rewindTo(dir: Direction, back: number): void {
+  if (back < dir.acked || back >= dir.forwarded) return;
+  dir.forwarded = back;
+  for (const seq of dir.sentAt.keys()) if (seq > back) dir.sentAt.delete(seq);
 }

@@ -1,5 +1,5 @@
 import type { approuter } from "@hermes/proto";
-import { TokenBucket } from "./token-bucket.js";
+import { TokenBucket } from "../utils/token-bucket.js";
 
 /** Where the router writes a session's frames; the gRPC stream in production, an array in tests. */
 export interface SessionSink {

@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
 import { approuter } from "@hermes/proto";
+import type { Clock } from "../utils/clock.js";
 import { type ChatKeys, open, seal } from "./e2e.js";
-import { ChatEndedError } from "./errors.js";
+import { ChatEndedError, NodeUnreachableError } from "./errors.js";
 
 export interface ReceivedMessage {
   seq: number;
@@ -14,6 +15,8 @@ interface Outgoing {
   seq: number;
   ciphertext: Uint8Array;
   sentAt: number;
+  /** Settled already (rejected while no node was reachable); its later ack is only an event. */
+  settled: boolean;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -21,9 +24,12 @@ interface Outgoing {
 /** What a Chat needs from its client: a way to write frames and to know if the stream is up. */
 export interface ChatLink {
   write(body: NonNullable<approuter.AppFrame["body"]>): boolean;
+  readonly clock: Clock;
   readonly maxInFlight: number;
   /** The node's limit from ConnectAck; larger messages are refused here, before they use a seq. */
   readonly maxCiphertextBytes: number;
+  /** False while no node has taken the app back for longer than the client's bound. */
+  readonly reachable: boolean;
 }
 
 const decoder = new TextDecoder();
@@ -36,6 +42,8 @@ const decoder = new TextDecoder();
  */
 export class Chat extends EventEmitter<{
   message: [ReceivedMessage];
+  /** The peer acknowledged every message up to this seq. */
+  acked: [number];
   ended: [approuter.ChatEndReason];
   error: [Error];
 }> {
@@ -45,7 +53,8 @@ export class Chat extends EventEmitter<{
   private sentCount = 0;
   private lastReceived = 0;
   private ackScheduled = false;
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** Cancels the pending retry after a refusal. */
+  private cancelRetry: (() => void) | undefined;
   private inbox: ReceivedMessage[] = [];
   private waiter: (() => void) | undefined;
   endedWith: approuter.ChatEndReason | undefined;
@@ -56,8 +65,20 @@ export class Chat extends EventEmitter<{
     readonly role: "initiator" | "target",
     private readonly keys: ChatKeys,
     private readonly link: ChatLink,
+    /** The signed transcript: what a node needs to carry the chat on (Connect.resume). */
+    readonly transcript?: approuter.ChatReady,
   ) {
     super();
+  }
+
+  /** The highest seq received from the peer (every one before it too). */
+  get receivedSeq(): number {
+    return this.lastReceived;
+  }
+
+  /** The highest seq of ours the peer acknowledged (every one before it too). */
+  get ackedSeq(): number {
+    return (this.outbox[0]?.seq ?? this.nextSeq) - 1;
   }
 
   get ended(): boolean {
@@ -72,6 +93,7 @@ export class Chat extends EventEmitter<{
   /** Encrypts and sends; resolves when the peer app acknowledged it end to end. */
   send(data: Uint8Array | string): Promise<void> {
     if (this.endedWith !== undefined) return Promise.reject(new ChatEndedError(this.id, this.endedWith));
+    if (!this.link.reachable) return Promise.reject(new NodeUnreachableError(this.id, false));
     const plaintext = typeof data === "string" ? new TextEncoder().encode(data) : data;
     const seq = this.nextSeq;
     const ciphertext = seal(this.keys.send, this.id, seq, plaintext);
@@ -84,7 +106,7 @@ export class Chat extends EventEmitter<{
     }
     this.nextSeq++;
     return new Promise((resolve, reject) => {
-      this.outbox.push({ seq, ciphertext, sentAt: 0, resolve, reject });
+      this.outbox.push({ seq, ciphertext, sentAt: 0, settled: false, resolve, reject });
       this.pump();
     });
   }
@@ -113,7 +135,7 @@ export class Chat extends EventEmitter<{
 
   /** Writes waiting messages while the window has room. */
   pump(): void {
-    if (this.retryTimer) return; // backing off after a refusal
+    if (this.cancelRetry) return; // backing off after a refusal
     while (this.sentCount < this.outbox.length && this.sentCount < this.link.maxInFlight) {
       const out = this.outbox[this.sentCount]!;
       if (
@@ -124,7 +146,7 @@ export class Chat extends EventEmitter<{
       ) {
         return;
       }
-      out.sentAt = Date.now();
+      out.sentAt = this.link.clock.now();
       this.sentCount++;
     }
   }
@@ -143,9 +165,9 @@ export class Chat extends EventEmitter<{
   refused(seq: number, delayMs: number): void {
     const index = this.outbox.findIndex((out) => out.seq >= seq);
     if (index >= 0 && index < this.sentCount) this.sentCount = index;
-    if (this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
+    if (this.cancelRetry) return;
+    this.cancelRetry = this.link.clock.setTimeout(() => {
+      this.cancelRetry = undefined;
       this.pump();
     }, delayMs);
   }
@@ -153,7 +175,7 @@ export class Chat extends EventEmitter<{
   /** Re-sends when the oldest unacked message has waited longer than `afterMs`. */
   checkTimeout(now: number, afterMs: number): void {
     const oldest = this.outbox[0];
-    if (oldest && this.sentCount > 0 && now - oldest.sentAt > afterMs && !this.retryTimer) this.resend();
+    if (oldest && this.sentCount > 0 && now - oldest.sentAt > afterMs && !this.cancelRetry) this.resend();
   }
 
   acked(seq: number): void {
@@ -162,8 +184,23 @@ export class Chat extends EventEmitter<{
     if (n === 0) return;
     const done = this.outbox.splice(0, n);
     this.sentCount = Math.max(0, this.sentCount - n);
-    for (const out of done) out.resolve();
+    for (const out of done) if (!out.settled) out.resolve();
+    this.emit("acked", done[done.length - 1]!.seq);
     this.pump();
+  }
+
+  /**
+   * No node has taken the app back for longer than the client's bound: every pending send()
+   * rejects with NodeUnreachableError. The messages stay queued, in order: once a node carries
+   * the chat again they go out, exactly once, and their acks come as `acked` events.
+   */
+  unreachable(): void {
+    const error = new NodeUnreachableError(this.id, true);
+    for (const out of this.outbox) {
+      if (out.settled) continue;
+      out.settled = true;
+      out.reject(error);
+    }
   }
 
   delivered(seq: number, ciphertext: Uint8Array): void {
@@ -210,9 +247,10 @@ export class Chat extends EventEmitter<{
   end(reason: approuter.ChatEndReason): void {
     if (this.endedWith !== undefined) return;
     this.endedWith = reason;
-    clearTimeout(this.retryTimer);
+    this.cancelRetry?.();
+    this.cancelRetry = undefined;
     const error = new ChatEndedError(this.id, reason);
-    for (const out of this.outbox.splice(0)) out.reject(error);
+    for (const out of this.outbox.splice(0)) if (!out.settled) out.reject(error);
     this.sentCount = 0;
     this.keys.send.fill(0);
     this.keys.receive.fill(0);

@@ -1,29 +1,60 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
-import { type Identity, idMatchesKey, sign, verify } from "../identity/index.js";
+import { type Identity, idMatchesKey } from "../identity/index.js";
+import { checkReady, signAccept, signOffer, signResume, verifyOffer } from "../protocol/index.js";
+import { type Clock, systemClock } from "../utils/clock.js";
 import { Chat, type ChatLink } from "./chat.js";
+import { Connection, type OpenStream } from "./connection.js";
 import { deriveChatKeys, newEphemeral } from "./e2e.js";
-import { ChatRejectedError, NodeError, PeerVerificationError } from "./errors.js";
+import { ChatRejectedError, NodeError, NodeUnreachableError, PeerVerificationError } from "./errors.js";
 
 const { ErrorCode, ChatEndReason, SessionCloseReason } = approuter;
-type Body = NonNullable<approuter.AppFrame["body"]>;
+
+/** Refusals of an answer to an offer that leave the offer standing: answer it again later. */
+const RETRYABLE = new Set<approuter.ErrorCode>([
+  ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE,
+  ErrorCode.ERROR_CODE_RATE_LIMITED,
+  ErrorCode.ERROR_CODE_PEER_UNAVAILABLE,
+]);
+
+/** How often unacked messages are checked against retransmitAfterMs. */
+const RETRANSMIT_CHECK_MS = 1000;
+/** The least a refused message waits before it is sent again. */
+const MIN_RETRY_MS = 20;
+/** Errors about a chat that ended are not news: ids of ended chats are kept this long. */
+const ENDED_MEMORY_MS = 60_000;
 
 export interface ClientOptions {
-  /** host:port of a Hermes node. */
+  /** host:port of a Hermes node (or a Service in front of several). */
   endpoint: string;
+  /** More nodes to fail over to, besides those the node names in ConnectAck. */
+  endpoints?: string[];
   identity: Identity;
   /** Defaults to plain text (a dev node). */
   credentials?: grpc.ChannelCredentials;
-  /** Reconnect backoff: doubles from initialDelayMs up to maxDelayMs, with jitter. */
+  /** Reconnect backoff: doubles from initialDelayMs (100) up to maxDelayMs (2000), with jitter. */
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
+  /** An attempt that brings no session within this long moves on to the next node (3000). */
+  connectTimeoutMs?: number;
+  /**
+   * After the session is lost, how long until the app is told that no node takes it back
+   * (`unreachable` event; pending sends reject with NodeUnreachableError). Default 10000.
+   */
+  unreachableAfterMs?: number;
+  /** HTTP/2 pings: a node that stops answering is noticed within timeMs + timeoutMs (5000 + 3000). */
+  keepalive?: { timeMs?: number; timeoutMs?: number };
+  /** How streams are opened; tests put an in-memory transport here. */
+  open?: OpenStream;
   /** Messages per chat on the wire and not yet acked. */
   maxInFlight?: number;
   /** Unacked messages older than this are sent again. */
   retransmitAfterMs?: number;
   /** How long connect() and startChat() wait. */
   timeoutMs?: number;
+  /** Time and timers; tests pass a FakeClock. */
+  clock?: Clock;
 }
 
 export interface IncomingOffer {
@@ -38,110 +69,136 @@ interface PendingStart {
   role: "initiator" | "target";
   resolve: (chat: Chat) => void;
   reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-interface Request {
-  resolve: (frame: approuter.NodeFrame) => void;
-  reject: (error: Error) => void;
+  cancelTimer: () => void;
 }
 
 /**
- * A Hermes app: one long-lived stream to a node, reconnecting with backoff, resuming its chats
- * and retransmitting what the peer has not acknowledged. Keys never leave this process.
+ * A Hermes app: one long-lived stream to a node (connection.ts), and on it the chat handshake:
+ * offers signed and checked here, the whole transcript verified by the app itself (the node is
+ * not trusted for it), keys agreed, chats resumed after a reconnect with what the peer has not
+ * acknowledged sent again. Keys never leave this process.
  */
 export class HermesClient extends EventEmitter<{
   connected: [{ sessionId: string; nodeId: string; resumedChats: number }];
   disconnected: [string];
+  /** No node took the app back within unreachableAfterMs; it keeps trying. */
+  unreachable: [NodeUnreachableError];
   offer: [IncomingOffer];
   chat: [Chat];
   chatEnded: [Chat, approuter.ChatEndReason];
   error: [Error];
 }> {
   readonly appId: string;
-  nodeId = "";
-  sessionId = "";
-  private readonly client: grpc.Client & {
-    open(): grpc.ClientDuplexStream<approuter.AppFrame, approuter.NodeFrame>;
-  };
-  private stream: grpc.ClientDuplexStream<approuter.AppFrame, approuter.NodeFrame> | undefined;
-  private connected = false;
+  private readonly connection: Connection;
+  private readonly identity: Identity;
+  private readonly clock: Clock;
+  private readonly maxInFlight: number;
+  private readonly retransmitAfterMs: number;
+  private readonly timeoutMs: number;
   private closed = false;
-  private attempt = 0;
-  private nextCorrelation = 1;
-  private readonly requests = new Map<string, Request>();
   private readonly starts = new Map<string, PendingStart>();
   private readonly chatsById = new Map<string, Chat>();
-  private heartbeat: NodeJS.Timeout | undefined;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private readonly retransmitCheck: NodeJS.Timeout;
+  private readonly stopRetransmitCheck: () => void;
   private maxCiphertextBytes = Number.MAX_SAFE_INTEGER;
+  private reachable = true;
+  /** Chats that ended lately, and when: late errors about them are dropped. */
+  private readonly endedChats = new Map<string, number>();
   private firstConnect: { resolve: () => void; reject: (e: Error) => void } | undefined;
   readonly link: ChatLink;
-  private readonly options: Required<Omit<ClientOptions, "credentials" | "reconnect">> & {
-    reconnect: { initialDelayMs: number; maxDelayMs: number };
-  };
 
   constructor(options: ClientOptions) {
     super();
-    this.options = {
-      endpoint: options.endpoint,
-      identity: options.identity,
-      reconnect: { initialDelayMs: 100, maxDelayMs: 10_000, ...options.reconnect },
-      maxInFlight: options.maxInFlight ?? 128,
-      retransmitAfterMs: options.retransmitAfterMs ?? 5_000,
-      timeoutMs: options.timeoutMs ?? 15_000,
-    };
+    this.identity = options.identity;
     this.appId = options.identity.id;
-    const Client = grpc.makeGenericClientConstructor(approuter.AppRouterService, "AppRouter");
-    this.client = new Client(options.endpoint, options.credentials ?? grpc.credentials.createInsecure(), {
-      "grpc.keepalive_time_ms": 20_000,
-      "grpc.keepalive_timeout_ms": 10_000,
-      "grpc.keepalive_permit_without_calls": 1,
-      "grpc.max_receive_message_length": 16 * 1024 * 1024,
-    }) as unknown as typeof this.client;
+    this.clock = options.clock ?? systemClock;
+    this.maxInFlight = options.maxInFlight ?? 128;
+    this.retransmitAfterMs = options.retransmitAfterMs ?? 5_000;
+    this.timeoutMs = options.timeoutMs ?? 15_000;
+    this.connection = new Connection({
+      endpoints: [options.endpoint, ...(options.endpoints ?? [])],
+      identity: options.identity,
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+      ...(options.open ? { open: options.open } : {}),
+      reconnect: {
+        initialMs: options.reconnect?.initialDelayMs ?? 100,
+        maxMs: options.reconnect?.maxDelayMs ?? 2_000,
+      },
+      connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
+      unreachableAfterMs: options.unreachableAfterMs ?? 10_000,
+      keepalive: {
+        timeMs: options.keepalive?.timeMs ?? 5_000,
+        timeoutMs: options.keepalive?.timeoutMs ?? 3_000,
+      },
+      resume: (nodeId, timestampMs) => this.resumeList(nodeId, timestampMs),
+      clock: this.clock,
+    });
+    this.connection.on("connected", (ack) => this.connectAcked(ack));
+    this.connection.on("disconnected", (why) => this.emit("disconnected", why));
+    this.connection.on("unreachable", (why) => this.unreachable(why));
+    this.connection.on("frame", (frame) => this.dispatch(frame));
+    this.connection.on("problem", (error) => this.report(error));
     const self = this;
     this.link = {
-      write: (body) => self.write(body),
+      write: (body) => self.connection.write(body),
+      clock: this.clock,
+      get reachable() {
+        return self.reachable;
+      },
       get maxInFlight() {
-        return self.options.maxInFlight;
+        return self.maxInFlight;
       },
       get maxCiphertextBytes() {
         return self.maxCiphertextBytes;
       },
     };
-    this.retransmitCheck = setInterval(() => {
-      if (!this.connected) return;
-      const now = Date.now();
-      for (const chat of this.chatsById.values()) chat.checkTimeout(now, this.options.retransmitAfterMs);
-    }, 1000);
-    this.retransmitCheck.unref();
+    this.stopRetransmitCheck = this.clock.setInterval(() => {
+      if (!this.connection.isConnected) return;
+      const now = this.clock.now();
+      for (const chat of this.chatsById.values()) chat.checkTimeout(now, this.retransmitAfterMs);
+    }, RETRANSMIT_CHECK_MS);
   }
 
   get isConnected(): boolean {
-    return this.connected;
+    return this.connection.isConnected;
+  }
+
+  get nodeId(): string {
+    return this.connection.nodeId;
+  }
+
+  get sessionId(): string {
+    return this.connection.sessionId;
+  }
+
+  /** The node endpoint the session is on (or being opened on). */
+  get endpoint(): string {
+    return this.connection.endpoint;
   }
 
   /** Connects (and keeps reconnecting until close()). Resolves on the first ConnectAck. */
   connect(): Promise<void> {
-    if (this.connected) return Promise.resolve();
+    if (this.connection.isConnected) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
+      const cancel = this.clock.setTimeout(
         () =>
-          reject(new Error(`no session with ${this.options.endpoint} after ${this.options.timeoutMs} ms`)),
-        this.options.timeoutMs,
+          reject(
+            new Error(
+              `no session with ${this.connection.knownEndpoints.join(" or ")} after ${this.timeoutMs} ms`,
+            ),
+          ),
+        this.timeoutMs,
       );
       this.firstConnect = {
         resolve: () => {
-          clearTimeout(timer);
+          cancel();
           resolve();
         },
         reject: (error) => {
-          clearTimeout(timer);
+          cancel();
           reject(error);
         },
       };
-      if (!this.stream && !this.reconnectTimer) this.openStream();
+      this.connection.start();
     });
   }
 
@@ -149,28 +206,21 @@ export class HermesClient extends EventEmitter<{
   startChat(targetAppId: string): Promise<Chat> {
     const chatId = randomBytes(16).toString("hex");
     const ephemeral = newEphemeral();
-    const timestampMs = Date.now();
-    const signature = sign(this.options.identity.secretKey, "hermes/chat-offer/v1", [
+    const start = signOffer(this.identity, {
       chatId,
-      this.appId,
       targetAppId,
-      ephemeral.publicKey,
-      timestampMs,
-    ]);
+      ephemeralKey: ephemeral.publicKey,
+      timestampMs: this.clock.now(),
+    });
     const promise = this.awaitReady(chatId, ephemeral, "initiator");
-    if (
-      !this.write({
-        $case: "startChat",
-        value: { chatId, targetAppId, ephemeralKey: ephemeral.publicKey, timestampMs, signature },
-      })
-    ) {
+    if (!this.connection.write({ $case: "startChat", value: start })) {
       this.settleStart(chatId, new Error("not connected"));
     }
     return promise;
   }
 
   findApp(appId: string): Promise<approuter.FindAppResult> {
-    return this.request({ $case: "findApp", value: { appId } }).then((frame) => {
+    return this.connection.request({ $case: "findApp", value: { appId } }).then((frame) => {
       if (frame.body?.$case !== "findAppResult") throw new Error(`unexpected answer ${frame.body?.$case}`);
       return frame.body.value;
     });
@@ -188,86 +238,19 @@ export class HermesClient extends EventEmitter<{
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.connected = false;
-    clearInterval(this.retransmitCheck);
-    clearInterval(this.heartbeat);
-    clearTimeout(this.reconnectTimer);
+    this.stopRetransmitCheck();
     for (const [chatId] of this.starts) this.settleStart(chatId, new Error("client closed"));
-    for (const request of this.requests.values()) request.reject(new Error("client closed"));
-    this.requests.clear();
     for (const chat of this.chatsById.values()) chat.end(ChatEndReason.CHAT_END_REASON_UNSPECIFIED);
     this.chatsById.clear();
-    this.stream?.end();
-    this.stream?.cancel();
-    this.stream = undefined;
-    this.client.close();
+    this.connection.close();
   }
 
-  // ------------------------------------------------------------------ stream
-
-  private openStream(): void {
-    this.reconnectTimer = undefined;
-    if (this.closed) return;
-    const stream = this.client.open();
-    this.stream = stream;
-    stream.on("data", (frame: approuter.NodeFrame) => {
-      if (this.stream === stream) this.dispatch(frame);
-    });
-    const lost = (why: string) => {
-      if (this.stream !== stream) return;
-      this.stream = undefined;
-      this.connectionLost(why);
-    };
-    stream.on("error", (error: grpc.ServiceError) => lost(error.details || error.message));
-    stream.on("end", () => lost("stream ended by the node"));
-  }
-
-  private connectionLost(why: string): void {
-    const wasConnected = this.connected;
-    this.connected = false;
-    clearInterval(this.heartbeat);
-    for (const request of this.requests.values()) request.reject(new Error(`disconnected: ${why}`));
-    this.requests.clear();
-    if (wasConnected) this.emit("disconnected", why);
-    if (this.closed) return;
-    const { initialDelayMs, maxDelayMs } = this.options.reconnect;
-    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** this.attempt) * (0.5 + Math.random() / 2);
-    this.attempt = Math.min(this.attempt + 1, 20);
-    this.reconnectTimer = setTimeout(() => this.openStream(), delay);
-  }
-
-  private write(body: Body, correlationId = ""): boolean {
-    if (!this.stream || (!this.connected && body.$case !== "connect")) return false;
-    this.stream.write({ correlationId, body });
-    return true;
-  }
-
-  private request(body: Body): Promise<approuter.NodeFrame> {
-    const correlationId = `c${this.nextCorrelation++}`;
-    return new Promise((resolve, reject) => {
-      if (!this.write(body, correlationId)) return reject(new Error("not connected"));
-      this.requests.set(correlationId, { resolve, reject });
-    });
-  }
-
-  // ------------------------------------------------------------------ inbound frames
+  // ---- frames from the node
 
   private dispatch(frame: approuter.NodeFrame): void {
     const body = frame.body;
     if (!body) return;
-    if (frame.correlationId && body.$case !== "error") {
-      const request = this.requests.get(frame.correlationId);
-      if (request) {
-        this.requests.delete(frame.correlationId);
-        request.resolve(frame);
-        return;
-      }
-    }
     switch (body.$case) {
-      case "challenge":
-        return this.answerChallenge(body.value);
-      case "connectAck":
-        return this.connectAcked(body.value);
       case "delivery":
         return this.chatsById.get(body.value.chatId)?.delivered(body.value.seq, body.value.ciphertext);
       case "ack":
@@ -284,7 +267,7 @@ export class HermesClient extends EventEmitter<{
       case "chatDeleted":
         return this.chatDeleted(body.value.chatId, body.value.reason);
       case "error":
-        return this.nodeError(frame.correlationId, body.value);
+        return this.nodeError(body.value);
       case "sessionClosed":
         if (body.value.reason === SessionCloseReason.SESSION_CLOSE_REASON_REPLACED) {
           // Another process took this identity over; reconnecting would only fight it.
@@ -292,42 +275,34 @@ export class HermesClient extends EventEmitter<{
           void this.close();
         }
         return;
-      case "chatPending":
-      case "heartbeat":
-      case "findAppResult":
+      default:
         return;
     }
   }
 
-  private answerChallenge(challenge: approuter.Challenge): void {
-    if (!idMatchesKey(challenge.nodeId, challenge.nodePublicKey)) {
-      this.report(new PeerVerificationError(`node ID ${challenge.nodeId} does not match its key`));
+  /**
+   * Every chat this app holds, signed for the node that challenged: the node takes its marks
+   * from these and carries on a chat it does not know (the app failed over to it).
+   */
+  private resumeList(nodeId: string, timestampMs: number): approuter.ChatResume[] {
+    const resumes: approuter.ChatResume[] = [];
+    for (const chat of this.chatsById.values()) {
+      if (!chat.transcript) continue;
+      resumes.push(
+        signResume(
+          this.identity,
+          nodeId,
+          { ready: chat.transcript, delivered: chat.receivedSeq, ackedByPeer: chat.ackedSeq },
+          timestampMs,
+        ),
+      );
     }
-    this.nodeId = challenge.nodeId;
-    const timestampMs = Date.now();
-    const signature = sign(this.options.identity.secretKey, "hermes/app-connect/v1", [
-      challenge.nodeId,
-      this.appId,
-      challenge.nonce,
-      timestampMs,
-    ]);
-    this.write({
-      $case: "connect",
-      value: { publicKey: this.options.identity.publicKey, nonce: challenge.nonce, timestampMs, signature },
-    });
+    return resumes;
   }
 
   private connectAcked(ack: approuter.ConnectAck): void {
-    this.connected = true;
-    this.attempt = 0;
-    this.sessionId = ack.sessionId;
     if (ack.limits?.maxCiphertextBytes) this.maxCiphertextBytes = ack.limits.maxCiphertextBytes;
-    clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(
-      () => this.write({ $case: "heartbeat", value: { timestampMs: Date.now() } }),
-      Math.max(1000, ack.heartbeatIntervalMs),
-    );
-    this.heartbeat.unref();
+    this.reachable = true;
     const live = new Set<string>();
     for (const state of ack.chats) {
       const chatId = state.ready?.chatId ?? "";
@@ -341,68 +316,95 @@ export class HermesClient extends EventEmitter<{
         live.add(chatId);
       } else if (chatId && !this.starts.has(chatId)) {
         // A chat from an earlier run of this app: its keys are gone, so it cannot go on.
-        this.write({ $case: "deleteChat", value: { chatId } });
+        this.connection.write({ $case: "deleteChat", value: { chatId } });
       }
     }
+    // Chats the node did not take back were told of (ChatDeleted) before; any left cannot go on.
     for (const chat of this.chatsById.values()) {
       if (!live.has(chat.id)) this.chatDeleted(chat.id, ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE);
+    }
+    // Offers are not carried over from a node that went away: say so now, not at the timeout.
+    const pending = new Set(ack.pendingOffers);
+    for (const [chatId, start] of this.starts) {
+      if (live.has(chatId) || (start.role === "initiator" && pending.has(chatId))) continue;
+      this.settleStart(
+        chatId,
+        new NodeError(
+          ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE,
+          start.role === "initiator"
+            ? `the offer of chat ${chatId} was lost with the node it was made on; start the chat again`
+            : `the answer to chat ${chatId} was lost with the node; answer the offer again if it is made again`,
+          chatId,
+        ),
+      );
     }
     this.emit("connected", { sessionId: ack.sessionId, nodeId: ack.nodeId, resumedChats: live.size });
     this.firstConnect?.resolve();
     this.firstConnect = undefined;
   }
 
-  private offered(offer: approuter.ChatOffer): void {
-    const problem = this.checkOffer(offer);
+  /** No node took the app back in time: pending sends reject; the chats stay and resume later. */
+  private unreachable(why: string): void {
+    this.reachable = false;
+    for (const chat of this.chatsById.values()) chat.unreachable();
+    const error = new NodeUnreachableError("", true);
+    error.message = `no node took the session back within the bound: ${why}`;
+    if (this.listenerCount("unreachable") > 0) this.emit("unreachable", error);
+  }
+
+  private offered(frame: approuter.ChatOffer): void {
+    const problem = this.checkOffer(frame);
     if (problem) {
       this.report(new PeerVerificationError(problem));
-      this.write({
+      this.connection.write({
         $case: "rejectChat",
-        value: { chatId: offer.chatId, reason: "offer failed verification" },
+        value: { chatId: frame.chatId, reason: "offer failed verification" },
       });
       return;
     }
     let answered = false;
     const incoming: IncomingOffer = {
-      chatId: offer.chatId,
-      fromAppId: offer.initiatorAppId,
+      chatId: frame.chatId,
+      fromAppId: frame.initiatorAppId,
       accept: () => {
         if (answered) return Promise.reject(new Error("offer already answered"));
         answered = true;
+        const retryable = (error: unknown) => {
+          // The node could not take the answer now (its tieline is down): the offer stands.
+          if (error instanceof NodeError && RETRYABLE.has(error.code)) answered = false;
+          throw error;
+        };
         const ephemeral = newEphemeral();
-        const timestampMs = Date.now();
-        const signature = sign(this.options.identity.secretKey, "hermes/chat-accept/v1", [
-          offer.chatId,
-          offer.initiatorAppId,
-          this.appId,
-          offer.ephemeralKey,
+        const accept = signAccept(
+          this.identity,
+          { chatId: frame.chatId, initiatorAppId: frame.initiatorAppId, ephemeralKey: frame.ephemeralKey },
           ephemeral.publicKey,
-          timestampMs,
-        ]);
-        const promise = this.awaitReady(offer.chatId, ephemeral, "target");
-        this.write({
-          $case: "acceptChat",
-          value: { chatId: offer.chatId, ephemeralKey: ephemeral.publicKey, timestampMs, signature },
-        });
+          this.clock.now(),
+        );
+        const promise = this.awaitReady(frame.chatId, ephemeral, "target").catch(retryable);
+        if (!this.connection.write({ $case: "acceptChat", value: accept }))
+          this.settleStart(
+            frame.chatId,
+            new NodeError(ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE, "not connected"),
+          );
         return promise;
       },
       reject: (reason = "") => {
         if (answered) return;
         answered = true;
-        this.write({ $case: "rejectChat", value: { chatId: offer.chatId, reason } });
+        this.connection.write({ $case: "rejectChat", value: { chatId: frame.chatId, reason } });
       },
     };
     if (this.listenerCount("offer") === 0) incoming.reject("this app takes no chats");
     else this.emit("offer", incoming);
   }
 
-  private checkOffer(offer: approuter.ChatOffer): string | undefined {
-    if (!idMatchesKey(offer.initiatorAppId, offer.initiatorPublicKey)) {
-      return `offer ${offer.chatId}: initiator ID does not match its key`;
+  private checkOffer(frame: approuter.ChatOffer): string | undefined {
+    if (!idMatchesKey(frame.initiatorAppId, frame.initiatorPublicKey)) {
+      return `offer ${frame.chatId}: initiator ID does not match its key`;
     }
-    const fields = [offer.chatId, offer.initiatorAppId, this.appId, offer.ephemeralKey, offer.timestampMs];
-    if (!verify(offer.initiatorPublicKey, offer.signature, "hermes/chat-offer/v1", fields)) {
-      return `offer ${offer.chatId}: signature does not verify`;
+    if (!verifyOffer({ ...frame, targetAppId: this.appId })) {
+      return `offer ${frame.chatId}: signature does not verify`;
     }
     return undefined;
   }
@@ -413,12 +415,11 @@ export class HermesClient extends EventEmitter<{
     role: PendingStart["role"],
   ): Promise<Chat> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          this.settleStart(chatId, new Error(`chat ${chatId} not ready after ${this.options.timeoutMs} ms`)),
-        this.options.timeoutMs,
+      const cancelTimer = this.clock.setTimeout(
+        () => this.settleStart(chatId, new Error(`chat ${chatId} not ready after ${this.timeoutMs} ms`)),
+        this.timeoutMs,
       );
-      this.starts.set(chatId, { ephemeral, role, resolve, reject, timer });
+      this.starts.set(chatId, { ephemeral, role, resolve, reject, cancelTimer });
     });
   }
 
@@ -426,7 +427,7 @@ export class HermesClient extends EventEmitter<{
     const start = this.starts.get(chatId);
     if (!start) return;
     this.starts.delete(chatId);
-    clearTimeout(start.timer);
+    start.cancelTimer();
     start.ephemeral.secretKey.fill(0);
     if (result instanceof Error) start.reject(result);
     else start.resolve(result);
@@ -436,15 +437,16 @@ export class HermesClient extends EventEmitter<{
   private chatReady(ready: approuter.ChatReady): void {
     const start = this.starts.get(ready.chatId);
     if (!start) return;
-    const problem = checkTranscript(ready, this.appId, start.role, start.ephemeral.publicKey);
+    const problem =
+      checkOwnHalf(ready, this.appId, start.role, start.ephemeral.publicKey) ?? checkReady(ready);
     if (problem) {
       this.settleStart(ready.chatId, new PeerVerificationError(problem));
-      this.write({ $case: "deleteChat", value: { chatId: ready.chatId } });
+      this.connection.write({ $case: "deleteChat", value: { chatId: ready.chatId } });
       return;
     }
     const keys = deriveChatKeys(ready, start.role, start.ephemeral.secretKey);
     const peer = start.role === "initiator" ? ready.targetAppId : ready.initiatorAppId;
-    const chat = new Chat(ready.chatId, peer, start.role, keys, this.link);
+    const chat = new Chat(ready.chatId, peer, start.role, keys, this.link, ready);
     this.chatsById.set(chat.id, chat);
     this.settleStart(ready.chatId, chat);
     this.emit("chat", chat);
@@ -455,8 +457,18 @@ export class HermesClient extends EventEmitter<{
     const chat = this.chatsById.get(chatId);
     if (!chat) return;
     this.chatsById.delete(chatId);
+    this.rememberEnded(chatId);
     chat.end(reason);
     this.emit("chatEnded", chat, reason);
+  }
+
+  private rememberEnded(chatId: string): void {
+    const now = this.clock.now();
+    this.endedChats.set(chatId, now);
+    for (const [id, at] of this.endedChats) {
+      if (now - at <= ENDED_MEMORY_MS) break;
+      this.endedChats.delete(id);
+    }
   }
 
   /** Surfaces a problem to the app if it listens; an unheard 'error' event would crash it. */
@@ -464,14 +476,11 @@ export class HermesClient extends EventEmitter<{
     if (this.listenerCount("error") > 0) this.emit("error", error);
   }
 
-  private nodeError(correlationId: string, e: approuter.Error): void {
+  private nodeError(e: approuter.Error): void {
     const error = new NodeError(e.code, e.message, e.chatId, e.retryAfterMs);
-    const request = correlationId ? this.requests.get(correlationId) : undefined;
-    if (request) {
-      this.requests.delete(correlationId);
-      return request.reject(error);
-    }
     if (this.starts.has(e.chatId)) return this.settleStart(e.chatId, error);
+    // Frames of a chat that just ended were still on their way: their refusals are not news.
+    if (e.chatId && !this.chatsById.has(e.chatId) && this.endedChats.has(e.chatId)) return;
     const chat = this.chatsById.get(e.chatId);
     if (chat) {
       switch (e.code) {
@@ -479,7 +488,7 @@ export class HermesClient extends EventEmitter<{
         case ErrorCode.ERROR_CODE_PEER_UNAVAILABLE:
         case ErrorCode.ERROR_CODE_OUT_OF_ORDER:
         case ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE: // the tieline is backed up or reconnecting
-          return chat.refused(e.expectedSeq || e.seq, Math.max(20, e.retryAfterMs));
+          return chat.refused(e.expectedSeq || e.seq, Math.max(MIN_RETRY_MS, e.retryAfterMs));
         case ErrorCode.ERROR_CODE_UNKNOWN_CHAT:
           return this.chatDeleted(chat.id, ChatEndReason.CHAT_END_REASON_UNSPECIFIED);
         case ErrorCode.ERROR_CODE_FRAME_TOO_LARGE:
@@ -500,37 +509,17 @@ export class HermesClient extends EventEmitter<{
   }
 }
 
-function checkTranscript(
-  r: approuter.ChatReady,
+/** The transcript must carry this app in its own role, with the ephemeral key it made. */
+function checkOwnHalf(
+  ready: approuter.ChatReady,
   myAppId: string,
   role: "initiator" | "target",
   myEphemeral: Uint8Array,
 ): string | undefined {
-  const mine = role === "initiator" ? r.initiatorEphemeralKey : r.targetEphemeralKey;
-  const myId = role === "initiator" ? r.initiatorAppId : r.targetAppId;
+  const mine = role === "initiator" ? ready.initiatorEphemeralKey : ready.targetEphemeralKey;
+  const myId = role === "initiator" ? ready.initiatorAppId : ready.targetAppId;
   if (myId !== myAppId || !Buffer.from(mine).equals(Buffer.from(myEphemeral))) {
-    return `chat ${r.chatId}: the transcript does not carry this app's own key`;
-  }
-  if (
-    !idMatchesKey(r.initiatorAppId, r.initiatorPublicKey) ||
-    !idMatchesKey(r.targetAppId, r.targetPublicKey)
-  ) {
-    return `chat ${r.chatId}: an app ID does not match its key`;
-  }
-  const offer = [r.chatId, r.initiatorAppId, r.targetAppId, r.initiatorEphemeralKey, r.offerTimestampMs];
-  if (!verify(r.initiatorPublicKey, r.offerSignature, "hermes/chat-offer/v1", offer)) {
-    return `chat ${r.chatId}: the initiator's signature does not verify`;
-  }
-  const accept = [
-    r.chatId,
-    r.initiatorAppId,
-    r.targetAppId,
-    r.initiatorEphemeralKey,
-    r.targetEphemeralKey,
-    r.acceptTimestampMs,
-  ];
-  if (!verify(r.targetPublicKey, r.acceptSignature, "hermes/chat-accept/v1", accept)) {
-    return `chat ${r.chatId}: the target's signature does not verify`;
+    return `chat ${ready.chatId}: the transcript does not carry this app's own key`;
   }
   return undefined;
 }

@@ -40,3 +40,23 @@ export class PeerVerificationError extends Error {
     this.name = "PeerVerificationError";
   }
 }
+
+/**
+ * No node took the app back within the client's bound (ClientOptions.unreachableAfterMs). With
+ * `queued`, the message was accepted before: it stays queued and goes out exactly once, in
+ * order, when a node carries the chat again (its ack then comes as a Chat `acked` event); send
+ * it again and it arrives twice. Without, it was refused and took no seq: send it again later.
+ */
+export class NodeUnreachableError extends Error {
+  constructor(
+    readonly chatId: string,
+    readonly queued: boolean,
+  ) {
+    super(
+      queued
+        ? `no node reachable: the message to chat ${chatId} stays queued and goes out when a node is back`
+        : `no node reachable: the message to chat ${chatId} was not sent`,
+    );
+    this.name = "NodeUnreachableError";
+  }
+}

@@ -2,7 +2,6 @@ import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import * as grpc from "@grpc/grpc-js";
-import { ConfigError } from "../config/index.js";
 
 /**
  * Credentials for the node <-> node mesh (DESIGN §5): mutual TLS against a private mesh CA, with
@@ -71,7 +70,7 @@ const DEFAULT_REFRESH_MS = 5000;
 const skipHostnameCheck = (): undefined => undefined;
 
 /**
- * Builds the mesh credentials. Throws a `ConfigError` naming the config key and file when a
+ * Builds the mesh credentials. Throws a `TlsFileError` naming the config key and file when a
  * file is missing, unreadable, not PEM, or the key does not match the certificate.
  */
 export function meshCredentials(config: MeshTlsConfig, opts: MeshCredentialsOptions = {}): MeshCredentials {
@@ -200,8 +199,19 @@ function chainsTo(chain: X509Certificate[], cas: X509Certificate[]): boolean {
   return false;
 }
 
-function tlsError(name: "cert" | "key" | "ca", message: string): ConfigError {
-  return new ConfigError(`mesh.tls.${name}: ${message}`, `mesh.tls.${name}`);
+/** A mesh TLS file is missing, unreadable or unusable; `key` names the config key (`mesh.tls.cert`…). */
+export class TlsFileError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`invalid mesh TLS files: ${key}: ${message}`);
+    this.name = "TlsFileError";
+  }
+}
+
+function tlsError(name: "cert" | "key" | "ca", message: string): TlsFileError {
+  return new TlsFileError(`mesh.tls.${name}`, message);
 }
 
 /**

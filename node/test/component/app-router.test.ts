@@ -146,7 +146,7 @@ describe("AppRouter over gRPC", () => {
       correlationId: "c1",
       body: {
         $case: "connect",
-        value: { publicKey: id.publicKey, nonce: challenge.value.nonce, timestampMs, signature },
+        value: { publicKey: id.publicKey, nonce: challenge.value.nonce, timestampMs, signature, resume: [] },
       },
     });
     await until(() => raw.frames.length === 3, 5000, "connect ack");
@@ -196,7 +196,8 @@ describe("AppRouter over gRPC", () => {
     const sends = Array.from({ length: count }, (_, i) => ab.send(`m${i + 1}`));
     await until(() => ab.unacked < count - 50, 5000, "some acks");
     const reconnected = new Promise((resolve) => b.once("connected", resolve));
-    (b as unknown as { stream: grpc.ClientDuplexStream<unknown, unknown> }).stream.cancel();
+    // Breaks the gRPC stream as a network fault would.
+    (b as unknown as { connection: { stream: { break(): void } } }).connection.stream.break();
     await reconnected;
     await Promise.all(sends);
     expect(await got).toEqual(Array.from({ length: count }, (_, i) => `m${i + 1}`));

@@ -106,23 +106,33 @@ describe("mesh of in-process nodes", () => {
     );
   });
 
-  it("ends chats with route_unavailable when the peer's node dies, and drops its routes", async () => {
+  it("keeps a chat when the peer's node stops: the peer fails over, resumes it, and nothing is lost or repeated", async () => {
     const [n1, n2, n3] = await cluster(3);
     const a = app(n1!.endpoint);
     const b = app(n2!.endpoint);
     await Promise.all([a.connect(), b.connect()]);
     await until(() => n1!.mesh!.locate(b.appId) !== undefined, 5000, "route to b");
-    const [ab] = await chatBetween(a, b);
-    const ended = endOf(ab);
-    await b.close();
-    await n2!.stop(); // graceful: it leaves; the others see `left`
-    expect(await ended).toBe(approuter.ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE);
-    await until(() => n1!.mesh!.locate(b.appId) === undefined, 5000, "route to b dropped");
-    await until(() => n3!.mesh!.membership.member(n2!.nodeId)?.state === "left", 5000, "n3 sees n2 left");
-    expect(n1!.router.stats().chats.ready).toBe(0);
+    const [ab, ba] = await chatBetween(a, b);
+    let ended = false;
+    ab.once("ended", () => {
+      ended = true;
+    });
+    const count = 60;
+    const atB = collect(ba, count, 20_000);
+    const atA = collect(ab, count, 20_000);
+    const sends: Promise<void>[] = [];
+    for (let i = 1; i <= count / 2; i++) sends.push(ab.send(`a${i}`), ba.send(`b${i}`));
+    await n2!.stop(); // graceful: it leaves; b fails over to a node it was told of
+    for (let i = count / 2 + 1; i <= count; i++) sends.push(ab.send(`a${i}`), ba.send(`b${i}`));
+    await Promise.all(sends);
+    expect(await atB).toEqual(Array.from({ length: count }, (_, i) => `a${i + 1}`));
+    expect(await atA).toEqual(Array.from({ length: count }, (_, i) => `b${i + 1}`));
+    expect(ended).toBe(false);
+    expect([n1!.nodeId, n3!.nodeId]).toContain(b.nodeId);
+    await until(() => n1!.mesh!.locate(b.appId)?.nodeId !== n2!.nodeId, 5000, "route to b moved");
   });
 
-  it("follows an app that moves to another node: old chats end for the peer, new ones work", async () => {
+  it("ends the chat for the peer when an app comes back on another node without it (a new process)", async () => {
     const [n1, n2, n3] = await cluster(3);
     const a = app(n1!.endpoint);
     const identity = Identity.generate();
@@ -135,6 +145,7 @@ describe("mesh of in-process nodes", () => {
     const moved = app(n3!.endpoint, Identity.fromSecretKey(identity.exportSecretKey()));
     await moved.connect();
     expect(await ended).toBe(approuter.ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE);
+    await until(() => n2!.router.stats().chats.ready === 0, 5000, "n2's copy gone");
     await until(() => n1!.mesh!.locate(moved.appId)?.nodeId === n3!.nodeId, 5000, "route to b on n3");
     const [again, there] = await chatBetween(a, moved);
     const got = collect(there, 1);

@@ -4,11 +4,11 @@ import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError } from "../../src/config/index.js";
 import { certificateInfo, createCa, issueCert, type PemPair } from "../../src/transport/certs.js";
 import {
   type MeshCredentials,
   meshCredentials,
+  TlsFileError,
   type TlsReloadEvent,
   targetHost,
 } from "../../src/transport/tls.js";
@@ -344,8 +344,8 @@ describe("setup errors", () => {
     try {
       attempt({ cert: missing })();
     } catch (error) {
-      expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).key).toBe("mesh.tls.cert");
+      expect(error).toBeInstanceOf(TlsFileError);
+      expect((error as TlsFileError).key).toBe("mesh.tls.cert");
     }
   });
 

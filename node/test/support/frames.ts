@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { approuter } from "@hermes/proto";
-import { type Identity, sign } from "../../src/identity/index.js";
+import type { Identity } from "../../src/identity/index.js";
+import { signAccept, signConnect, signOffer } from "../../src/protocol/index.js";
 
 /** A random chat id in the protocol's format (32 lowercase hex characters). */
 export function newChatId(): string {
@@ -18,10 +19,9 @@ export interface ConnectParams {
   timestampMs: number;
 }
 
-/** Connect signed by `app` over "hermes/app-connect/v1" | node_id | app_id | nonce | timestamp_ms. */
+/** A Connect signed by `app` for a node's challenge (protocol/chat-transcript.ts). */
 export function signedConnect(app: Identity, p: ConnectParams): approuter.Connect {
-  const signature = sign(app.secretKey, "hermes/app-connect/v1", [p.nodeId, app.id, p.nonce, p.timestampMs]);
-  return { publicKey: app.publicKey, nonce: p.nonce, timestampMs: p.timestampMs, signature };
+  return signConnect(app, p, p.timestampMs);
 }
 
 export interface StartChatParams {
@@ -31,16 +31,9 @@ export interface StartChatParams {
   timestampMs: number;
 }
 
-/** StartChat signed by the initiator over "hermes/chat-offer/v1" | chat | initiator | target | eph | ts. */
+/** A StartChat signed by the initiator. */
 export function signedStartChat(initiator: Identity, p: StartChatParams): approuter.StartChat {
-  const signature = sign(initiator.secretKey, "hermes/chat-offer/v1", [
-    p.chatId,
-    initiator.id,
-    p.targetAppId,
-    p.ephemeralKey,
-    p.timestampMs,
-  ]);
-  return { ...p, signature };
+  return signOffer(initiator, p);
 }
 
 export interface AcceptChatParams {
@@ -51,17 +44,10 @@ export interface AcceptChatParams {
   timestampMs: number;
 }
 
-/** AcceptChat signed by the target over "hermes/chat-accept/v1" | chat | initiator | target | both keys | ts. */
+/** An AcceptChat signed by the target. */
 export function signedAcceptChat(target: Identity, p: AcceptChatParams): approuter.AcceptChat {
-  const signature = sign(target.secretKey, "hermes/chat-accept/v1", [
-    p.chatId,
-    p.initiatorAppId,
-    target.id,
-    p.initiatorEphemeralKey,
-    p.ephemeralKey,
-    p.timestampMs,
-  ]);
-  return { chatId: p.chatId, ephemeralKey: p.ephemeralKey, timestampMs: p.timestampMs, signature };
+  const offer = { chatId: p.chatId, initiatorAppId: p.initiatorAppId, ephemeralKey: p.initiatorEphemeralKey };
+  return signAccept(target, offer, p.ephemeralKey, p.timestampMs);
 }
 
 /** A copy of `bytes` with one bit flipped. */

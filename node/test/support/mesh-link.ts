@@ -1,6 +1,6 @@
 import { nodemesh } from "@hermes/proto";
 import type { AppLocation, MeshLink } from "../../src/router/locator.js";
-import { type Harness, newRouter, type RouterOverrides } from "./router.js";
+import { type Harness, newRouter, type RouterOverrides, type TestApp } from "./router.js";
 
 export type RouteBody = NonNullable<nodemesh.RouteFrame["body"]>;
 export type RouteCase = RouteBody["$case"];
@@ -115,6 +115,11 @@ export class FakeMesh {
       if (this.paused) this.held.push({ from, to, frame });
       else queueMicrotask(() => this.nodes.get(to)?.router.routeFrame(from, frame));
     };
+    // The members: every other node, at the address its apps are told of.
+    link.endpoints = () =>
+      [...this.nodes.values()]
+        .filter((other) => other !== node)
+        .map((other) => ({ nodeId: other.nodeId, appEndpoint: `${other.nodeId}:7400` }));
     // The directory: where an app connects, the other nodes locate it.
     const connected = link.appConnected.bind(link);
     const disconnected = link.appDisconnected.bind(link);
@@ -131,11 +136,48 @@ export class FakeMesh {
     return node;
   }
 
-  /** Makes every other node locate `appId` at `node`. */
+  /** Makes every other node locate `appId` at `node`, and tells them (as directory news does). */
   place(appId: string, node: MeshNode): void {
     for (const other of this.nodes.values()) {
-      if (other !== node)
-        other.link.locations.set(appId, { nodeId: node.nodeId, appEndpoint: `${node.nodeId}:7400` });
+      if (other === node) continue;
+      other.link.locations.set(appId, { nodeId: node.nodeId, appEndpoint: `${node.nodeId}:7400` });
+      // Directory news arrives later, and is not news about an app connected there since.
+      queueMicrotask(() => {
+        const there = this.nodes.get(other.nodeId);
+        if (there && !there.link.connected.has(appId)) there.router.appLocated(appId, node.nodeId);
+      });
+    }
+  }
+
+  /**
+   * The node's process restarts: a new router with the same identity over what it had flushed,
+   * on the same clock. Its apps' sessions are gone; its tielines come back up (tielineUp on both
+   * sides) unless `tielinesUp` is false.
+   */
+  restart(node: MeshNode, tielinesUp = true): MeshNode {
+    this.nodes.delete(node.nodeId);
+    const fresh = this.node({ identity: node.identity, backend: node.backend.reopen(), clock: node.clock });
+    fresh.router.restore();
+    if (tielinesUp) this.tielinesUp(fresh);
+    return fresh;
+  }
+
+  /** Every tieline of `node` is (back) up, as both ends see it. */
+  tielinesUp(node: MeshNode): void {
+    for (const other of this.nodes.values()) {
+      if (other === node) continue;
+      node.router.tielineUp(other.nodeId);
+      other.router.tielineUp(node.nodeId);
+    }
+  }
+
+  /** `node` is declared dead: the others drop its apps and their chats through it wait. */
+  lose(node: MeshNode): void {
+    this.nodes.delete(node.nodeId);
+    for (const other of this.nodes.values()) {
+      for (const [appId, where] of other.link.locations)
+        if (where.nodeId === node.nodeId) other.link.locations.delete(appId);
+      other.router.nodeLost(node.nodeId);
     }
   }
 
@@ -150,4 +192,28 @@ export class FakeMesh {
 /** Lets every frame in flight (and the frames they cause) arrive. */
 export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** a starts a chat with b across the mesh and b accepts; every sink and link is drained. */
+export async function crossChat(a: TestApp, b: TestApp, ...nodes: MeshNode[]) {
+  const start = a.startChat(b);
+  a.sink.one("chatPending");
+  await settle();
+  const offer = b.sink.one("chatOffer");
+  const accept = b.accept(offer);
+  b.sink.one("chatReady");
+  await settle();
+  const { correlationId: _, ...ready } = a.sink.one("chatReady");
+  for (const n of nodes) n.link.take();
+  return { chatId: start.chatId, start, offer, accept, ready };
+}
+
+export function deliveries(app: TestApp): { seq: number; text: string }[] {
+  return app.sink
+    .take()
+    .flatMap((f) =>
+      f.body?.$case === "delivery"
+        ? [{ seq: f.body.value.seq, text: Buffer.from(f.body.value.ciphertext).toString() }]
+        : [],
+    );
 }

@@ -1,24 +1,36 @@
 import { approuter } from "@hermes/proto";
 import type { Logger } from "pino";
 import type { Counter, Gauge } from "prom-client";
-import { defaultConfig } from "../../src/config/defaults.js";
-import type { NodeConfig } from "../../src/config/types.js";
 import { Identity } from "../../src/identity/index.js";
+import { signResume } from "../../src/protocol/index.js";
 import { ChatStore } from "../../src/router/chat-store.js";
+import {
+  defaultRouterLimits,
+  defaultRouterTimeouts,
+  type RouterLimits,
+  type RouterTimeouts,
+} from "../../src/router/config.js";
 import type { AppLocator, MeshLink } from "../../src/router/locator.js";
 import { Router } from "../../src/router/router.js";
 import type { Session } from "../../src/router/session.js";
 import { createLogger, Metrics } from "../../src/telemetry/index.js";
-import { FakeClock } from "./clock.js";
+import { FakeClock } from "../../src/utils/fake-clock.js";
 import { newChatId, newEphemeralKey, signedAcceptChat, signedConnect, signedStartChat } from "./frames.js";
 import { MemoryKeyBackend } from "./key-backend.js";
 import { RecordingSink } from "./sink.js";
 
 export type AppBody = NonNullable<approuter.AppFrame["body"]>;
 
+/** A chat an app states when it connects: its transcript and its own marks. */
+export interface Resumed {
+  ready: approuter.ChatReady;
+  delivered: number;
+  ackedByPeer: number;
+}
+
 export interface RouterOverrides {
-  limits?: Partial<NodeConfig["limits"]>;
-  timeouts?: Partial<NodeConfig["timeouts"]>;
+  limits?: Partial<RouterLimits>;
+  timeouts?: Partial<RouterTimeouts>;
   clock?: FakeClock;
   backend?: MemoryKeyBackend;
   logger?: Logger;
@@ -35,32 +47,32 @@ export interface Harness {
   backend: MemoryKeyBackend;
   store: ChatStore;
   identity: Identity;
-  limits: NodeConfig["limits"];
-  timeouts: NodeConfig["timeouts"];
+  limits: RouterLimits;
+  timeouts: RouterTimeouts;
   /** A new app (not yet connected) on this router. */
   app(identity?: Identity): TestApp;
 }
 
 /** A Router over a fake clock, fresh metrics, a silent logger and an in-memory keystore. */
 export function newRouter(o: RouterOverrides = {}): Harness {
-  const defaults = defaultConfig();
-  const limits = { ...defaults.limits, ...o.limits };
-  const timeouts = { ...defaults.timeouts, ...o.timeouts };
+  const limits = { ...defaultRouterLimits, ...o.limits };
+  const timeouts = { ...defaultRouterTimeouts, ...o.timeouts };
   const clock = o.clock ?? new FakeClock();
   const metrics = new Metrics();
   const backend = o.backend ?? new MemoryKeyBackend();
   const store = new ChatStore(backend);
   const identity = o.identity ?? Identity.generate();
-  const router = new Router({
-    identity,
-    limits,
-    timeouts,
-    clock,
-    metrics,
-    logger: o.logger ?? createLogger({ level: "silent" }),
-    store,
-    ...(o.mesh ? { mesh: o.mesh } : o.locator ? { mesh: meshOf(o.locator) } : {}),
-  });
+  const router = new Router(
+    {
+      identity,
+      clock,
+      metrics,
+      logger: o.logger ?? createLogger({ level: "silent" }),
+      store,
+      ...(o.mesh ? { mesh: o.mesh } : o.locator ? { mesh: meshOf(o.locator) } : {}),
+    },
+    { limits, timeouts },
+  );
   const h: Harness = {
     router,
     clock,
@@ -109,11 +121,17 @@ export class TestApp {
     return { ...good, ...over };
   }
 
-  /** Opens a stream, connects, and returns the ConnectAck (with its correlation id). */
-  connect(): approuter.ConnectAck & { correlationId: string } {
-    this.open();
-    this.send({ $case: "connect", value: this.connectBody() }, "c-connect");
-    return this.sink.one("connectAck");
+  /**
+   * Opens a stream, connects (stating `resume`, each signed for this node, as an SDK does) and
+   * returns the ConnectAck (with its correlation id). Frames the node sends before the ack (the
+   * ChatDeleted of chats it cannot resume) stay in the sink.
+   */
+  connect(resume: Resumed[] = []): approuter.ConnectAck & { correlationId: string } {
+    const challenge = this.open();
+    const now = this.h.clock.now();
+    const resumes = resume.map((r) => signResume(this.identity, challenge.nodeId, r, now));
+    this.send({ $case: "connect", value: { ...this.connectBody(), resume: resumes } }, "c-connect");
+    return this.sink.pick("connectAck");
   }
 
   send(body: AppBody | undefined, correlationId = ""): void {

@@ -1,20 +1,26 @@
 import type { approuter } from "@hermes/proto";
 import { Chat, type ChatLink } from "../../src/sdk/chat.js";
 import { type ChatKeys, deriveChatKeys, newEphemeral, type Transcript } from "../../src/sdk/e2e.js";
+import { FakeClock } from "../../src/utils/fake-clock.js";
 import { newChatId } from "./frames.js";
 
 export type AppBody = NonNullable<approuter.AppFrame["body"]>;
 
-/** A ChatLink that records what the chat writes; `up = false` makes writes fail like a broken stream. */
+/**
+ * A ChatLink that records what the chat writes; `up = false` makes writes fail like a broken
+ * stream. Its clock drives the chat's retry timers.
+ */
 export class FakeLink implements ChatLink {
   readonly written: AppBody[] = [];
   up = true;
+  reachable = true;
   private cursor = 0;
 
   constructor(
     public maxInFlight = 4,
     private readonly onWrite?: (body: AppBody) => void,
     public maxCiphertextBytes = 65_536,
+    readonly clock: FakeClock = new FakeClock(),
   ) {}
 
   write(body: AppBody): boolean {

@@ -51,6 +51,15 @@ export class RecordingSink implements SessionSink {
     return { ...frame.body!.value, correlationId: frame.correlationId } as unknown as WithCorrelation<C>;
   }
 
+  /** Takes out the first unread frame of `kind`, leaving the others unread. */
+  pick<C extends NodeCase>(kind: C): WithCorrelation<C> {
+    const index = this.frames.findIndex((f, i) => i >= this.cursor && f.body?.$case === kind);
+    if (index < 0)
+      throw new Error(`no ${kind} frame among [${this.frames.slice(this.cursor).map((f) => f.body?.$case)}]`);
+    const [frame] = this.frames.splice(index, 1);
+    return { ...frame!.body!.value, correlationId: frame!.correlationId } as unknown as WithCorrelation<C>;
+  }
+
   /** The last recorded frame of `kind` (not draining), or undefined. */
   last<C extends NodeCase>(kind: C): NodeValue<C> | undefined {
     return this.all(kind).at(-1);

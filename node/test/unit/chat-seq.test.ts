@@ -1,18 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Identity } from "../../src/identity/index.js";
-import {
-  applyAck,
-  type Chat,
-  type Direction,
-  decodeChatRecord,
-  encodeChatRecord,
-  isParticipant,
-  judgeSeq,
-  newDirection,
-  peerOf,
-  rewind,
-} from "../../src/router/chat.js";
-import { newChatId, newEphemeralKey } from "../support/frames.js";
+import { applyAck, type Direction, judgeSeq, newDirection, rewind, rewindTo } from "../../src/router/chat.js";
 
 function dir(acked: number, forwarded: number): Direction {
   return { acked, forwarded, sentAt: new Map() };
@@ -93,86 +80,20 @@ describe("rewind", () => {
   });
 });
 
-function readyChat(): Chat {
-  const initiator = Identity.generate();
-  const target = Identity.generate();
-  const chatId = newChatId();
-  const offer = {
-    chatId,
-    initiatorAppId: initiator.id,
-    initiatorPublicKey: initiator.publicKey,
-    ephemeralKey: newEphemeralKey(),
-    timestampMs: 1_700_000_000_123,
-    signature: new Uint8Array(64).fill(1),
-    targetAppId: target.id,
-  };
-  return {
-    id: chatId,
-    state: "ready",
-    offer,
-    ready: {
-      chatId,
-      initiatorAppId: initiator.id,
-      initiatorPublicKey: initiator.publicKey,
-      initiatorEphemeralKey: offer.ephemeralKey,
-      offerTimestampMs: offer.timestampMs,
-      offerSignature: offer.signature,
-      targetAppId: target.id,
-      targetPublicKey: target.publicKey,
-      targetEphemeralKey: newEphemeralKey(),
-      acceptTimestampMs: 1_700_000_000_456,
-      acceptSignature: new Uint8Array(64).fill(2),
-    },
-    createdAt: 1_700_000_000_000,
-    lastActivity: 1_700_000_001_000,
-    directions: new Map([
-      [initiator.id, dir(4, 6)],
-      [target.id, dir(9, 9)],
-    ]),
-  };
-}
-
-describe("chat records", () => {
-  it("round-trip the transcript and acked marks; forwarded restarts at acked", () => {
-    const chat = readyChat();
-    const back = decodeChatRecord(encodeChatRecord(chat));
-    expect(back.ready).toEqual(chat.ready);
-    expect(back.offer).toEqual(chat.offer);
-    expect(back).toMatchObject({
-      id: chat.id,
-      state: "ready",
-      createdAt: chat.createdAt,
-      lastActivity: chat.lastActivity,
-    });
-    expect(back.directions.get(chat.offer.initiatorAppId)).toEqual({ ...dir(4, 4), restored: true });
-    expect(back.directions.get(chat.offer.targetAppId)).toEqual({ ...dir(9, 9), restored: true });
+describe("rewindTo", () => {
+  it("moves the forwarded mark back to where the far side expects, forgetting later timings", () => {
+    const d = dir(2, 6);
+    d.sentAt.set(3, 1).set(4, 2).set(5, 3).set(6, 4);
+    rewindTo(d, 4);
+    expect(d.forwarded).toBe(4);
+    expect([...d.sentAt.keys()]).toEqual([3, 4]);
   });
 
-  it("stores no secrets: the record is the public transcript and counters", () => {
-    const chat = readyChat();
-    const text = new TextDecoder().decode(encodeChatRecord(chat));
-    expect(Object.keys(JSON.parse(text) as object).sort()).toEqual([
-      "acked",
-      "createdAt",
-      "lastActivity",
-      "ready",
-      "v",
-    ]);
-  });
-
-  it("refuses to encode a pending chat and to decode a record of another version or garbage", () => {
-    const pending: Chat = { ...readyChat(), state: "pending", ready: undefined };
-    expect(() => encodeChatRecord(pending)).toThrow(/not ready/);
-    expect(() => decodeChatRecord(new TextEncoder().encode(JSON.stringify({ v: 2 })))).toThrow(/version 2/);
-    expect(() => decodeChatRecord(new TextEncoder().encode("\u0000garbage"))).toThrow();
-  });
-
-  it("knows the participants", () => {
-    const chat = readyChat();
-    const { initiatorAppId: i, targetAppId: t } = chat.offer;
-    expect(peerOf(chat, i)).toBe(t);
-    expect(peerOf(chat, t)).toBe(i);
-    expect(isParticipant(chat, i) && isParticipant(chat, t)).toBe(true);
-    expect(isParticipant(chat, Identity.generate().id)).toBe(false);
+  it("never goes below the ack mark or forward", () => {
+    const d = dir(2, 6);
+    rewindTo(d, 1);
+    expect(d).toEqual(dir(2, 6));
+    rewindTo(d, 6);
+    expect(d).toEqual(dir(2, 6));
   });
 });

@@ -2,14 +2,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  ConfigError,
-  configKeys,
-  defaultConfig,
-  envNameFor,
-  loadConfig,
-  parseHostPort,
-} from "../../src/config/index.js";
+import { ConfigError, configKeys, defaultConfig, envNameFor, loadConfig } from "../../src/config/index.js";
+import { parseHostPort } from "../../src/utils/host-port.js";
 
 const cwd = "/srv/hermes";
 const load = (argv: string[] = [], env: Record<string, string> = {}) => loadConfig({ argv, env, cwd });

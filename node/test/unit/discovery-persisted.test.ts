@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type DiscoveryError, PersistedPeers, parsePeersFile } from "../../src/mesh/discovery/index.js";
-import { FakeClock } from "../support/clock.js";
+import { FakeClock } from "../../src/utils/fake-clock.js";
 
 const HOUR = 3_600_000;
 let dir: string;
@@ -121,7 +121,7 @@ describe("PersistedPeers", () => {
     await peers.flush(); // waits for the write the timer started
     const saved = JSON.parse(await readFile(join(dir, "peers.json"), "utf8"));
     expect(saved.peers.map((p: { nodeId: string }) => p.nodeId).sort()).toEqual(["a", "b"]);
-    expect(clock.pendingTimers).toBe(0);
+    expect(clock.pending()).toBe(0);
   });
 
   it("atomic writes leave only peers.json behind, and newer sightings win", async () => {

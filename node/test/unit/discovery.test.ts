@@ -13,7 +13,7 @@ import {
   type SourceResult,
   StaticPeerSource,
 } from "../../src/mesh/discovery/index.js";
-import { FakeClock } from "../support/clock.js";
+import { FakeClock } from "../../src/utils/fake-clock.js";
 
 /** A source whose answer the test changes between rounds. */
 class ScriptedSource implements PeerSource {
@@ -128,7 +128,7 @@ describe("Discovery.start", () => {
   it("resolves at once, then every interval (jittered ±10%), picking up changes, until stopped", async () => {
     const { clock, source, rounds, discovery } = setup(() => 0); // shortest jitter: 9000 ms
     await vi.waitFor(() => expect(rounds).toHaveLength(1));
-    await vi.waitFor(() => expect(clock.pendingTimers).toBe(1)); // the next round is scheduled
+    await vi.waitFor(() => expect(clock.pending()).toBe(1)); // the next round is scheduled
     expect(discovery.started).toBe(true);
     source.result = { peers: ["10.0.0.1:7401", "10.0.0.2:7401"] };
     clock.advance(8999);
@@ -140,7 +140,7 @@ describe("Discovery.start", () => {
 
     discovery.stop();
     expect(discovery.started).toBe(false);
-    expect(clock.pendingTimers).toBe(0);
+    expect(clock.pending()).toBe(0);
     clock.advance(60_000);
     expect(source.calls).toBe(2);
   });
@@ -148,7 +148,7 @@ describe("Discovery.start", () => {
   it("the longest jitter is +10%", async () => {
     const { clock, source, rounds, discovery } = setup(() => 0.999_999);
     await vi.waitFor(() => expect(rounds).toHaveLength(1));
-    await vi.waitFor(() => expect(clock.pendingTimers).toBe(1)); // the next round is scheduled
+    await vi.waitFor(() => expect(clock.pending()).toBe(1)); // the next round is scheduled
     clock.advance(10_999);
     expect(source.calls).toBe(1);
     clock.advance(1);
@@ -174,10 +174,10 @@ describe("Discovery.start", () => {
     discovery.start(listener);
     clock.advance(5000);
     expect(slow.calls).toBe(1);
-    expect(clock.pendingTimers).toBe(0);
+    expect(clock.pending()).toBe(0);
     finish();
     await vi.waitFor(() => expect(listener).toHaveBeenCalledTimes(1));
-    expect(clock.pendingTimers).toBe(1);
+    expect(clock.pending()).toBe(1);
     discovery.stop();
   });
 
@@ -196,7 +196,7 @@ describe("Discovery.start", () => {
     finish();
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(listener).not.toHaveBeenCalled();
-    expect(clock.pendingTimers).toBe(0);
+    expect(clock.pending()).toBe(0);
   });
 
   it("a listener that throws is reported and discovery carries on", async () => {
@@ -208,7 +208,7 @@ describe("Discovery.start", () => {
       throw new Error("join failed");
     });
     await vi.waitFor(() => expect(errors).toEqual([{ message: "join failed", source: "discovery" }]));
-    await vi.waitFor(() => expect(clock.pendingTimers).toBe(1));
+    await vi.waitFor(() => expect(clock.pending()).toBe(1));
     clock.advance(1100);
     await vi.waitFor(() => expect(errors).toHaveLength(2));
     discovery.stop();

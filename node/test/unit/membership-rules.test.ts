@@ -15,7 +15,7 @@ import {
   suspicionMinTimeoutMs,
   suspicionTimeoutMs,
 } from "../../src/mesh/membership/index.js";
-import { FakeClock } from "../../src/mesh/membership/testing.js";
+import { FakeClock } from "../../src/utils/fake-clock.js";
 
 const SELF = "self";
 const X = "x";
@@ -240,9 +240,16 @@ describe("suspicion", () => {
   });
 
   it("fires at max without confirmations, earlier with them, once per peer, never synchronously", () => {
-    const clock = new FakeClock();
+    const clock = new FakeClock(0);
     const fired: number[] = [];
-    const lone = new Suspicion(clock, "a", 2, 1000, 6000, () => fired.push(clock.now()));
+    const lone = new Suspicion({
+      clock,
+      from: "a",
+      expected: 2,
+      minMs: 1000,
+      maxMs: 6000,
+      onTimeout: () => fired.push(clock.now()),
+    });
     clock.advance(5999);
     expect(fired).toEqual([]);
     clock.advance(1);
@@ -250,7 +257,14 @@ describe("suspicion", () => {
     expect(lone.confirm("b")).toBe(false); // already fired
 
     const start = clock.now();
-    const s = new Suspicion(clock, "a", 2, 1000, 6000, () => fired.push(clock.now() - start));
+    const s = new Suspicion({
+      clock,
+      from: "a",
+      expected: 2,
+      minMs: 1000,
+      maxMs: 6000,
+      onTimeout: () => fired.push(clock.now() - start),
+    });
     expect(s.confirm("a")).toBe(false); // the accuser does not confirm itself
     clock.advance(500);
     expect(s.confirm("b")).toBe(true);
@@ -265,10 +279,17 @@ describe("suspicion", () => {
   });
 
   it("cancel stops the timer", () => {
-    const clock = new FakeClock();
+    const clock = new FakeClock(0);
     let fired = false;
-    const s = new Suspicion(clock, "a", 0, 1000, 6000, () => {
-      fired = true;
+    const s = new Suspicion({
+      clock,
+      from: "a",
+      expected: 0,
+      minMs: 1000,
+      maxMs: 6000,
+      onTimeout: () => {
+        fired = true;
+      },
     });
     s.cancel();
     clock.advance(10_000);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Clock, TimerHandle } from "../../src/mesh/membership/index.js";
 import { Suspicion } from "../../src/mesh/membership/index.js";
+import type { Clock } from "../../src/utils/clock.js";
 
 /** A clock whose timers run only when the test says, as late as it likes: a stalled process. */
 class StallableClock implements Clock {
@@ -10,13 +10,13 @@ class StallableClock implements Clock {
   now(): number {
     return this.time;
   }
-  setTimeout(fn: () => void, ms: number): TimerHandle {
+  setTimeout(fn: () => void, ms: number): () => void {
     const id = this.next++;
     this.timers.set(id, { fn, due: this.time + ms });
-    return id as unknown as TimerHandle;
+    return () => this.timers.delete(id);
   }
-  clearTimeout(handle: TimerHandle | undefined): void {
-    this.timers.delete(handle as unknown as number);
+  setInterval(): () => void {
+    throw new Error("not used by Suspicion");
   }
   /** Jumps to `at` and runs every timer due by then, whatever its lag. */
   runUntil(at: number): void {
@@ -31,16 +31,16 @@ describe("suspicion timers after a stall", () => {
   it("fire on time when the process keeps up", () => {
     const clock = new StallableClock();
     const dead: number[] = [];
-    new Suspicion(
+    new Suspicion({
       clock,
-      "a",
-      0,
-      2000,
-      8000,
-      (c) => dead.push(c),
-      1000,
-      () => dead.push(-1),
-    );
+      from: "a",
+      expected: 0,
+      minMs: 2000,
+      maxMs: 8000,
+      onTimeout: (c) => dead.push(c),
+      lateMs: 1000,
+      onLate: () => dead.push(-1),
+    });
     clock.runUntil(2000);
     expect(dead).toEqual([0]);
   });
@@ -48,16 +48,16 @@ describe("suspicion timers after a stall", () => {
   it("defer the verdict once when they fire late, so queued refutations are heard first", () => {
     const clock = new StallableClock();
     const events: string[] = [];
-    const s = new Suspicion(
+    const s = new Suspicion({
       clock,
-      "a",
-      0,
-      2000,
-      8000,
-      () => events.push("dead"),
-      1000,
-      (lag) => events.push(`late ${lag}`),
-    );
+      from: "a",
+      expected: 0,
+      minMs: 2000,
+      maxMs: 8000,
+      onTimeout: () => events.push("dead"),
+      lateMs: 1000,
+      onLate: (lag) => events.push(`late ${lag}`),
+    });
     clock.runUntil(6000); // stalled for 4 s past the deadline
     expect(events).toEqual(["late 4000"]);
     s.cancel(); // the refutation that waited in the queue arrives
@@ -68,16 +68,16 @@ describe("suspicion timers after a stall", () => {
   it("still declare death after the deferral when nothing refutes", () => {
     const clock = new StallableClock();
     const events: string[] = [];
-    new Suspicion(
+    new Suspicion({
       clock,
-      "a",
-      0,
-      2000,
-      8000,
-      () => events.push("dead"),
-      1000,
-      () => events.push("late"),
-    );
+      from: "a",
+      expected: 0,
+      minMs: 2000,
+      maxMs: 8000,
+      onTimeout: () => events.push("dead"),
+      lateMs: 1000,
+      onLate: () => events.push("late"),
+    });
     clock.runUntil(6000);
     clock.runUntil(7000);
     expect(events).toEqual(["late", "dead"]);

@@ -4,6 +4,7 @@ import { Identity } from "../../src/identity/index.js";
 import { EnvelopeSealer } from "../../src/mesh/envelope.js";
 import { PeerLinks } from "../../src/mesh/peer-links.js";
 import { createLogger } from "../../src/telemetry/index.js";
+import { systemClock } from "../../src/utils/clock.js";
 
 /**
  * PeerLinks dials addresses that other nodes announced. An address grpc-js cannot parse must
@@ -16,14 +17,15 @@ afterEach(() => {
 });
 
 function peerLinks(): PeerLinks {
-  const l = new PeerLinks({
-    identity: Identity.generate(),
-    credentialsFor: () => grpc.credentials.createInsecure(),
-    maxFrameBytes: 1 << 20,
-    maxQueuedFrames: 100,
-    clockSkewMs: 30_000,
-    logger: createLogger({ level: "silent" }),
-  });
+  const l = new PeerLinks(
+    {
+      identity: Identity.generate(),
+      clock: systemClock,
+      credentialsFor: () => grpc.credentials.createInsecure(),
+      logger: createLogger({ level: "silent" }),
+    },
+    { maxFrameBytes: 1 << 20, maxQueuedFrames: 100, clockSkewMs: 30_000 },
+  );
   links.push(l);
   return l;
 }

@@ -443,6 +443,6 @@ describe("Router: chat expiry", () => {
     expect(h.router.stats().chats.pending).toBe(0);
     expect(await metricValue(h.metrics.chatsEnded, { reason: "offer_expired" })).toBe(1);
     stopSweeping();
-    expect(h.clock.pendingTimers).toBe(0);
+    expect(h.clock.pending()).toBe(0);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { decodeChatRecord } from "../../src/router/chat.js";
+import { directionFrom } from "../../src/router/chat.js";
+import { decodeChatRecord } from "../../src/router/chat-record.js";
 import { createLogger } from "../../src/telemetry/index.js";
-import { FakeClock } from "../support/clock.js";
+import { FakeClock } from "../../src/utils/fake-clock.js";
 import { newChatId } from "../support/frames.js";
 import { MemoryKeyBackend } from "../support/key-backend.js";
 import { ChatEndReason, ErrorCode, type Harness, newRouter, readyChat } from "../support/router.js";
@@ -39,8 +40,8 @@ describe("Router: persistence", () => {
     await h.store.flush();
     expect(h.backend.persistedNames("chat/")).toEqual([`chat/${chatId}`]);
     const record = decodeChatRecord(h.backend.persisted.get(`chat/${chatId}`)!);
-    expect(record.directions.get(a.id)?.acked).toBe(2);
-    expect(record.directions.get(b.id)?.acked).toBe(1);
+    expect(directionFrom(record, a.id).acked).toBe(2);
+    expect(directionFrom(record, b.id).acked).toBe(1);
   });
 
   it("writes nothing on the message path; the next flush does", async () => {
@@ -51,10 +52,10 @@ describe("Router: persistence", () => {
     expect(h.backend.flushes).toBe(flushes);
     expect(h.backend.dirty).toBe(false); // not even the in-memory entry changed yet
     expect(h.store.pending).toBe(true);
-    expect(decodeChatRecord(h.backend.get(`chat/${chatId}`)!).directions.get(a.id)?.acked).toBe(2);
+    expect(directionFrom(decodeChatRecord(h.backend.get(`chat/${chatId}`)!), a.id).acked).toBe(2);
     await h.store.flush();
     expect(h.store.pending).toBe(false);
-    expect(decodeChatRecord(h.backend.persisted.get(`chat/${chatId}`)!).directions.get(a.id)?.acked).toBe(4);
+    expect(directionFrom(decodeChatRecord(h.backend.persisted.get(`chat/${chatId}`)!), a.id).acked).toBe(4);
   });
 
   it("restores chats after a restart and lets both apps resume where the acks left off", async () => {

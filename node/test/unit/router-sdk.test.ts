@@ -38,10 +38,15 @@ function wiredChat(maxInFlight: number, o: RouterOverrides = {}) {
   const { correlationId: _, ...ready } = a.sink.one("chatReady");
   b.sink.one("chatReady");
   const end = (app: TestApp, role: "initiator" | "target", secret: Uint8Array, peer: string): End => {
-    const link = new FakeLink(maxInFlight, (body) => {
-      if (e.holding) e.held.push(body);
-      else if (link.up) app.send(body);
-    });
+    const link = new FakeLink(
+      maxInFlight,
+      (body) => {
+        if (e.holding) e.held.push(body);
+        else if (link.up) app.send(body);
+      },
+      undefined,
+      h.clock,
+    );
     const chat = new Chat(ready.chatId, peer, role, deriveChatKeys(ready, role, secret), link);
     const e: End = { app, link, chat, received: [], errors: [], holding: false, held: [] };
     chat.on("message", (m) => e.received.push(m.text()));
@@ -133,7 +138,7 @@ describe("Router with SDK chats", () => {
     expect(refused?.seq).toBe(5);
     h.clock.advance(refused!.retryAfterMs * 2);
     sender.chat.refused(refused!.seq, 0);
-    await new Promise((resolve) => setTimeout(resolve, 1)); // the chat's own back-off timer (0 ms)
+    h.clock.advance(0); // the chat's own back-off timer (0 ms)
     await settle();
     expect(receiver.received).toEqual(texts);
     await Promise.all(sends);

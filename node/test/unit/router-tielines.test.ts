@@ -2,14 +2,8 @@ import type { approuter, nodemesh } from "@hermes/proto";
 import { describe, expect, it } from "vitest";
 import { Identity, sign } from "../../src/identity/index.js";
 import { flipped, newChatId, newEphemeralKey, signedStartChat } from "../support/frames.js";
-import { FakeMesh, type MeshNode, settle } from "../support/mesh-link.js";
-import {
-  ChatEndReason,
-  ErrorCode,
-  metricValue,
-  type RouterOverrides,
-  type TestApp,
-} from "../support/router.js";
+import { crossChat, deliveries, FakeMesh, settle } from "../support/mesh-link.js";
+import { ChatEndReason, ErrorCode, metricValue, type RouterOverrides } from "../support/router.js";
 
 /** Two nodes A and B with app `a` on A and app `b` on B, both connected. */
 function twoNodes(o: RouterOverrides = {}) {
@@ -21,30 +15,6 @@ function twoNodes(o: RouterOverrides = {}) {
   a.connect();
   b.connect();
   return { mesh, A, B, a, b };
-}
-
-/** a starts a chat with b across the mesh and b accepts; every sink and link is drained. */
-async function crossChat(a: TestApp, b: TestApp, ...nodes: MeshNode[]) {
-  const start = a.startChat(b);
-  a.sink.one("chatPending");
-  await settle();
-  const offer = b.sink.one("chatOffer");
-  const accept = b.accept(offer);
-  b.sink.one("chatReady");
-  await settle();
-  const { correlationId: _, ...ready } = a.sink.one("chatReady");
-  for (const n of nodes) n.link.take();
-  return { chatId: start.chatId, start, offer, accept, ready };
-}
-
-function deliveries(app: TestApp): { seq: number; text: string }[] {
-  return app.sink
-    .take()
-    .flatMap((f) =>
-      f.body?.$case === "delivery"
-        ? [{ seq: f.body.value.seq, text: Buffer.from(f.body.value.ciphertext).toString() }]
-        : [],
-    );
 }
 
 const text = (s: string) => new Uint8Array(Buffer.from(s));
@@ -443,7 +413,7 @@ describe("tielines: ending chats", () => {
     expect(A.router.stats().chats.pending).toBe(0);
   });
 
-  it("nodeLost ends every chat through that node with ROUTE_UNAVAILABLE and erases their records", async () => {
+  it("nodeLost keeps the chats through that node waiting and ends the offers through it", async () => {
     const mesh = new FakeMesh();
     const [A, B, C] = [mesh.node(), mesh.node(), mesh.node()];
     const a = A.app();
@@ -465,15 +435,10 @@ describe("tielines: ending chats", () => {
     a.accept(offer);
     a.sink.one("chatReady");
     local.sink.one("chatReady");
-    await A.store.flush();
-    expect(A.backend.persistedNames("chat/")).toHaveLength(3);
     A.link.take();
 
-    expect(A.router.nodeLost(B.nodeId)).toBe(2);
-    expect(a.sink.one("chatDeleted")).toMatchObject({
-      chatId: viaB.chatId,
-      reason: ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE,
-    });
+    expect(A.router.nodeLost(B.nodeId)).toBe(1);
+    expect(a.sink.take()).toEqual([]);
     expect(a2.sink.one("chatDeleted")).toMatchObject({
       chatId: pending.chatId,
       reason: ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE,
@@ -481,30 +446,34 @@ describe("tielines: ending chats", () => {
     expect(local.sink.take()).toEqual([]);
     // Nothing is sent towards the lost node.
     expect(A.link.take()).toEqual([]);
-    expect(A.router.stats().chats).toEqual({ pending: 0, ready: 2 });
+    expect(A.router.stats().chats).toEqual({ pending: 0, ready: 3 });
     await A.store.flush();
     expect(A.backend.persistedNames("chat/").sort()).toEqual(
-      [`chat/${viaC.chatId}`, `chat/${start.chatId}`].sort(),
+      [`chat/${viaB.chatId}`, `chat/${viaC.chatId}`, `chat/${start.chatId}`].sort(),
     );
-    expect(await metricValue(A.metrics.chatsEnded, { reason: "route_unavailable" })).toBe(2);
-    // The chat through C still works; messages for the ended chat are refused.
+    // The chat through C still works; the one through B waits for b to resume somewhere.
     a.message(viaC.chatId, 1, text("still here"));
     await settle();
     expect(deliveries(c)).toEqual([{ seq: 1, text: "still here" }]);
+    A.link.take();
     a.message(viaB.chatId, 1);
-    expect(a.error().code).toBe(ErrorCode.ERROR_CODE_UNKNOWN_CHAT);
+    expect(a.error()).toMatchObject({
+      code: ErrorCode.ERROR_CODE_PEER_UNAVAILABLE,
+      chatId: viaB.chatId,
+      seq: 1,
+    });
+    expect(A.link.take()).toEqual([]);
     expect(A.router.nodeLost(B.nodeId)).toBe(0);
   });
 
-  it("nodeLost on the target's side ends its chats with the lost initiator's node too", async () => {
+  it("nodeLost on the target's side keeps its chats with the lost initiator's node waiting too", async () => {
     const { A, B, a, b } = twoNodes();
     const { chatId } = await crossChat(a, b, A, B);
     expect(B.router.nodeLost(A.nodeId)).toBe(1);
-    expect(b.sink.one("chatDeleted")).toMatchObject({
-      chatId,
-      reason: ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE,
-    });
-    expect(B.router.stats().chats.ready).toBe(0);
+    expect(b.sink.take()).toEqual([]);
+    b.message(chatId, 1);
+    expect(b.error()).toMatchObject({ code: ErrorCode.ERROR_CODE_PEER_UNAVAILABLE, chatId });
+    expect(B.router.stats().chats.ready).toBe(1);
     expect(B.link.take()).toEqual([]);
   });
 });
@@ -549,8 +518,8 @@ describe("tielines: frames that are refused or ignored", () => {
     for (const frame of frames) A.router.routeFrame(intruder, frame);
     expect(a.sink.take()).toEqual([]);
     expect(A.router.stats().chats).toEqual({ pending: 0, ready: 1 });
-    // A relay for a chat that node is not part of is answered as an unknown chat, to it only.
-    expect(A.link.one("error")).toMatchObject({ to: intruder, code: ErrorCode.ERROR_CODE_UNKNOWN_CHAT });
+    // A relay for a chat that node does not carry is answered with "released", to it only.
+    expect(A.link.one("released")).toMatchObject({ to: intruder, chatId });
     // The chat itself is untouched.
     a.message(chatId, 1, text("fine"));
     await settle();

@@ -86,9 +86,9 @@ describe("SDK Chat: sending", () => {
     sender.refused(3, 100);
     void sender.send("m5"); // waits behind the back-off
     sender.refused(4, 10); // a second refusal does not shorten the wait
-    vi.advanceTimersByTime(99);
+    links.initiator.clock.advance(99);
     expect(links.initiator.take()).toEqual([]);
-    vi.advanceTimersByTime(1);
+    links.initiator.clock.advance(1);
     const again = links.initiator.take();
     expect(again.map((b) => b.$case === "message" && b.value.seq)).toEqual([3, 4]);
     // The very same bytes go again: a seq is never sealed twice with different content.
@@ -126,7 +126,7 @@ describe("SDK Chat: sending", () => {
     void sender.send("a");
     void sender.send("b");
     links.initiator.take();
-    const sentAt = Date.now();
+    const sentAt = links.initiator.clock.now();
     sender.checkTimeout(sentAt + 5000, 5000);
     expect(links.initiator.take()).toEqual([]);
     sender.checkTimeout(sentAt + 5001, 5000);
@@ -273,7 +273,7 @@ describe("SDK Chat: ending", () => {
     pair.links.initiator.take();
     pair.sender.refused(1, 50);
     pair.sender.end(ChatEndReason.CHAT_END_REASON_DELETED);
-    vi.advanceTimersByTime(100);
+    pair.links.initiator.clock.advance(100);
     expect(pair.links.initiator.take()).toEqual([]);
 
     pair.receiver.delivered(1, c1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { TokenBucket } from "../../src/router/token-bucket.js";
+import { TokenBucket } from "../../src/utils/token-bucket.js";
 
 function takeN(bucket: TokenBucket, n: number, now: number): number {
   let ok = 0;

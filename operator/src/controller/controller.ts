@@ -1,17 +1,26 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { OperatorSettings } from "../api/defaults.js";
 import type { HermesNode } from "../api/types.js";
-import { Applier } from "../apply.js";
 import { OWNED_SELECTOR } from "../desired/meta.js";
-import { EventRecorder } from "../events.js";
+import { Applier } from "../kube/apply.js";
 import { ApiError, isConflict, type KubeClient } from "../kube/client.js";
 import { Discovery } from "../kube/discovery.js";
+import { EventRecorder } from "../kube/events.js";
 import { RESOURCES, type Resource } from "../kube/resources.js";
-import type { Logger } from "../log.js";
-import { probeMembers } from "../members.js";
-import type { OperatorMetrics } from "../metrics.js";
+import type { Logger } from "../telemetry/log.js";
+import type { OperatorMetrics } from "../telemetry/metrics.js";
 import { Informer } from "./informer.js";
-import { type OwnedCaches, type OwnedKind, Reconciler } from "./reconcile.js";
+import { askMembers } from "./members.js";
+import {
+  keyOf,
+  OPTIONAL,
+  OWNED,
+  type OwnedCaches,
+  type OwnedKind,
+  ownerKey,
+  peersTrusting,
+} from "./owned.js";
+import { Reconciler } from "./reconcile.js";
 import { WorkQueue } from "./workqueue.js";
 
 export interface ControllerOptions {
@@ -30,32 +39,6 @@ export interface ControllerOptions {
   discoveryIntervalMs?: number;
   /** Server-side timeout of each watch (then resumed); 5 to 10 minutes at random when unset. */
   watchTimeoutSeconds?: number;
-}
-
-const OWNED: Record<OwnedKind, Resource> = {
-  statefulSet: RESOURCES.statefulSet,
-  service: RESOURCES.service,
-  configMap: RESOURCES.configMap,
-  secret: RESOURCES.secret,
-  disruptionBudget: RESOURCES.disruptionBudget,
-  serviceMonitor: RESOURCES.serviceMonitor,
-  certificate: RESOURCES.certificate,
-};
-/** Kinds whose API may be absent (their CRDs come with other projects). */
-const OPTIONAL: OwnedKind[] = ["serviceMonitor", "certificate"];
-
-const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
-
-/** The HermesNode (namespace/name) an owned object belongs to. */
-export function ownerKey(obj: KubernetesObject): string | undefined {
-  const ns = obj.metadata?.namespace ?? "";
-  const ref = obj.metadata?.ownerReferences?.find(
-    (r) => r.controller && r.kind === "HermesNode" && r.apiVersion.startsWith("hermes.io/"),
-  );
-  if (ref) return keyOf(ns, ref.name);
-  // cert-manager's Secret has no owner reference, only the labels the Certificate gave it.
-  const instance = obj.metadata?.labels?.["app.kubernetes.io/instance"];
-  return instance ? keyOf(ns, instance) : undefined;
 }
 
 /** One informer per watched namespace (or one for all), read as one cache. */
@@ -138,7 +121,7 @@ export class Controller {
       settings: o.settings,
       log: o.log,
       metrics: o.metrics,
-      probeMembers: (hn) => probeMembers(o.client, hn),
+      askMembers: (hn) => askMembers(o.client, hn),
     });
     o.metrics.phaseSource = () => this.phases();
   }
@@ -168,17 +151,8 @@ export class Controller {
           const key = ownerKey(obj);
           if (key) this.enqueue(key);
           // A HermesNode's CA is also trusted by the HermesNodes that list it as a peer.
-          if (kind === "secret" && obj.metadata?.labels?.["app.kubernetes.io/component"] === "ca" && key) {
-            const [peerNs, peerName] = key.split("/");
-            for (const hn of this.hermesNodes.list()) {
-              const peers = hn.spec.mesh?.peerNodes ?? [];
-              if (
-                peers.some((p) => p.name === peerName && (p.namespace || hn.metadata.namespace) === peerNs)
-              ) {
-                this.enqueue(keyOf(hn.metadata.namespace, hn.metadata.name));
-              }
-            }
-          }
+          if (kind === "secret")
+            for (const peer of peersTrusting(obj, this.hermesNodes.list())) this.enqueue(peer);
         }),
       this.o.namespaces,
     );

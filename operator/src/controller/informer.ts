@@ -1,7 +1,7 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { isGone, type KubeClient, type WatchEvent } from "../kube/client.js";
 import { type Resource, resourcePath } from "../kube/resources.js";
-import type { Logger } from "../log.js";
+import type { Logger } from "../telemetry/log.js";
 
 export type InformerEventType = "add" | "update" | "delete";
 export type InformerHandler<T> = (type: InformerEventType, obj: T) => void;

@@ -2,8 +2,9 @@ import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { KubernetesObject, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import { type OperatorSettings, type ResolvedSpec, resolveSpec } from "../api/defaults.js";
+import { computeStatus, statusEvents } from "../api/status.js";
 import type { HermesNode, HermesNodeStatus } from "../api/types.js";
-import { type Applier, ReconcileError } from "../apply.js";
+import { validate } from "../api/validation.js";
 import { buildConfigMap, CONFIG_KEY, configHash } from "../desired/configmap.js";
 import { ANNOTATIONS, dnsFor, namesFor, selectorLabels } from "../desired/meta.js";
 import { buildDisruptionBudget } from "../desired/pdb.js";
@@ -11,56 +12,16 @@ import { buildKeystoreSecret, secretText } from "../desired/secrets.js";
 import { buildServiceMonitor } from "../desired/servicemonitor.js";
 import { buildClientService, buildHeadlessService } from "../desired/services.js";
 import { buildStatefulSet } from "../desired/statefulset.js";
-import type { EventRecorder, EventType } from "../events.js";
+import { type Applier, ReconcileError } from "../kube/apply.js";
 import { isConflict, type KubeClient } from "../kube/client.js";
 import type { Discovery } from "../kube/discovery.js";
+import type { EventRecorder, EventType } from "../kube/events.js";
 import { RESOURCES, resourcePath } from "../kube/resources.js";
-import type { Logger } from "../log.js";
-import type { OperatorMetrics } from "../metrics.js";
-import { computeStatus, statusEvents } from "../status.js";
-import { validate } from "../validation.js";
+import type { Logger } from "../telemetry/log.js";
+import type { OperatorMetrics } from "../telemetry/metrics.js";
+import { judgeMembers, type MemberAnswers, type MemberRecheck, planMemberRecheck } from "./members.js";
+import { keyOf, kindOf, type OwnedCaches, type OwnedKind } from "./owned.js";
 import { type TlsOutcome, TlsReconciler } from "./tls.js";
-
-/** Read access to the informer caches of owned objects. */
-export interface OwnedCaches {
-  get(kind: OwnedKind, namespace: string, name: string): KubernetesObject | undefined;
-  list(kind: OwnedKind, namespace: string): KubernetesObject[];
-  /** False while an optional kind's informer does not run (its API is not served). */
-  has(kind: OwnedKind): boolean;
-}
-
-export type OwnedKind =
-  | "statefulSet"
-  | "service"
-  | "configMap"
-  | "secret"
-  | "disruptionBudget"
-  | "serviceMonitor"
-  | "certificate";
-
-export interface ReconcilerDeps {
-  client: KubeClient;
-  applier: Applier;
-  caches: OwnedCaches;
-  discovery: Discovery;
-  events: EventRecorder;
-  settings: OperatorSettings;
-  log: Logger;
-  metrics: OperatorMetrics;
-  probeMembers: (hn: HermesNode) => Promise<number | undefined>;
-  now?: () => Date;
-}
-
-export interface ReconcileResult {
-  /** Reconcile again after this long even without events (certificate renewal, member counts). */
-  requeueAfterMs?: number;
-  invalid?: boolean;
-}
-
-/** How often a settled mesh is looked at again (member count, drift nobody told us about). */
-const SETTLED_RESYNC_MS = 5 * 60_000;
-/** How often a mesh that is not yet Running is looked at (progress deadline, member count). */
-const UNSETTLED_RESYNC_MS = 30_000;
 
 /**
  * Reconciles one HermesNode: validates it, applies every owned object (in dependency order:
@@ -71,6 +32,8 @@ const UNSETTLED_RESYNC_MS = 30_000;
 export class Reconciler {
   private readonly now: () => Date;
   private readonly tls: TlsReconciler;
+  /** HermesNodes (namespace/name) whose mesh had not converged at their last reconcile. */
+  private readonly memberRechecks = new Map<string, MemberRecheck>();
 
   constructor(private readonly d: ReconcilerDeps) {
     this.now = d.now ?? (() => new Date());
@@ -85,7 +48,11 @@ export class Reconciler {
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     // A fresh read rather than the cache: the previous status and spec must be the latest.
     const hn = await this.d.client.get<HermesNode>(resourcePath(RESOURCES.hermesNode, namespace, name));
-    if (!hn || hn.metadata.deletionTimestamp) return {}; // owner references take care of the rest
+    const key = keyOf(namespace, name);
+    if (!hn || hn.metadata.deletionTimestamp) {
+      this.memberRechecks.delete(key);
+      return {}; // owner references take care of the rest
+    }
     const spec = resolveSpec(hn, this.d.settings);
     const problems = validate(hn, spec);
     if (problems.length > 0) {
@@ -107,17 +74,24 @@ export class Reconciler {
       }
       throw err;
     }
-    const members = outcome.sts.status?.readyReplicas
-      ? await this.d.probeMembers(hn).catch(() => undefined)
-      : undefined;
+    // Members are informational: a node that cannot be asked fails nothing.
+    const answers = outcome.sts.status?.readyReplicas ? await this.d.askMembers(hn).catch(() => []) : [];
+    const { members } = judgeMembers(answers);
     const status = await this.writeStatus(hn, spec, {
       problems: [],
       statefulSet: outcome.sts,
       certificates: outcome.tls.observation,
       ...(members !== undefined ? { members } : {}),
     });
+    const { recheck, delayMs } = planMemberRecheck(
+      this.memberRechecks.get(key),
+      answers,
+      this.now().getTime(),
+    );
+    if (recheck) this.memberRechecks.set(key, recheck);
+    else this.memberRechecks.delete(key);
     const resync = status.phase === "Running" ? SETTLED_RESYNC_MS : UNSETTLED_RESYNC_MS;
-    return { requeueAfterMs: Math.min(resync, outcome.tls.requeueAfterMs ?? resync) };
+    return { requeueAfterMs: Math.min(resync, outcome.tls.requeueAfterMs ?? resync, delayMs ?? resync) };
   }
 
   private async converge(
@@ -299,23 +273,26 @@ export class Reconciler {
   }
 }
 
-function kindOf(obj: KubernetesObject): OwnedKind | undefined {
-  switch (obj.kind) {
-    case "StatefulSet":
-      return "statefulSet";
-    case "Service":
-      return "service";
-    case "ConfigMap":
-      return "configMap";
-    case "Secret":
-      return "secret";
-    case "PodDisruptionBudget":
-      return "disruptionBudget";
-    case "ServiceMonitor":
-      return "serviceMonitor";
-    case "Certificate":
-      return "certificate";
-    default:
-      return undefined;
-  }
+export interface ReconcilerDeps {
+  client: KubeClient;
+  applier: Applier;
+  caches: OwnedCaches;
+  discovery: Discovery;
+  events: EventRecorder;
+  settings: OperatorSettings;
+  log: Logger;
+  metrics: OperatorMetrics;
+  askMembers: (hn: HermesNode) => Promise<MemberAnswers>;
+  now?: () => Date;
 }
+
+export interface ReconcileResult {
+  /** Reconcile again after this long even without events (certificate renewal, members not converged). */
+  requeueAfterMs?: number;
+  invalid?: boolean;
+}
+
+/** How often a settled mesh is looked at again (member count, drift nobody told us about). */
+const SETTLED_RESYNC_MS = 5 * 60_000;
+/** How often a mesh that is not yet Running is looked at (progress deadline, member count). */
+const UNSETTLED_RESYNC_MS = 30_000;

@@ -1,28 +1,35 @@
 import type { KubernetesObject, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import type { OperatorSettings, ResolvedSpec } from "../api/defaults.js";
+import type { CertificatesObservation } from "../api/status.js";
 import type { HermesNode } from "../api/types.js";
-import { ReconcileError } from "../apply.js";
+import { parseDuration } from "../api/units.js";
 import {
   buildCertificate,
   CA_LIFETIME_MS,
   type Certificate,
   nodeSubjectNames,
-  parseDuration,
   planCa,
   planNodeCerts,
   renewalTime,
   trustBundle,
 } from "../desired/certificates.js";
 import { ANNOTATIONS, namesFor } from "../desired/meta.js";
+import {
+  type CertAndKey,
+  type CertInfo,
+  createCa,
+  issueLeaf,
+  parseCert,
+  splitPemBundle,
+} from "../desired/pki.js";
 import { buildCaSecret, buildTlsSecret, podCertKey, podKeyKey, secretText } from "../desired/secrets.js";
-import type { EventType } from "../events.js";
+import { ReconcileError } from "../kube/apply.js";
 import type { KubeClient } from "../kube/client.js";
 import type { Discovery } from "../kube/discovery.js";
+import type { EventType } from "../kube/events.js";
 import { RESOURCES, resourcePath } from "../kube/resources.js";
-import type { OperatorMetrics } from "../metrics.js";
-import { type CertAndKey, type CertInfo, createCa, issueLeaf, parseCert, splitPemBundle } from "../pki.js";
-import type { CertificatesObservation } from "../status.js";
-import type { OwnedCaches } from "./reconcile.js";
+import type { OperatorMetrics } from "../telemetry/metrics.js";
+import type { OwnedCaches } from "./owned.js";
 
 export interface TlsOutcome {
   observation: CertificatesObservation;

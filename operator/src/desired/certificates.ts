@@ -1,20 +1,11 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { OperatorSettings, ResolvedSpec } from "../api/defaults.js";
 import type { HermesNode } from "../api/types.js";
-import type { CertInfo, SubjectNames } from "../pki.js";
 import { dnsFor, namesFor, ownedMeta } from "./meta.js";
+import type { CertInfo, SubjectNames } from "./pki.js";
 
 /** Lifetime of the operator's CA: long, because replacing it touches every node. */
 export const CA_LIFETIME_MS = 10 * 365 * 24 * 3600_000;
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Parses a Go-style duration as the CRD allows it ("2160h", "1h30m", "500ms"); NaN when invalid. */
-export function parseDuration(text: string): number {
-  const parts = [...text.matchAll(/(\d+)(ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) return Number.NaN;
-  return parts.reduce((sum, p) => sum + Number(p[1]) * UNIT_MS[p[2]!]!, 0);
-}
 
 /** The names a node's certificate covers: its own DNS name, both Services, and loopback. */
 export function nodeSubjectNames(hn: HermesNode, settings: OperatorSettings, podName: string): SubjectNames {

@@ -1,7 +1,7 @@
 import type { V1Secret } from "@kubernetes/client-node";
 import type { HermesNode } from "../api/types.js";
-import type { CertAndKey } from "../pki.js";
 import { ANNOTATIONS, namesFor, ownedMeta } from "./meta.js";
+import type { CertAndKey } from "./pki.js";
 
 const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
 

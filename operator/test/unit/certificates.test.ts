@@ -4,14 +4,20 @@ import {
   buildCertificate,
   CA_LIFETIME_MS,
   nodeSubjectNames,
-  parseDuration,
   planCa,
   planNodeCerts,
   renewalTime,
   trustBundle,
 } from "../../src/desired/certificates.js";
 import { labelsFor, ownerReference } from "../../src/desired/meta.js";
-import { type CertInfo, createCa, issueLeaf, parseCert, signedBy, splitPemBundle } from "../../src/pki.js";
+import {
+  type CertInfo,
+  createCa,
+  issueLeaf,
+  parseCert,
+  signedBy,
+  splitPemBundle,
+} from "../../src/desired/pki.js";
 import { hermesNode, settings } from "./fixtures.js";
 
 const DAY = 24 * 3600_000;
@@ -51,16 +57,6 @@ const plan = (current: [string, CertInfo][], replicas = 3, existingPods = 3) =>
     now,
     renewBeforeMs: 30 * DAY,
   });
-
-describe("parseDuration", () => {
-  it("reads the CRD's duration forms", () => {
-    expect(parseDuration("2160h")).toBe(2160 * 3600_000);
-    expect(parseDuration("1h30m")).toBe(90 * 60_000);
-    expect(parseDuration("45s")).toBe(45_000);
-    expect(parseDuration("250ms")).toBe(250);
-    for (const bad of ["", "10", "1d", "h", "1h 2m", "-1h"]) expect(parseDuration(bad)).toBeNaN();
-  });
-});
 
 describe("nodeSubjectNames", () => {
   it("covers the pod's DNS name, both Services in short and long form, and loopback", () => {

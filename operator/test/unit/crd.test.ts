@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { defaultConfig } from "../../../node/src/config/defaults.js";
 import { DEFAULTS } from "../../src/api/defaults.js";
-import { NODE_DEFAULTS } from "../../src/validation.js";
+import { NODE_DEFAULTS } from "../../src/api/validation.js";
 
 interface Schema {
   type?: string;

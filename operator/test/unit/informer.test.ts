@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Informer, type InformerEventType } from "../../src/controller/informer.js";
 import { ApiError, type ListResult, type WatchEvent } from "../../src/kube/client.js";
 import { RESOURCES } from "../../src/kube/resources.js";
-import { createLogger } from "../../src/log.js";
+import { createLogger } from "../../src/telemetry/log.js";
 
 const obj = (name: string, rv: string): KubernetesObject => ({
   metadata: { name, namespace: "ns", resourceVersion: rv },

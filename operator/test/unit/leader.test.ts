@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decideLease, microTime } from "../../src/leader.js";
+import { decideLease, microTime } from "../../src/kube/leader.js";
 
 const T = Date.parse("2026-06-01T00:00:00Z");
 

@@ -1,8 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ownerKey } from "../../src/controller/controller.js";
-import { parseBind, probeRoutes } from "../../src/health.js";
-import { countAliveMembers } from "../../src/members.js";
 import { envNameOf, parseOptions, UsageError } from "../../src/options.js";
+import { parseBind, probeRoutes } from "../../src/telemetry/health.js";
 
 describe("parseOptions", () => {
   it("has defaults that suit a pod", () => {
@@ -62,35 +60,5 @@ describe("health", () => {
     expect(await routes["/readyz"]!()).toMatchObject({ status: 503, body: "caches not synced\n" });
     problem = undefined;
     expect(await routes["/readyz"]!()).toMatchObject({ status: 200 });
-  });
-});
-
-describe("countAliveMembers", () => {
-  it("counts alive entries in a list or under members", () => {
-    expect(
-      countAliveMembers([{ state: "alive" }, { state: "ALIVE" }, { state: "suspect" }, { state: "dead" }]),
-    ).toBe(2);
-    expect(countAliveMembers({ members: [{ status: "alive" }, { id: "x" }] })).toBe(2);
-    expect(countAliveMembers({ nope: 1 })).toBeUndefined();
-    expect(countAliveMembers("text")).toBeUndefined();
-  });
-});
-
-describe("ownerKey", () => {
-  it("maps an owned object to its HermesNode by controller reference, else by instance label", () => {
-    const ref = {
-      apiVersion: "hermes.io/v1alpha1",
-      kind: "HermesNode",
-      name: "mesh",
-      uid: "u",
-      controller: true,
-    };
-    expect(ownerKey({ metadata: { namespace: "chat", ownerReferences: [ref] } })).toBe("chat/mesh");
-    expect(
-      ownerKey({ metadata: { namespace: "chat", labels: { "app.kubernetes.io/instance": "cm" } } }),
-    ).toBe("chat/cm");
-    expect(
-      ownerKey({ metadata: { namespace: "chat", ownerReferences: [{ ...ref, kind: "Deployment" }] } }),
-    ).toBeUndefined();
   });
 });

@@ -1,6 +1,5 @@
 import type { V1StatefulSet } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { Condition, HermesNodeStatus } from "../../src/api/types.js";
 import {
   computeStatus,
   PROGRESS_DEADLINE_MS,
@@ -8,7 +7,8 @@ import {
   type StatusInput,
   setCondition,
   statusEvents,
-} from "../../src/status.js";
+} from "../../src/api/status.js";
+import type { Condition, HermesNodeStatus } from "../../src/api/types.js";
 import { hermesNode } from "./fixtures.js";
 
 const t0 = new Date("2026-06-01T00:00:00Z");

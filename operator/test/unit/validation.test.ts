@@ -1,27 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { resolveSpec } from "../../src/api/defaults.js";
 import type { HermesNodeSpec } from "../../src/api/types.js";
-import { parseQuantity, validate } from "../../src/validation.js";
+import { validate } from "../../src/api/validation.js";
 import { hermesNode, settings } from "./fixtures.js";
 
 const problems = (spec: HermesNodeSpec, name = "mesh", s = settings) => {
   const hn = hermesNode(spec, name);
   return validate(hn, resolveSpec(hn, s));
 };
-
-describe("parseQuantity", () => {
-  it("reads decimal, binary and exponent forms", () => {
-    expect(parseQuantity("100m")).toBeCloseTo(0.1);
-    expect(parseQuantity("2")).toBe(2);
-    expect(parseQuantity(3)).toBe(3);
-    expect(parseQuantity("1Gi")).toBe(2 ** 30);
-    expect(parseQuantity("512Mi")).toBe(512 * 2 ** 20);
-    expect(parseQuantity("1k")).toBe(1000);
-    expect(parseQuantity("1e3")).toBe(1000);
-    expect(parseQuantity("1.5Gi")).toBe(1.5 * 2 ** 30);
-    for (const bad of ["", "1GB", "abc", "1 Gi"]) expect(parseQuantity(bad)).toBeNaN();
-  });
-});
 
 describe("validate", () => {
   it("accepts the defaults and a rich valid spec", () => {

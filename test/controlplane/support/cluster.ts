@@ -89,6 +89,21 @@ export class Cluster {
     });
   }
 
+  /** Merges `status` into an object's status subresource, as its controller (or the kubelet) would. */
+  async patchStatus(kind: string, name: string, namespace: string, status: object): Promise<void> {
+    await this.kubectl([
+      "patch",
+      kind,
+      name,
+      "-n",
+      namespace,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status }),
+    ]);
+  }
+
   async createNamespace(name: string): Promise<void> {
     await this.kubectl(["create", "namespace", name]);
   }

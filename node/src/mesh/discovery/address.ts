@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { parseHostPort } from "../../config/hostport.js";
+import { parseHostPort } from "../../utils/host-port.js";
 
 /** "host:port", with brackets around IPv6 addresses. */
 export function formatHostPort(host: string, port: number): string {

@@ -1,11 +1,6 @@
+import { type Clock, systemClock } from "../../utils/clock.js";
 import { canonicalAddress } from "./address.js";
-import {
-  type DiscoveryClock,
-  DiscoveryError,
-  type PeerSource,
-  type SourceResult,
-  systemDiscoveryClock,
-} from "./types.js";
+import { DiscoveryError, type PeerSource, type SourceResult } from "./types.js";
 
 /** A seed endpoint for the mesh to join, and which source named it first. */
 export interface DiscoveredPeer {
@@ -20,7 +15,7 @@ export interface DiscoveryOptions {
   intervalMs: number;
   /** This node's own endpoint(s) (advertised address, local interface addresses), never returned. */
   self?: string | readonly string[];
-  clock?: Pick<DiscoveryClock, "setTimeout">;
+  clock?: Pick<Clock, "setTimeout">;
   /** In [0, 1); the jitter's randomness, for tests. */
   random?: () => number;
   /** A source failed (or `onPeers` threw). Reported, never fatal; the next round tries again. */
@@ -38,7 +33,7 @@ export class Discovery {
   private readonly sources: readonly PeerSource[];
   private readonly intervalMs: number;
   private readonly self: ReadonlySet<string>;
-  private readonly clock: Pick<DiscoveryClock, "setTimeout">;
+  private readonly clock: Pick<Clock, "setTimeout">;
   private readonly random: () => number;
   private readonly onError: (error: Error, source: string) => void;
   private cancelTimer: (() => void) | undefined;
@@ -53,7 +48,7 @@ export class Discovery {
     this.intervalMs = options.intervalMs;
     const self = typeof options.self === "string" ? [options.self] : (options.self ?? []);
     this.self = new Set(self.flatMap((address) => tryCanonical(address) ?? []));
-    this.clock = options.clock ?? systemDiscoveryClock;
+    this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.onError = options.onError;
   }

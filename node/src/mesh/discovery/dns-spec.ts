@@ -1,4 +1,4 @@
-import { parseHostPort } from "../../config/hostport.js";
+import { parseHostPort } from "../../utils/host-port.js";
 
 /**
  * A parsed `mesh.dns` value:

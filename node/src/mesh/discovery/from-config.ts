@@ -1,12 +1,13 @@
 import { networkInterfaces } from "node:os";
-import { parseHostPort } from "../../config/hostport.js";
-import type { NodeConfig } from "../../config/types.js";
+import type { Clock } from "../../utils/clock.js";
+import { parseHostPort } from "../../utils/host-port.js";
+import type { MeshConfig } from "../config.js";
 import { formatHostPort } from "./address.js";
 import { Discovery } from "./discovery.js";
 import { DnsPeerSource } from "./dns-peers.js";
 import { PersistedPeers } from "./persisted-peers.js";
 import { StaticPeerSource } from "./static-peers.js";
-import type { DiscoveryClock, PeerSource } from "./types.js";
+import type { PeerSource } from "./types.js";
 
 export interface ConfiguredDiscovery {
   discovery: Discovery;
@@ -19,9 +20,9 @@ export interface ConfiguredDiscovery {
  * plus the peers persisted under `dataDir`. Throws on a malformed DNS spec or server.
  */
 export function discoveryFromConfig(
-  config: Pick<NodeConfig, "dataDir" | "mesh">,
+  config: { dataDir: string; mesh: MeshConfig },
   onError: (error: Error, source: string) => void,
-  clock?: DiscoveryClock,
+  clock?: Clock,
 ): ConfiguredDiscovery {
   const { mesh } = config;
   const persisted = new PersistedPeers({

@@ -12,9 +12,7 @@ export {
 } from "./persisted-peers.js";
 export { StaticPeerSource } from "./static-peers.js";
 export {
-  type DiscoveryClock,
   DiscoveryError,
   type PeerSource,
   type SourceResult,
-  systemDiscoveryClock,
 } from "./types.js";

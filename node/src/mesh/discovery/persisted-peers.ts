@@ -1,14 +1,9 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { writeFileAtomic } from "../../keystore/atomic-write.js";
+import { writeFileAtomic } from "../../utils/atomic-write.js";
+import { type Clock, systemClock } from "../../utils/clock.js";
 import { canonicalAddress } from "./address.js";
-import {
-  type DiscoveryClock,
-  DiscoveryError,
-  type PeerSource,
-  type SourceResult,
-  systemDiscoveryClock,
-} from "./types.js";
+import { DiscoveryError, type PeerSource, type SourceResult } from "./types.js";
 
 /** One remembered member, as stored in `<dataDir>/peers.json`. */
 export interface PersistedPeer {
@@ -24,7 +19,7 @@ export interface PersistedPeersOptions {
   maxAgeMs?: number;
   /** Changes are written at most this long after they happen, coalesced (default 1000). */
   debounceMs?: number;
-  clock?: DiscoveryClock;
+  clock?: Clock;
   /** Unreadable or corrupt file, failed write. Never fatal: the node runs on without. */
   onError: (error: DiscoveryError) => void;
 }
@@ -44,7 +39,7 @@ export class PersistedPeers implements PeerSource {
   readonly path: string;
   private readonly maxAgeMs: number;
   private readonly debounceMs: number;
-  private readonly clock: DiscoveryClock;
+  private readonly clock: Clock;
   private readonly onError: (error: DiscoveryError) => void;
   /** By node ID: a node that moved keeps one entry, with its newest address. */
   private readonly entries = new Map<string, PersistedPeer>();
@@ -58,7 +53,7 @@ export class PersistedPeers implements PeerSource {
     this.path = join(options.dataDir, PEERS_FILE);
     this.maxAgeMs = options.maxAgeMs ?? DAY_MS;
     this.debounceMs = options.debounceMs ?? 1000;
-    this.clock = options.clock ?? systemDiscoveryClock;
+    this.clock = options.clock ?? systemClock;
     this.onError = options.onError;
   }
 

@@ -1,21 +1,3 @@
-/** Wall-clock time and cancellable timers, injected so tests run discovery under a fake clock. */
-export interface DiscoveryClock {
-  /** Epoch milliseconds; persisted `lastSeenMs` values outlive the process, so this is wall time. */
-  now(): number;
-  /** Returns a function that cancels the timer. */
-  setTimeout(fn: () => void, ms: number): () => void;
-}
-
-/** Real time. Timers are unref'd: pending discovery never keeps a stopping process alive. */
-export const systemDiscoveryClock: DiscoveryClock = {
-  now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const handle = setTimeout(fn, ms);
-    handle.unref();
-    return () => clearTimeout(handle);
-  },
-};
-
 /** What one source found. Failures come back here rather than as rejections. */
 export interface SourceResult {
   /** Mesh endpoints "host:port" ("[v6]:port"); may be partial when `error` is set. */

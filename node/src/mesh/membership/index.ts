@@ -1,10 +1,9 @@
 export { Awareness } from "./awareness.js";
 export { BroadcastQueue, retransmitLimit } from "./broadcast-queue.js";
-export { type Clock, systemClock, type TimerHandle } from "./clock.js";
 export { defaultMembershipConfig, type MembershipConfig, resolveMembershipConfig } from "./config.js";
-export { type Decision, decide, type IgnoreReason, MemberList } from "./member-list.js";
+export { type Decision, decide, type IgnoreReason, isLive, MemberList, toRecord } from "./member-list.js";
 export { Membership, type MembershipOptions, pushPullScaleMs } from "./membership.js";
-export { Suspicion, suspicionMinTimeoutMs, suspicionTimeoutMs } from "./suspicion.js";
+export { Suspicion, type SuspicionOptions, suspicionMinTimeoutMs, suspicionTimeoutMs } from "./suspicion.js";
 export {
   type Destination,
   MEMBER_STATES,

@@ -1,6 +1,6 @@
+import type { Clock } from "../../utils/clock.js";
 import { Awareness } from "./awareness.js";
 import { BroadcastQueue, retransmitLimit } from "./broadcast-queue.js";
-import type { Clock, TimerHandle } from "./clock.js";
 import { type MembershipConfig, resolveMembershipConfig } from "./config.js";
 import {
   aliveUpdate,
@@ -26,6 +26,8 @@ import type {
   MembershipTransport,
   MemberUpdate,
 } from "./types.js";
+
+type Cancel = () => void;
 
 export interface MembershipOptions {
   /** This node's ID (derived from its key by the caller). */
@@ -56,21 +58,21 @@ interface Probe {
   acked: boolean;
   nacks: number;
   expectedNacks: number;
-  timer: TimerHandle | undefined;
+  timer: Cancel | undefined;
 }
 
 /** A ping we send for another node's ping-req. */
 interface Relay {
   requester: string;
   seq: number;
-  nackTimer: TimerHandle | undefined;
-  expiryTimer: TimerHandle;
+  nackTimer: Cancel | undefined;
+  expiryTimer: Cancel;
 }
 
 interface PendingJoin {
   seqs: Set<number>;
   replies: number;
-  timer: TimerHandle;
+  timer: Cancel;
   resolve: (contacted: number) => void;
 }
 
@@ -98,7 +100,7 @@ export class Membership {
   private readonly broadcasts: BroadcastQueue;
   private readonly awareness: Awareness;
   private readonly suspicions = new Map<string, Suspicion>();
-  private readonly reapTimers = new Map<string, TimerHandle>();
+  private readonly reapTimers = new Map<string, Cancel>();
   private readonly relays = new Map<number, Relay>();
   private readonly joins = new Set<PendingJoin>();
   private readonly listeners = new Set<MembershipListener>();
@@ -125,9 +127,9 @@ export class Membership {
   private probe: Probe | undefined;
   /** When the running protocol period should end; a timer much later than this means a stall. */
   private periodDue = 0;
-  private probeTimer: TimerHandle | undefined;
-  private pushPullTimer: TimerHandle | undefined;
-  private gossipTimer: TimerHandle | undefined;
+  private probeTimer: Cancel | undefined;
+  private pushPullTimer: Cancel | undefined;
+  private gossipTimer: Cancel | undefined;
   private seq = 0;
   private seeds: string[] = [];
   private started = false;
@@ -225,11 +227,11 @@ export class Membership {
     if (this.stopped) return;
     this.stopped = true;
     this.stopProbing();
-    if (this.gossipTimer !== undefined) this.clock.clearTimeout(this.gossipTimer);
+    this.gossipTimer?.();
     this.gossipTimer = undefined;
     for (const s of this.suspicions.values()) s.cancel();
     this.suspicions.clear();
-    for (const t of this.reapTimers.values()) this.clock.clearTimeout(t);
+    for (const cancel of this.reapTimers.values()) cancel();
     this.reapTimers.clear();
     for (const r of this.relays.values()) this.clearRelay(r);
     this.relays.clear();
@@ -404,7 +406,7 @@ export class Membership {
     if (p && p.seq === seq) {
       if (p.acked) return;
       p.acked = true;
-      if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
+      p.timer?.();
       p.timer = undefined;
       this.awareness.applyDelta(-1);
       return;
@@ -427,9 +429,9 @@ export class Membership {
   }
 
   private clearRelay(relay: Relay): void {
-    if (relay.nackTimer !== undefined) this.clock.clearTimeout(relay.nackTimer);
+    relay.nackTimer?.();
     relay.nackTimer = undefined;
-    this.clock.clearTimeout(relay.expiryTimer);
+    relay.expiryTimer();
   }
 
   // ---- probing -----------------------------------------------------------------------------
@@ -454,7 +456,7 @@ export class Membership {
   }
 
   private abandonProbe(): void {
-    if (this.probe?.timer !== undefined) this.clock.clearTimeout(this.probe.timer);
+    this.probe?.timer?.();
     this.probe = undefined;
   }
 
@@ -516,7 +518,7 @@ export class Membership {
     const p = this.probe;
     this.probe = undefined;
     if (!p) return;
-    if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
+    p.timer?.();
     if (p.acked) return;
     // Missing nacks mean our own links or CPU are the likelier culprit (Lifeguard). With no
     // helper to tell us, every failed probe counts against us.
@@ -528,9 +530,9 @@ export class Membership {
   }
 
   private stopProbing(): void {
-    if (this.probeTimer !== undefined) this.clock.clearTimeout(this.probeTimer);
-    if (this.pushPullTimer !== undefined) this.clock.clearTimeout(this.pushPullTimer);
-    if (this.probe?.timer !== undefined) this.clock.clearTimeout(this.probe.timer);
+    this.probeTimer?.();
+    this.pushPullTimer?.();
+    this.probe?.timer?.();
     this.probeTimer = undefined;
     this.pushPullTimer = undefined;
     this.probe = undefined;
@@ -634,7 +636,7 @@ export class Membership {
 
   private finishJoin(j: PendingJoin): void {
     if (!this.joins.delete(j)) return;
-    this.clock.clearTimeout(j.timer);
+    j.timer();
     j.resolve(j.replies);
   }
 
@@ -704,22 +706,22 @@ export class Membership {
     const min = suspicionMinTimeoutMs(this.config.suspicionMult, n, this.config.probeIntervalMs);
     const max = this.config.suspicionMaxTimeoutMult * min;
     const from = u.type === "suspect" ? u.from : this.id;
-    const suspicion = new Suspicion(
-      this.clock,
+    const suspicion = new Suspicion({
+      clock: this.clock,
       from,
       expected,
-      min,
-      max,
-      () => {
+      minMs: min,
+      maxMs: max,
+      onTimeout: () => {
         if (this.suspicions.get(m.id) !== suspicion) return;
         this.suspicions.delete(m.id);
         const current = this.table.get(m.id);
         if (current?.state !== "suspect") return;
         this.applyUpdate({ type: "dead", id: m.id, incarnation: current.incarnation, from: this.id });
       },
-      this.config.probeIntervalMs,
-      () => this.awareness.applyDelta(1), // we were the slow one
-    );
+      lateMs: this.config.probeIntervalMs,
+      onLate: () => this.awareness.applyDelta(1), // we were the slow one
+    });
     this.suspicions.get(m.id)?.cancel();
     this.suspicions.set(m.id, suspicion);
   }
@@ -750,7 +752,7 @@ export class Membership {
   private cancelReap(id: string): void {
     const t = this.reapTimers.get(id);
     if (t === undefined) return;
-    this.clock.clearTimeout(t);
+    t();
     this.reapTimers.delete(id);
   }
 

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from "./clock.js";
+import type { Clock } from "../../utils/clock.js";
 
 /** The floor: suspicionMult · max(1, log10 N) · probeInterval, as memberlist. */
 export function suspicionMinTimeoutMs(suspicionMult: number, numMembers: number, probeIntervalMs: number) {
@@ -21,33 +21,50 @@ export function suspicionTimeoutMs(confirmations: number, expected: number, minM
  * One running suspicion: a timer that declares the member dead, shortened by confirmations
  * from other members (one per member, the original accuser excluded).
  */
+export interface SuspicionOptions {
+  clock: Clock;
+  /** The accuser; it never counts as a confirmation. */
+  from: string;
+  /** Confirmations that bring the timeout down to min. */
+  expected: number;
+  minMs: number;
+  maxMs: number;
+  onTimeout: (confirmations: number) => void;
+  /**
+   * A timer that fires this much later than due means this process was stalled (GC, CPU
+   * starvation): refutations that arrived meanwhile still wait behind the timer in the event
+   * loop. The verdict is deferred once by that much so they are heard first.
+   */
+  lateMs?: number;
+  onLate?: (lagMs: number) => void;
+}
+
 export class Suspicion {
   private readonly seen = new Set<string>();
   private confirmations = 0;
   private readonly start: number;
-  private timer: TimerHandle | undefined;
+  private cancelTimer: (() => void) | undefined;
   private fired = false;
   private deferred = false;
+  private readonly clock: Clock;
+  readonly expected: number;
+  readonly minMs: number;
+  readonly maxMs: number;
+  private readonly onTimeout: (confirmations: number) => void;
+  private readonly lateMs: number;
+  private readonly onLate: (lagMs: number) => void;
 
-  constructor(
-    private readonly clock: Clock,
-    from: string,
-    /** Confirmations that bring the timeout down to min. */
-    readonly expected: number,
-    readonly minMs: number,
-    readonly maxMs: number,
-    private readonly onTimeout: (confirmations: number) => void,
-    /**
-     * A timer that fires this much later than due means this process was stalled (GC, CPU
-     * starvation): refutations that arrived meanwhile still wait behind the timer in the event
-     * loop. The verdict is deferred once by that much so they are heard first.
-     */
-    private readonly lateMs = Number.POSITIVE_INFINITY,
-    private readonly onLate: (lagMs: number) => void = () => {},
-  ) {
-    this.seen.add(from);
-    this.start = clock.now();
-    this.arm(suspicionTimeoutMs(0, expected, minMs, maxMs));
+  constructor(options: SuspicionOptions) {
+    this.clock = options.clock;
+    this.expected = options.expected;
+    this.minMs = options.minMs;
+    this.maxMs = options.maxMs;
+    this.onTimeout = options.onTimeout;
+    this.lateMs = options.lateMs ?? Number.POSITIVE_INFINITY;
+    this.onLate = options.onLate ?? (() => {});
+    this.seen.add(options.from);
+    this.start = this.clock.now();
+    this.arm(suspicionTimeoutMs(0, this.expected, this.minMs, this.maxMs));
   }
 
   /** True when `from` is a new confirmation (worth re-gossiping); reschedules the timer. */
@@ -56,7 +73,7 @@ export class Suspicion {
     this.seen.add(from);
     this.confirmations++;
     const total = suspicionTimeoutMs(this.confirmations, this.expected, this.minMs, this.maxMs);
-    this.clock.clearTimeout(this.timer);
+    this.cancelTimer?.();
     // Never fire synchronously: the caller is still in the middle of handling an update.
     this.arm(Math.max(0, total - (this.clock.now() - this.start)));
     return true;
@@ -73,14 +90,14 @@ export class Suspicion {
 
   cancel(): void {
     this.fired = true;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
   }
 
   private arm(ms: number): void {
     const due = this.clock.now() + ms;
-    this.timer = this.clock.setTimeout(() => {
-      this.timer = undefined;
+    this.cancelTimer = this.clock.setTimeout(() => {
+      this.cancelTimer = undefined;
       if (this.fired) return;
       const lag = this.clock.now() - due;
       if (lag > this.lateMs && !this.deferred) {

@@ -1,8 +1,9 @@
 /**
- * Test doubles: a fake clock, an in-memory network of Membership instances with per-link delay,
+ * Test doubles: an in-memory network of Membership instances with per-link delay,
  * loss, partitions and frozen nodes, and a small simulation harness. No real time passes.
  */
-import type { Clock, TimerHandle } from "./clock.js";
+import type { Clock } from "../../utils/clock.js";
+import { FakeClock, seededRandom } from "../../utils/fake-clock.js";
 import type { MembershipConfig } from "./config.js";
 import { Membership } from "./membership.js";
 import type {
@@ -12,106 +13,6 @@ import type {
   MembershipMessage,
   MembershipTransport,
 } from "./types.js";
-
-interface FakeTimer {
-  due: number;
-  order: number;
-  fn: () => void;
-  cancelled: boolean;
-}
-
-/** A clock that moves only when told; due timers run in (due time, creation) order. */
-export class FakeClock implements Clock {
-  private current: number;
-  private order = 0;
-  private readonly heap: FakeTimer[] = [];
-
-  constructor(start = 0) {
-    this.current = start;
-  }
-
-  now(): number {
-    return this.current;
-  }
-
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const timer: FakeTimer = {
-      due: this.current + Math.max(0, ms),
-      order: this.order++,
-      fn,
-      cancelled: false,
-    };
-    this.push(timer);
-    return timer;
-  }
-
-  clearTimeout(handle: TimerHandle): void {
-    if (handle && typeof handle === "object") (handle as FakeTimer).cancelled = true;
-  }
-
-  /** Moves time forward by `ms`, running every timer that falls due, including new ones. */
-  advance(ms: number): void {
-    const until = this.current + ms;
-    for (;;) {
-      const next = this.heap[0];
-      if (!next || next.due > until) break;
-      this.pop();
-      if (next.cancelled) continue;
-      this.current = next.due;
-      next.fn();
-    }
-    this.current = until;
-  }
-
-  /** Timers not yet run or cancelled. */
-  pending(): number {
-    return this.heap.filter((t) => !t.cancelled).length;
-  }
-
-  private push(t: FakeTimer): void {
-    const h = this.heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-
-  private pop(): void {
-    const h = this.heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && before(h[l]!, h[m]!)) m = l;
-      if (r < h.length && before(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
-  }
-}
-
-const before = (a: FakeTimer, b: FakeTimer) => a.due < b.due || (a.due === b.due && a.order < b.order);
-
-/** Deterministic uniform [0, 1) generator (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Gates one node's work. While frozen, its timers and inbound messages pile up and run, in
@@ -134,11 +35,6 @@ class NodeGate {
   drop(): void {
     this.backlog = [];
   }
-}
-
-interface GatedTimer {
-  inner: TimerHandle;
-  cancelled: boolean;
 }
 
 export interface LinkOptions {
@@ -192,18 +88,17 @@ export class InMemoryNetwork {
     const clock = this.clock;
     return {
       now: () => clock.now(),
-      setTimeout: (fn, ms) => {
-        const t: GatedTimer = { inner: undefined, cancelled: false };
-        t.inner = clock.setTimeout(() => gate.run(() => !t.cancelled && fn()), ms);
-        return t;
-      },
-      clearTimeout: (handle) => {
-        const t = handle as GatedTimer | undefined;
-        if (!t) return;
-        t.cancelled = true;
-        clock.clearTimeout(t.inner);
-      },
+      setTimeout: (fn, ms) => gated(clock.setTimeout.bind(clock), fn, ms),
+      setInterval: (fn, ms) => gated(clock.setInterval.bind(clock), fn, ms),
     };
+    function gated(set: Clock["setTimeout"], fn: () => void, ms: number): () => void {
+      let cancelled = false;
+      const cancel = set(() => gate.run(() => !cancelled && fn()), ms);
+      return () => {
+        cancelled = true;
+        cancel();
+      };
+    }
   }
 
   transportFor(address: string): MembershipTransport {
@@ -327,7 +222,7 @@ export interface SimulationOptions {
 
 /** A cluster on one fake clock and one in-memory network. */
 export class Simulation {
-  readonly clock = new FakeClock();
+  readonly clock = new FakeClock(0);
   readonly network: InMemoryNetwork;
   readonly nodes: SimNode[] = [];
   private readonly seed: number;

@@ -106,6 +106,29 @@ export interface Connect {
   nonce: Uint8Array;
   timestampMs: number;
   signature: Uint8Array;
+  /**
+   * Every chat the app holds, with its own marks. The node takes its marks from these (the app
+   * owns them), and carries a chat it does not know yet (the app failed over from another node).
+   */
+  resume: ChatResume[];
+}
+
+/**
+ * An app's statement about one of its chats, made to the node it connects to.
+ * signature = ed25519 over "hermes/chat-resume/v1" | node_id | chat_id | app_id | delivered |
+ * acked_by_peer | timestamp_ms, by the app: it proves to other nodes that the app asked this
+ * node to carry the chat, with these marks.
+ */
+export interface ChatResume {
+  chatId: string;
+  /** the highest seq this app has received from its peer */
+  delivered: number;
+  /** the highest seq of this app's own that the peer acknowledged */
+  ackedByPeer: number;
+  timestampMs: number;
+  signature: Uint8Array;
+  /** the chat's signed transcript, for a node that does not know the chat */
+  ready: ChatReady | undefined;
 }
 
 /**
@@ -207,6 +230,8 @@ export interface ConnectAck {
   chats: ChatState[];
   /** true when this connect replaced a live session of the same app */
   replacedSession: boolean;
+  /** chats this app offered that still wait for an answer */
+  pendingOffers: string[];
 }
 
 export interface Limits {
@@ -466,7 +491,13 @@ export const AppFrame: MessageFns<AppFrame> = {
 };
 
 function createBaseConnect(): Connect {
-  return { publicKey: new Uint8Array(0), nonce: new Uint8Array(0), timestampMs: 0, signature: new Uint8Array(0) };
+  return {
+    publicKey: new Uint8Array(0),
+    nonce: new Uint8Array(0),
+    timestampMs: 0,
+    signature: new Uint8Array(0),
+    resume: [],
+  };
 }
 
 export const Connect: MessageFns<Connect> = {
@@ -482,6 +513,9 @@ export const Connect: MessageFns<Connect> = {
     }
     if (message.signature.length !== 0) {
       writer.uint32(34).bytes(message.signature);
+    }
+    for (const v of message.resume) {
+      ChatResume.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -529,6 +563,115 @@ export const Connect: MessageFns<Connect> = {
             }
 
             message.signature = reader.bytes();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.resume.push(ChatResume.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseChatResume(): ChatResume {
+  return { chatId: "", delivered: 0, ackedByPeer: 0, timestampMs: 0, signature: new Uint8Array(0), ready: undefined };
+}
+
+export const ChatResume: MessageFns<ChatResume> = {
+  encode(message: ChatResume, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chatId !== "") {
+      writer.uint32(10).string(message.chatId);
+    }
+    if (message.delivered !== 0) {
+      writer.uint32(16).uint64(message.delivered);
+    }
+    if (message.ackedByPeer !== 0) {
+      writer.uint32(24).uint64(message.ackedByPeer);
+    }
+    if (message.timestampMs !== 0) {
+      writer.uint32(32).uint64(message.timestampMs);
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(42).bytes(message.signature);
+    }
+    if (message.ready !== undefined) {
+      ChatReady.encode(message.ready, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChatResume {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChatResume();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.chatId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.delivered = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ackedByPeer = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.timestampMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.signature = reader.bytes();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.ready = ChatReady.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -1314,6 +1457,7 @@ function createBaseConnectAck(): ConnectAck {
     endpoints: [],
     chats: [],
     replacedSession: false,
+    pendingOffers: [],
   };
 }
 
@@ -1345,6 +1489,9 @@ export const ConnectAck: MessageFns<ConnectAck> = {
     }
     if (message.replacedSession !== false) {
       writer.uint32(72).bool(message.replacedSession);
+    }
+    for (const v of message.pendingOffers) {
+      writer.uint32(82).string(v!);
     }
     return writer;
   },
@@ -1432,6 +1579,14 @@ export const ConnectAck: MessageFns<ConnectAck> = {
             }
 
             message.replacedSession = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.pendingOffers.push(reader.string());
             continue;
           }
         }

@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ChatEndReason, ChatReady, ErrorCode } from "../../approuter/v1/approuter.js";
+import { ChatEndReason, ChatReady, ChatResume, ErrorCode } from "../../approuter/v1/approuter.js";
 
 export const protobufPackage = "hermes.nodemesh.v1";
 
@@ -205,6 +205,8 @@ export interface RouteFrame {
     | { $case: "relayAck"; value: RelayAck }
     | { $case: "teardown"; value: Teardown }
     | { $case: "error"; value: RouteError }
+    | { $case: "sync"; value: ChatSync }
+    | { $case: "released"; value: ChatReleased }
     | undefined;
 }
 
@@ -258,6 +260,44 @@ export interface Teardown {
   chatId: string;
   /** as the receiving node should tell its app */
   reason: ChatEndReason;
+}
+
+/**
+ * The sender's marks for one chat it shares with the receiver, about the participant the sender
+ * carries. Sent when that participant connects (after a restart, or failing over from another
+ * node), when the tieline comes up, and in answer to one. The receiver only moves its marks
+ * forward with these (each comes from the app that owns it) and sends again from there.
+ */
+export interface ChatSync {
+  chatId: string;
+  /** the participant the sender carries */
+  appId: string;
+  /** the highest seq that participant received */
+  delivered: number;
+  /** the highest seq of that participant's that its peer acknowledged */
+  ackedByPeer: number;
+  /**
+   * The participant's own signed resume at the sender. Needed when the sender newly carries it
+   * (it moved there): a node cannot take a chat over on its own word.
+   */
+  proof:
+    | ChatResume
+    | undefined;
+  /** an answer to a ChatSync; not answered again */
+  reply: boolean;
+  /**
+   * The other participant, whom the receiver carries (or would: the sender may be asking a
+   * node the app moved to whether it resumed the chat there).
+   */
+  peerAppId: string;
+}
+
+/**
+ * The sender no longer carries this chat with the receiver: the participant the receiver
+ * carried moved on. The receiver drops its copy without telling anyone.
+ */
+export interface ChatReleased {
+  chatId: string;
 }
 
 export interface RouteError {
@@ -1582,6 +1622,12 @@ export const RouteFrame: MessageFns<RouteFrame> = {
       case "error":
         RouteError.encode(message.body.value, writer.uint32(138).fork()).join();
         break;
+      case "sync":
+        ChatSync.encode(message.body.value, writer.uint32(146).fork()).join();
+        break;
+      case "released":
+        ChatReleased.encode(message.body.value, writer.uint32(154).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1661,6 +1707,22 @@ export const RouteFrame: MessageFns<RouteFrame> = {
             }
 
             message.body = { $case: "error", value: RouteError.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.body = { $case: "sync", value: ChatSync.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.body = { $case: "released", value: ChatReleased.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -2178,6 +2240,164 @@ export const Teardown: MessageFns<Teardown> = {
             }
 
             message.reason = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseChatSync(): ChatSync {
+  return { chatId: "", appId: "", delivered: 0, ackedByPeer: 0, proof: undefined, reply: false, peerAppId: "" };
+}
+
+export const ChatSync: MessageFns<ChatSync> = {
+  encode(message: ChatSync, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chatId !== "") {
+      writer.uint32(10).string(message.chatId);
+    }
+    if (message.appId !== "") {
+      writer.uint32(18).string(message.appId);
+    }
+    if (message.delivered !== 0) {
+      writer.uint32(24).uint64(message.delivered);
+    }
+    if (message.ackedByPeer !== 0) {
+      writer.uint32(32).uint64(message.ackedByPeer);
+    }
+    if (message.proof !== undefined) {
+      ChatResume.encode(message.proof, writer.uint32(42).fork()).join();
+    }
+    if (message.reply !== false) {
+      writer.uint32(48).bool(message.reply);
+    }
+    if (message.peerAppId !== "") {
+      writer.uint32(58).string(message.peerAppId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChatSync {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChatSync();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.chatId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.appId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.delivered = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ackedByPeer = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.proof = ChatResume.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.reply = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.peerAppId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseChatReleased(): ChatReleased {
+  return { chatId: "" };
+}
+
+export const ChatReleased: MessageFns<ChatReleased> = {
+  encode(message: ChatReleased, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chatId !== "") {
+      writer.uint32(10).string(message.chatId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChatReleased {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChatReleased();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.chatId = reader.string();
             continue;
           }
         }

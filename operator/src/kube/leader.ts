@@ -1,7 +1,7 @@
 import type { V1Lease } from "@kubernetes/client-node";
-import { isConflict, isNotFound, type KubeClient } from "./kube/client.js";
-import { RESOURCES, resourcePath } from "./kube/resources.js";
-import type { Logger } from "./log.js";
+import type { Logger } from "../telemetry/log.js";
+import { isConflict, isNotFound, type KubeClient } from "./client.js";
+import { RESOURCES, resourcePath } from "./resources.js";
 
 /** A Lease's spec as it travels in JSON (times as MicroTime strings). */
 export interface LeaseSpec {

@@ -1,19 +1,13 @@
 import type * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
 import type { Logger } from "pino";
-import type { InboundFrame, Router } from "../router/index.js";
+import { decodeOrMalformed } from "../transport/server.js";
+import type { InboundFrame, Router } from "./router.js";
 
 const { AppFrame, AppRouterService } = approuter;
 
 /** Frames queued on one app's stream beyond which the app is considered too slow to keep up. */
 const MAX_QUEUED_FRAMES = 20_000;
-
-export interface AppServerOptions {
-  router: Router;
-  logger: Logger;
-  maxFrameBytes: number;
-  credentials?: grpc.ServerCredentials;
-}
 
 /**
  * Decoding never throws into grpc-js: bytes that are not an AppFrame become a `malformed`
@@ -21,13 +15,7 @@ export interface AppServerOptions {
  */
 const openMethod = {
   ...AppRouterService.open,
-  requestDeserialize: (bytes: Buffer): InboundFrame => {
-    try {
-      return AppFrame.decode(bytes);
-    } catch (error) {
-      return { malformed: error instanceof Error ? error.message : String(error) };
-    }
-  },
+  requestDeserialize: decodeOrMalformed(AppFrame.decode) as (bytes: Buffer) => InboundFrame,
 };
 
 export function appServerOptions(maxFrameBytes: number): grpc.ServerOptions {
@@ -42,7 +30,7 @@ export function appServerOptions(maxFrameBytes: number): grpc.ServerOptions {
   };
 }
 
-/** Binds the router's Open handler to a gRPC server. */
+/** The AppRouter gRPC service: a thin shell that feeds each Open stream to the router. */
 export function addAppRouter(server: grpc.Server, router: Router, logger: Logger): void {
   server.addService({ open: openMethod } as unknown as grpc.ServiceDefinition, {
     open: (call: grpc.ServerDuplexStream<InboundFrame, approuter.NodeFrame>) => {
@@ -79,15 +67,5 @@ export function addAppRouter(server: grpc.Server, router: Router, logger: Logger
       call.on("cancelled", gone);
       call.on("close", gone);
     },
-  });
-}
-
-export async function bindServer(
-  server: grpc.Server,
-  address: string,
-  credentials: grpc.ServerCredentials,
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port)));
   });
 }

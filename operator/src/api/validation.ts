@@ -1,6 +1,6 @@
-import type { ResolvedSpec } from "./api/defaults.js";
-import type { HermesNode, NodeConfigOverrides } from "./api/types.js";
-import { parseDuration } from "./desired/certificates.js";
+import type { ResolvedSpec } from "./defaults.js";
+import type { HermesNode, NodeConfigOverrides } from "./types.js";
+import { parseDuration, parseQuantity } from "./units.js";
 
 /**
  * The node's own defaults for the keys checked together below (node/src/config/defaults.ts; a
@@ -28,34 +28,6 @@ function configValue(config: NodeConfigOverrides, path: DefaultedKey): number {
   let node: number | NodeConfigOverrides | undefined = config;
   for (const key of path.split(".")) node = typeof node === "object" ? node[key] : undefined;
   return typeof node === "number" ? node : NODE_DEFAULTS[path];
-}
-
-const SUFFIX: Record<string, number> = {
-  n: 1e-9,
-  u: 1e-6,
-  m: 1e-3,
-  "": 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
-
-/** A Kubernetes quantity ("100m", "1Gi", "1e3") as a number; NaN when it is not one. */
-export function parseQuantity(q: string | number): number {
-  if (typeof q === "number") return q;
-  const m = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$/.exec(q);
-  if (!m) return Number.NaN;
-  if (m[2]) return Number(m[1] + m[2]);
-  return Number(m[1]) * SUFFIX[m[3] ?? ""]!;
 }
 
 const DNS_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;

@@ -1,8 +1,8 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
-import type { HermesNode, HermesNodeStatus } from "./api/types.js";
-import { FIELD_MANAGER } from "./desired/meta.js";
-import { ApiError, type KubeClient } from "./kube/client.js";
-import { RESOURCES, resourceOf, resourcePath } from "./kube/resources.js";
+import type { HermesNode, HermesNodeStatus } from "../api/types.js";
+import { FIELD_MANAGER } from "../desired/meta.js";
+import { ApiError, type KubeClient } from "./client.js";
+import { RESOURCES, resourceOf, resourcePath } from "./resources.js";
 
 /** A reconcile step that failed, with a condition reason and a message for the user. */
 export class ReconcileError extends Error {

@@ -1,8 +1,8 @@
-import type { HermesNode } from "./api/types.js";
-import type { KubeClient } from "./kube/client.js";
-import { RESOURCES, resourcePath } from "./kube/resources.js";
+import type { HermesNode } from "../api/types.js";
+import type { Logger } from "../telemetry/log.js";
+import type { KubeClient } from "./client.js";
 import { microTime } from "./leader.js";
-import type { Logger } from "./log.js";
+import { RESOURCES, resourcePath } from "./resources.js";
 
 export const REPORTING_CONTROLLER = "hermes.io/operator";
 const REPEAT_WINDOW_MS = 10 * 60_000;

@@ -6,7 +6,7 @@ import type {
   HermesNode,
   HermesNodeStatus,
   Phase,
-} from "./api/types.js";
+} from "./types.js";
 
 /** A rollout that has made no progress for this long is reported as Degraded (like a Deployment's). */
 export const PROGRESS_DEADLINE_MS = 10 * 60_000;

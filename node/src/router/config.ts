@@ -1,0 +1,50 @@
+/** What the router refuses beyond, per app and per node. Every refusal is a clear error and a metric. */
+export interface RouterLimits {
+  /** Largest gRPC frame the app server takes at all (bytes); larger ones end the stream. */
+  maxFrameBytes: number;
+  /** Largest chat message ciphertext (bytes); larger ones get FRAME_TOO_LARGE. */
+  maxCiphertextBytes: number;
+  messagesPerSecond: number;
+  messageBurst: number;
+  chatStartsPerMinute: number;
+  maxChatsPerApp: number;
+  maxSessions: number;
+  /** Bad frames tolerated per session per minute before the node closes it. */
+  badFramesPerMinute: number;
+}
+
+/** The router's timers. */
+export interface RouterTimeouts {
+  sessionIdleMs: number;
+  chatIdleMs: number;
+  /** How long a chat offer waits for the target's answer. */
+  offerTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  /** How often idle sessions and chats are swept. */
+  sweepIntervalMs: number;
+  /** Accepted clock skew for signed timestamps. */
+  clockSkewMs: number;
+  /** How long SIGTERM waits for sessions to close and the keystore to flush. */
+  shutdownGraceMs: number;
+}
+
+export const defaultRouterLimits: Readonly<RouterLimits> = Object.freeze({
+  maxFrameBytes: 262144,
+  maxCiphertextBytes: 65536,
+  messagesPerSecond: 200,
+  messageBurst: 400,
+  chatStartsPerMinute: 30,
+  maxChatsPerApp: 256,
+  maxSessions: 100000,
+  badFramesPerMinute: 30,
+});
+
+export const defaultRouterTimeouts: Readonly<RouterTimeouts> = Object.freeze({
+  sessionIdleMs: 90000,
+  chatIdleMs: 1800000,
+  offerTimeoutMs: 60000,
+  heartbeatIntervalMs: 30000,
+  sweepIntervalMs: 5000,
+  clockSkewMs: 300000,
+  shutdownGraceMs: 10000,
+});

@@ -1,0 +1,310 @@
+import { EventEmitter } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import { approuter } from "@hermes/proto";
+import { type Identity, idMatchesKey } from "../identity/index.js";
+import { signConnect } from "../protocol/index.js";
+import { type BackoffPolicy, backoffDelay } from "../utils/backoff.js";
+import type { Clock } from "../utils/clock.js";
+import { NodeError, PeerVerificationError } from "./errors.js";
+
+type AppBody = NonNullable<approuter.AppFrame["body"]>;
+
+/** The node's heartbeat interval is a hint; the app pings at least this rarely. */
+const MIN_HEARTBEAT_MS = 1000;
+/** The app takes frames up to this size (the node's own limit is lower). */
+const MAX_RECEIVE_BYTES = 16 * 1024 * 1024;
+/** Endpoints learned from ConnectAck are kept up to this many, beside the configured ones. */
+const MAX_LEARNED_ENDPOINTS = 16;
+
+/** One open stream to a node, as the connection uses it: gRPC in production, in memory in tests. */
+export interface NodeStream {
+  write(frame: approuter.AppFrame): void;
+  /** Ends the stream from our side; `lost` is not called for it. */
+  close(): void;
+}
+
+export interface StreamHandlers {
+  frame(frame: approuter.NodeFrame): void;
+  /** The stream broke or the node ended it. Called at most once. */
+  lost(why: string): void;
+}
+
+export type OpenStream = (endpoint: string, handlers: StreamHandlers) => NodeStream;
+
+export interface ConnectionOptions {
+  /** host:port of the nodes to try, in order; the first is where the app connects first. */
+  endpoints: string[];
+  identity: Identity;
+  /** Defaults to plain text (a dev node). */
+  credentials?: grpc.ChannelCredentials;
+  /** Between attempts after the session is lost: doubles from initialMs up to maxMs, with jitter. */
+  reconnect: BackoffPolicy;
+  /** An attempt that brings no session within this long is given up for the next endpoint. */
+  connectTimeoutMs: number;
+  /** After the session is lost, how long until `unreachable` when no node takes the app back. */
+  unreachableAfterMs: number;
+  /** HTTP/2 pings: a node that stops answering is noticed within timeMs + timeoutMs. */
+  keepalive: { timeMs: number; timeoutMs: number };
+  /** The chats to resume at the node that sent `challenge` (Connect.resume). */
+  resume: (nodeId: string, timestampMs: number) => approuter.ChatResume[];
+  clock: Clock;
+  random?: () => number;
+  /** How a stream to an endpoint is opened; defaults to gRPC. */
+  open?: OpenStream;
+}
+
+interface Request {
+  resolve: (frame: approuter.NodeFrame) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * An app's session with the mesh: one stream to one node at a time. It answers the node's
+ * challenge (stating the chats to resume), keeps the session alive, matches answers to requests
+ * by correlation id, and when the stream is lost it fails over: the same endpoint once more
+ * (a restarted node, or a Service that now sends it elsewhere), then the other endpoints it was
+ * configured with or told of in ConnectAck, round and round with a bounded, jittered backoff,
+ * until close(). When no node takes it back within unreachableAfterMs, it says so.
+ */
+export class Connection extends EventEmitter<{
+  connected: [approuter.ConnectAck];
+  disconnected: [string];
+  /** No node took the app back within unreachableAfterMs of losing its session. */
+  unreachable: [string];
+  frame: [approuter.NodeFrame];
+  /** Something to tell the app that is not an answer to anything. */
+  problem: [Error];
+}> {
+  nodeId = "";
+  sessionId = "";
+  /** Where the session is (or is being opened). */
+  endpoint: string;
+  private readonly endpoints: string[];
+  private readonly configured: number;
+  private readonly open: OpenStream;
+  private readonly clients = new Map<string, grpc.Client>();
+  private stream: NodeStream | undefined;
+  private connected = false;
+  private closed = false;
+  /** Attempts since the last session, which choose the next endpoint and the backoff. */
+  private attempt = 0;
+  private lastError = "";
+  private nextCorrelation = 1;
+  private readonly requests = new Map<string, Request>();
+  private stopHeartbeat: (() => void) | undefined;
+  private cancelReconnect: (() => void) | undefined;
+  private cancelAttempt: (() => void) | undefined;
+  private cancelUnreachable: (() => void) | undefined;
+
+  constructor(private readonly options: ConnectionOptions) {
+    super();
+    if (options.endpoints.length === 0) throw new Error("at least one node endpoint is needed");
+    this.endpoints = [...new Set(options.endpoints)];
+    this.configured = this.endpoints.length;
+    this.endpoint = this.endpoints[0]!;
+    this.open = options.open ?? ((endpoint, handlers) => this.openGrpc(endpoint, handlers));
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** The endpoints it knows, configured first. */
+  get knownEndpoints(): readonly string[] {
+    return this.endpoints;
+  }
+
+  /** Opens a session unless one is open or being opened. */
+  start(): void {
+    if (!this.stream && !this.cancelReconnect && !this.closed) this.openStream();
+  }
+
+  /** Writes a frame; false when there is no session to write on (Connect goes before one). */
+  write(body: AppBody, correlationId = ""): boolean {
+    if (!this.stream || (!this.connected && body.$case !== "connect")) return false;
+    this.stream.write({ correlationId, body });
+    return true;
+  }
+
+  /** Sends a frame and resolves with the node's answer to it (an Error answer rejects). */
+  request(body: AppBody): Promise<approuter.NodeFrame> {
+    const correlationId = `c${this.nextCorrelation++}`;
+    return new Promise((resolve, reject) => {
+      if (!this.write(body, correlationId)) return reject(new Error("not connected"));
+      this.requests.set(correlationId, { resolve, reject });
+    });
+  }
+
+  /** Ends the session for good. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.connected = false;
+    this.stopHeartbeat?.();
+    this.cancelReconnect?.();
+    this.cancelAttempt?.();
+    this.cancelUnreachable?.();
+    this.failRequests("client closed");
+    this.stream?.close();
+    this.stream = undefined;
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+
+  private openStream(): void {
+    this.cancelReconnect = undefined;
+    if (this.closed) return;
+    let done = false;
+    const stream = this.open(this.endpoint, {
+      frame: (frame) => {
+        if (!done) this.dispatch(frame);
+      },
+      lost: (why) => {
+        if (done) return;
+        done = true;
+        this.lost(why);
+      },
+    });
+    this.stream = stream;
+    this.cancelAttempt = this.options.clock.setTimeout(() => {
+      if (done || this.connected) return;
+      done = true;
+      stream.close();
+      this.lost(`no session with ${this.endpoint} within ${this.options.connectTimeoutMs} ms`);
+    }, this.options.connectTimeoutMs);
+  }
+
+  private lost(why: string): void {
+    const { clock, reconnect, random, unreachableAfterMs } = this.options;
+    const wasConnected = this.connected;
+    this.stream = undefined;
+    this.connected = false;
+    this.lastError = why;
+    this.stopHeartbeat?.();
+    this.cancelAttempt?.();
+    this.failRequests(`disconnected: ${why}`);
+    if (wasConnected) this.emit("disconnected", why);
+    if (this.closed) return;
+    if (wasConnected || !this.cancelUnreachable) {
+      this.cancelUnreachable?.();
+      this.cancelUnreachable = clock.setTimeout(() => {
+        if (!this.connected && !this.closed) this.emit("unreachable", this.lastError);
+      }, unreachableAfterMs);
+    }
+    // Once more where it was, then the next endpoint each time, round and round.
+    if (this.attempt > 0)
+      this.endpoint = this.endpoints[(this.endpoints.indexOf(this.endpoint) + 1) % this.endpoints.length]!;
+    const delay = backoffDelay(this.attempt, reconnect, random);
+    this.attempt++;
+    this.cancelReconnect = clock.setTimeout(() => this.openStream(), delay);
+  }
+
+  private dispatch(frame: approuter.NodeFrame): void {
+    const body = frame.body;
+    if (!body) return;
+    const request = frame.correlationId ? this.requests.get(frame.correlationId) : undefined;
+    if (request) {
+      this.requests.delete(frame.correlationId);
+      if (body.$case === "error") {
+        const e = body.value;
+        request.reject(new NodeError(e.code, e.message, e.chatId, e.retryAfterMs));
+      } else {
+        request.resolve(frame);
+      }
+      return;
+    }
+    switch (body.$case) {
+      case "challenge":
+        return this.answerChallenge(body.value);
+      case "connectAck":
+        return this.connectAcked(body.value);
+      default:
+        this.emit("frame", frame);
+    }
+  }
+
+  private answerChallenge(challenge: approuter.Challenge): void {
+    if (!idMatchesKey(challenge.nodeId, challenge.nodePublicKey)) {
+      this.emit("problem", new PeerVerificationError(`node ID ${challenge.nodeId} does not match its key`));
+    }
+    this.nodeId = challenge.nodeId;
+    const timestampMs = this.options.clock.now();
+    const resume = this.options.resume(challenge.nodeId, timestampMs);
+    this.write({
+      $case: "connect",
+      value: signConnect(this.options.identity, challenge, timestampMs, resume),
+    });
+  }
+
+  private connectAcked(ack: approuter.ConnectAck): void {
+    this.connected = true;
+    this.attempt = 0;
+    this.sessionId = ack.sessionId;
+    this.cancelAttempt?.();
+    this.cancelUnreachable?.();
+    this.cancelUnreachable = undefined;
+    this.learn(ack.endpoints.map((e) => e.appEndpoint));
+    this.stopHeartbeat?.();
+    this.stopHeartbeat = this.options.clock.setInterval(
+      () => this.write({ $case: "heartbeat", value: { timestampMs: this.options.clock.now() } }),
+      Math.max(MIN_HEARTBEAT_MS, ack.heartbeatIntervalMs),
+    );
+    this.emit("connected", ack);
+  }
+
+  /** Other nodes' app endpoints, from ConnectAck: where to fail over to. */
+  private learn(endpoints: string[]): void {
+    for (const endpoint of endpoints) {
+      if (endpoint === "" || this.endpoints.includes(endpoint)) continue;
+      if (this.endpoints.length >= this.configured + MAX_LEARNED_ENDPOINTS) break;
+      this.endpoints.push(endpoint);
+    }
+  }
+
+  private failRequests(why: string): void {
+    for (const request of this.requests.values()) request.reject(new Error(why));
+    this.requests.clear();
+  }
+
+  private openGrpc(endpoint: string, handlers: StreamHandlers): NodeStream {
+    let client = this.clients.get(endpoint);
+    if (!client) {
+      const Client = grpc.makeGenericClientConstructor(approuter.AppRouterService, "AppRouter");
+      const { keepalive, reconnect } = this.options;
+      client = new Client(endpoint, this.options.credentials ?? grpc.credentials.createInsecure(), {
+        "grpc.keepalive_time_ms": keepalive.timeMs,
+        "grpc.keepalive_timeout_ms": keepalive.timeoutMs,
+        "grpc.keepalive_permit_without_calls": 1,
+        "grpc.max_receive_message_length": MAX_RECEIVE_BYTES,
+        // The app's own backoff decides when to try again; grpc-js must not stretch it.
+        "grpc.initial_reconnect_backoff_ms": reconnect.initialMs,
+        "grpc.max_reconnect_backoff_ms": reconnect.maxMs,
+        // Each app its own connection: behind one Service address, two apps of one process may
+        // land on two different nodes (grpc-js pools subchannels process-wide otherwise).
+        "grpc.use_local_subchannel_pool": 1,
+      });
+      this.clients.set(endpoint, client);
+    }
+    const call = (
+      client as grpc.Client & { open(): grpc.ClientDuplexStream<approuter.AppFrame, approuter.NodeFrame> }
+    ).open();
+    let closed = false;
+    call.on("data", (frame: approuter.NodeFrame) => handlers.frame(frame));
+    const lost = (why: string) => {
+      if (!closed) handlers.lost(why);
+      closed = true;
+    };
+    call.on("error", (error: grpc.ServiceError) => lost(error.details || error.message));
+    call.on("end", () => lost("stream ended by the node"));
+    return {
+      write: (frame) => call.write(frame),
+      close: () => {
+        closed = true;
+        call.end();
+        call.cancel();
+      },
+      // Not part of NodeStream: breaks the stream as a network fault would (tests use it).
+      break: () => call.cancel(),
+    } as NodeStream;
+  }
+}

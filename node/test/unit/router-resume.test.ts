@@ -1,0 +1,271 @@
+import { describe, expect, it } from "vitest";
+import { crossChat, deliveries, FakeMesh, settle } from "../support/mesh-link.js";
+import { ChatEndReason, ErrorCode, metricValue, readyChat, type TestApp } from "../support/router.js";
+
+/**
+ * Chats outlive their nodes: the apps own their chats' marks, a restarted node takes them from
+ * the apps' statements (never from relayed frames), and an app that fails over to another node
+ * takes its chat along on its signed resume. Driven through FakeMesh: routers back to back, a
+ * fake clock, frames through protobuf.
+ */
+
+const text = (s: string) => new Uint8Array(Buffer.from(s));
+
+/** The seqs of the AckDelivery frames an app received since the last read, draining the rest. */
+function acks(app: TestApp): number[] {
+  return app.sink.take().flatMap((f) => (f.body?.$case === "ack" ? [f.body.value.seq] : []));
+}
+
+/** a on A, b on B, with a ready chat between them; nodes C and D stand by. */
+async function crossNode() {
+  const mesh = new FakeMesh();
+  const [A, B, C, D] = [mesh.node(), mesh.node(), mesh.node(), mesh.node()];
+  const a = A.app();
+  const b = B.app();
+  a.connect();
+  b.connect();
+  const chat = await crossChat(a, b, A, B);
+  return { mesh, A, B, C, D, a, b, ...chat };
+}
+
+/** a sends `seqs` to b through the mesh; b receives them (not acked yet). */
+async function send(a: TestApp, chatId: string, seqs: number[]) {
+  for (const seq of seqs) a.message(chatId, seq, text(`m${seq}`));
+  await settle();
+}
+
+describe("a node restart never loses an acknowledged message (D1)", () => {
+  it("takes the receiver's marks from its own statement, not from relayed frames, and the sender resends from there", async () => {
+    const { mesh, A, B, a, b, chatId, ready } = await crossNode();
+    await send(a, chatId, [1, 2, 3, 4, 5]);
+    expect(deliveries(b).map((d) => d.seq)).toEqual([1, 2, 3, 4, 5]);
+    b.ack(chatId, 2);
+    await settle();
+    expect(acks(a)).toEqual([2]);
+    await B.store.flush(); // B's record says b acked 2
+    b.ack(chatId, 4); // acked, but not yet flushed when B dies
+    await settle();
+    expect(acks(a)).toEqual([4]);
+
+    // B is killed and restarts from its record at once; its tielines come back.
+    const B2 = mesh.restart(B);
+    await settle();
+    // Meanwhile a sends on: B2 must not take seq 6 as a mark (b is not even there).
+    await send(a, chatId, [5, 6]);
+    expect(a.sink.all("error").map((e) => e.code)).toContain(ErrorCode.ERROR_CODE_PEER_UNAVAILABLE);
+    a.sink.take();
+
+    // b reconnects to B2, stating what it has: everything up to 5.
+    const b2 = B2.app(b.identity);
+    const ack = b2.connect([{ ready, delivered: 5, ackedByPeer: 0 }]);
+    expect(ack.chats.map((c) => c.ready?.chatId)).toEqual([chatId]);
+    await settle();
+    // A hears b's own marks from B2: 5 is acknowledged, and a sends again after it.
+    const frames = a.sink.take();
+    expect(frames.flatMap((f) => (f.body?.$case === "ack" ? [f.body.value.seq] : []))).toEqual([5]);
+    const hint = frames.find((f) => f.body?.$case === "error")?.body;
+    expect(hint?.$case === "error" && hint.value).toMatchObject({
+      code: ErrorCode.ERROR_CODE_OUT_OF_ORDER,
+      expectedSeq: 6,
+    });
+    await send(a, chatId, [6, 7]);
+    expect(deliveries(b2).map((d) => d.seq)).toEqual([6, 7]);
+    b2.ack(chatId, 7);
+    await settle();
+    expect(acks(a)).toEqual([7]);
+    expect(B2.router.stats().chats.ready).toBe(1);
+    expect(A.router.stats().chats.ready).toBe(1);
+  });
+
+  it("never acknowledges to the sender more than the receiver stated, however far the relays ran ahead", async () => {
+    const { mesh, B, a, b, chatId, ready } = await crossNode();
+    await send(a, chatId, [1, 2, 3]);
+    b.sink.take();
+    await B.store.flush();
+    const B2 = mesh.restart(B);
+    await settle();
+    // a's node relays far ahead while b is away; none of it may count as delivered.
+    await send(a, chatId, [4, 5, 6, 7, 8]);
+    a.sink.take();
+    const b2 = B2.app(b.identity);
+    b2.connect([{ ready, delivered: 2, ackedByPeer: 0 }]); // b has only 1 and 2
+    await settle();
+    expect(acks(a)).toEqual([2]);
+    await send(a, chatId, [3, 4]);
+    expect(deliveries(b2).map((d) => d.seq)).toEqual([3, 4]);
+    expect(B2.router.stats().chats.ready).toBe(1);
+  });
+});
+
+describe("an app that fails over to another node takes its chat along", () => {
+  it("the peer's node moves the chat to the new node on the app's signed resume, and the old node drops its copy", async () => {
+    const { A, B, C, a, b, chatId, ready } = await crossNode();
+    await send(a, chatId, [1, 2, 3]);
+    expect(deliveries(b).map((d) => d.seq)).toEqual([1, 2, 3]);
+    b.ack(chatId, 3);
+    await settle();
+    a.sink.take();
+    b.disconnect();
+    // b comes back on C (say B is unreachable for b), with its chat.
+    const onC = C.app(b.identity);
+    const ack = onC.connect([{ ready, delivered: 3, ackedByPeer: 0 }]);
+    expect(ack.chats.map((c) => c.ready?.chatId)).toEqual([chatId]);
+    await settle();
+    expect(C.router.stats().chats.ready).toBe(1);
+    expect(B.router.stats().chats.ready).toBe(0); // released by A
+    expect(await metricValue(B.metrics.chatsEnded, { reason: "moved" })).toBe(1);
+    a.sink.take();
+    await send(a, chatId, [4, 5]);
+    expect(deliveries(onC).map((d) => d.seq)).toEqual([4, 5]);
+    onC.message(chatId, 1, text("back"));
+    await settle();
+    expect(deliveries(a)).toEqual([{ seq: 1, text: "back" }]);
+    expect(A.link.sent.filter((s) => s.to === B.nodeId && s.frame.body?.$case === "relay")).toHaveLength(3);
+  });
+
+  it("refuses to move a chat on the word of a node that shows no resume signed by the app", async () => {
+    const { A, B, C, a, chatId } = await crossNode();
+    C.link.sendRoute(A.nodeId, {
+      body: {
+        $case: "sync",
+        value: {
+          chatId,
+          appId: B.nodeId,
+          delivered: 0,
+          ackedByPeer: 0,
+          reply: false,
+          peerAppId: a.id,
+          proof: undefined,
+        },
+      },
+    });
+    await settle();
+    // The chat stays with B; C is told it does not carry the chat.
+    expect(
+      A.link
+        .take()
+        .filter((s) => s.to === C.nodeId)
+        .map((s) => s.frame.body?.$case),
+    ).toEqual(["released"]);
+    a.message(chatId, 1);
+    await settle();
+    expect(A.link.sent.at(-1)).toMatchObject({ to: B.nodeId, frame: { body: { $case: "relay" } } });
+  });
+
+  it("an older resume cannot take the chat back to where the app was", async () => {
+    const { A, C, D, b, ready } = await crossNode();
+    b.disconnect();
+    const onC = C.app(b.identity);
+    onC.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    await settle();
+    const staleProof = C.link.sent.find((s) => s.frame.body?.$case === "sync")!.frame;
+    D.clock.advance(1000); // b's resume at D is a second newer than the one at C
+    onC.disconnect();
+    const onD = D.app(b.identity);
+    onD.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    await settle();
+    expect(D.router.stats().chats.ready).toBe(1);
+    // C replays b's older resume: A keeps the chat with D.
+    C.link.sendRoute(A.nodeId, staleProof);
+    await settle();
+    const toA = A.link.take();
+    expect(toA.filter((s) => s.to === C.nodeId).map((s) => s.frame.body?.$case)).toContain("released");
+    expect(A.router.stats().chats.ready).toBe(1);
+  });
+
+  it("keeps the chat of a lost node waiting, and carries on where the peer resumes", async () => {
+    const { mesh, A, B, C, a, b, chatId, ready } = await crossNode();
+    await send(a, chatId, [1, 2]);
+    b.sink.take();
+    b.ack(chatId, 1); // b has 1 and 2, acked 1
+    await settle();
+    a.sink.take();
+    mesh.lose(B);
+    a.message(chatId, 3, text("m3"));
+    expect(a.error()).toMatchObject({ code: ErrorCode.ERROR_CODE_PEER_UNAVAILABLE, chatId });
+    const onC = C.app(b.identity);
+    onC.connect([{ ready, delivered: 2, ackedByPeer: 0 }]);
+    await settle();
+    // A learned from C that b has 2: acked, and a sends again after it.
+    expect(acks(a)).toEqual([2]);
+    await send(a, chatId, [3]);
+    expect(deliveries(onC)).toEqual([{ seq: 3, text: "m3" }]);
+    expect(A.router.stats().chats.ready).toBe(1);
+  });
+
+  it("both apps of a chat on one node fail over to another: it takes the chat and carries it locally", async () => {
+    const mesh = new FakeMesh();
+    const [A, C] = [mesh.node(), mesh.node()];
+    const a = A.app();
+    const b = A.app();
+    a.connect();
+    b.connect();
+    const { chatId, ready } = readyChat(a, b);
+    a.message(chatId, 1, text("hi"));
+    expect(deliveries(b)).toEqual([{ seq: 1, text: "hi" }]);
+    b.ack(chatId, 1);
+    mesh.lose(A);
+    const a2 = C.app(a.identity);
+    const b2 = C.app(b.identity);
+    a2.connect([{ ready, delivered: 0, ackedByPeer: 1 }]);
+    b2.connect([{ ready, delivered: 1, ackedByPeer: 0 }]);
+    await settle();
+    expect(C.router.stats().chats.ready).toBe(1);
+    a2.sink.take();
+    a2.message(chatId, 2, text("again"));
+    expect(deliveries(b2)).toEqual([{ seq: 2, text: "again" }]);
+    b2.message(chatId, 1, text("yes"));
+    expect(deliveries(a2)).toEqual([{ seq: 1, text: "yes" }]);
+  });
+});
+
+describe("what a node cannot resume", () => {
+  it("tells an app coming back how a chat ended while it was away", async () => {
+    const { B, a, b, chatId, ready } = await crossNode();
+    b.disconnect();
+    a.send({ $case: "deleteChat", value: { chatId } }, "del");
+    await settle();
+    expect(B.router.stats().chats.ready).toBe(0);
+    b.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    expect(b.sink.one("chatDeleted")).toEqual({
+      chatId,
+      reason: ChatEndReason.CHAT_END_REASON_DELETED_BY_PEER,
+      correlationId: "",
+    });
+  });
+
+  it("refuses a resume whose transcript or signature does not check out, and ends it for the app", async () => {
+    const mesh = new FakeMesh();
+    const [A, C] = [mesh.node(), mesh.node()];
+    const a = A.app();
+    const b = A.app();
+    a.connect();
+    b.connect();
+    const { chatId, ready } = readyChat(a, b);
+    const forged = { ...ready, acceptTimestampMs: ready.acceptTimestampMs + 1 };
+    const b2 = C.app(b.identity);
+    b2.connect([{ ready: forged, delivered: 0, ackedByPeer: 0 }]);
+    expect(b2.sink.one("chatDeleted")).toMatchObject({
+      chatId,
+      reason: ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE,
+    });
+    expect(C.router.stats().chats.ready).toBe(0);
+    expect(await metricValue(C.metrics.refusedFrames, { code: "auth_failed" })).toBe(1);
+  });
+
+  it("ends the chat for the peer when the app connects elsewhere without it", async () => {
+    const { A, B, C, a, b, chatId } = await crossNode();
+    b.disconnect();
+    const fresh = C.app(b.identity);
+    fresh.connect(); // a new process of b: it holds no chats
+    await settle();
+    await settle();
+    expect(a.sink.one("chatDeleted")).toEqual({
+      chatId,
+      reason: ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE,
+      correlationId: "",
+    });
+    expect(A.router.stats().chats.ready).toBe(0);
+    expect(B.router.stats().chats.ready).toBe(0);
+  });
+});

@@ -1,0 +1,218 @@
+import { approuter } from "@hermes/proto";
+import { describe, expect, it } from "vitest";
+import { Identity } from "../../src/identity/index.js";
+import type { Chat } from "../../src/sdk/chat.js";
+import { type ClientOptions, HermesClient, type IncomingOffer } from "../../src/sdk/client.js";
+import { NodeError, type NodeUnreachableError } from "../../src/sdk/errors.js";
+import { FakeClock } from "../../src/utils/fake-clock.js";
+import { AppStreams, endpointOf } from "../support/app-streams.js";
+import { FakeMesh, type MeshNode, settle } from "../support/mesh-link.js";
+
+/**
+ * The SDK's side of chats that outlive their nodes, under a fake clock: real routers in a
+ * FakeMesh, app streams in memory (AppStreams), nodes killed, silenced and restarted.
+ */
+
+const { ErrorCode } = approuter;
+
+interface World {
+  mesh: FakeMesh;
+  streams: AppStreams;
+  clock: FakeClock;
+  nodes: MeshNode[];
+  client(node: MeshNode, options?: Partial<ClientOptions>): HermesClient;
+  /** Runs what is due in `ms` of fake time, and every frame that follows from it. */
+  tick(ms?: number): Promise<void>;
+  /** Ticks in `stepMs` steps until `done()`, at most `maxMs` of fake time. */
+  until(done: () => boolean, maxMs?: number, stepMs?: number): Promise<void>;
+}
+
+function world(size: number): World {
+  const mesh = new FakeMesh();
+  const nodes = Array.from({ length: size }, () => mesh.node());
+  const streams = new AppStreams().add(...nodes);
+  const clock = new FakeClock();
+  const tick = async (ms = 0) => {
+    clock.advance(ms);
+    for (let i = 0; i < 8; i++) await settle();
+  };
+  return {
+    mesh,
+    streams,
+    clock,
+    nodes,
+    client: (node, options = {}) =>
+      new HermesClient({
+        endpoint: endpointOf(node),
+        identity: Identity.generate(),
+        clock,
+        open: streams.open,
+        ...options,
+      }),
+    tick,
+    async until(done, maxMs = 30_000, stepMs = 50) {
+      for (let waited = 0; !done(); waited += stepMs) {
+        if (waited > maxMs) throw new Error(`not done after ${maxMs} ms of fake time`);
+        await tick(stepMs);
+      }
+    },
+  };
+}
+
+async function connected(w: World, ...clients: HermesClient[]): Promise<void> {
+  const done = Promise.all(clients.map((c) => c.connect()));
+  await w.tick();
+  await done;
+}
+
+/** a starts a chat with b, which accepts every offer. */
+async function chat(w: World, a: HermesClient, b: HermesClient): Promise<[Chat, Chat]> {
+  const theirs = new Promise<Chat>((resolve) => b.once("chat", resolve));
+  b.on("offer", (offer) => void offer.accept().catch(() => undefined));
+  const mine = a.startChat(b.appId);
+  await w.tick();
+  return [await mine, await theirs];
+}
+
+function received(chat: Chat): string[] {
+  const got: string[] = [];
+  chat.on("message", (m) => got.push(m.text()));
+  return got;
+}
+
+describe("SDK failover", () => {
+  it("fails over to a node named in ConnectAck when its node dies, resumes the chat, and delivers every message once", async () => {
+    const w = world(3);
+    const [A, B] = w.nodes as [MeshNode, MeshNode, MeshNode];
+    const a = w.client(A);
+    const b = w.client(B);
+    await connected(w, a, b);
+    const [ab, ba] = await chat(w, a, b);
+    const atB = received(ba);
+    const sends = Array.from({ length: 10 }, (_, i) => ab.send(`m${i + 1}`));
+    await w.tick();
+    await Promise.all(sends);
+
+    w.streams.kill(B);
+    w.mesh.lose(B);
+    for (let i = 11; i <= 20; i++) sends.push(ab.send(`m${i}`));
+    await w.until(() => b.isConnected && b.nodeId !== B.nodeId);
+    await w.until(() => atB.length === 20);
+    await Promise.all(sends);
+    expect(atB).toEqual(Array.from({ length: 20 }, (_, i) => `m${i + 1}`));
+    expect(b.nodeId).toBe(A.nodeId); // the node it was told of, where its peer is
+    expect([ab.ended, ba.ended]).toEqual([false, false]);
+    // Once at the dead node, then on to the next.
+    expect(w.streams.dials.slice(-2)).toEqual([endpointOf(B), endpointOf(A)]);
+  });
+
+  it("tries the next endpoint when one does not answer within connectTimeoutMs", async () => {
+    const w = world(2);
+    const [A, B] = w.nodes as [MeshNode, MeshNode];
+    w.streams.silence(A);
+    const a = w.client(A, { endpoints: [endpointOf(B)], connectTimeoutMs: 3000 });
+    const ready = a.connect();
+    await w.tick(2999);
+    expect(a.isConnected).toBe(false);
+    await w.until(() => a.isConnected, 5000);
+    await ready;
+    expect(a.nodeId).toBe(B.nodeId);
+  });
+
+  it("tells the app within unreachableAfterMs, rejects pending sends as queued, and sends them once when a node is back", async () => {
+    const w = world(1);
+    const [A] = w.nodes as [MeshNode];
+    const a = w.client(A, { unreachableAfterMs: 10_000 });
+    const b = w.client(A);
+    await connected(w, a, b);
+    const [ab, ba] = await chat(w, a, b);
+    const atB = received(ba);
+    await A.store.flush();
+    w.streams.kill(A);
+    await w.tick();
+    const unreachable: NodeUnreachableError[] = [];
+    a.on("unreachable", (error) => unreachable.push(error));
+    const pending = ab.send("kept").catch((e: unknown) => e);
+    const acked: number[] = [];
+    ab.on("acked", (seq) => acked.push(seq));
+    await w.tick(9_900);
+    expect(unreachable).toEqual([]);
+    await w.tick(200);
+    expect(unreachable).toHaveLength(1);
+    expect(await pending).toMatchObject({ name: "NodeUnreachableError", queued: true, chatId: ab.id });
+    await expect(ab.send("refused")).rejects.toMatchObject({ queued: false });
+
+    // The node restarts on the same address, with its records: both apps come back.
+    const A2 = w.mesh.restart(A);
+    w.streams.revive(A2);
+    await w.until(() => a.isConnected && b.isConnected);
+    await w.until(() => atB.length === 1);
+    expect(atB).toEqual(["kept"]);
+    await w.until(() => acked.length === 1);
+    expect(acked).toEqual([1]);
+    await ab.send("after");
+    expect(atB).toEqual(["kept", "after"]);
+  });
+});
+
+describe("offers and errors around a node loss (D3, D4)", () => {
+  it("fails a startChat at once when the node it was made on is gone, instead of at the timeout", async () => {
+    const w = world(2);
+    const [A, B] = w.nodes as [MeshNode, MeshNode];
+    const a = w.client(A, { timeoutMs: 60_000 });
+    const b = w.client(B);
+    await connected(w, a, b);
+    w.mesh.paused = true; // the offer stays on its way to B
+    const started = a.startChat(b.appId).catch((e: unknown) => e);
+    await w.tick();
+    w.streams.kill(A);
+    w.mesh.lose(A);
+    let outcome: unknown;
+    void started.then((e) => {
+      outcome = e;
+    });
+    await w.until(() => outcome !== undefined, 5000);
+    const error = outcome;
+    expect(error).toBeInstanceOf(NodeError);
+    expect(error).toMatchObject({ code: ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE });
+    expect(String((error as Error).message)).toMatch(/start the chat again/);
+  });
+
+  it("lets an answer the node could not take now be given again", async () => {
+    const w = world(2);
+    const [A, B] = w.nodes as [MeshNode, MeshNode];
+    const a = w.client(A);
+    const b = w.client(B);
+    await connected(w, a, b);
+    const offers: IncomingOffer[] = [];
+    b.on("offer", (offer) => offers.push(offer));
+    const started = a.startChat(b.appId);
+    await w.tick();
+    expect(offers).toHaveLength(1);
+    B.link.up = false; // B's tieline to A is down
+    await expect(offers[0]!.accept()).rejects.toMatchObject({ code: ErrorCode.ERROR_CODE_ROUTE_UNAVAILABLE });
+    B.link.up = true;
+    const accepted = offers[0]!.accept();
+    await w.tick();
+    const [mine, theirs] = await Promise.all([started, accepted]);
+    expect(mine.id).toBe(theirs.id);
+  });
+
+  it("drops refusals of frames that were on their way when the chat ended", async () => {
+    const w = world(1);
+    const [A] = w.nodes as [MeshNode];
+    const a = w.client(A);
+    const b = w.client(A);
+    await connected(w, a, b);
+    const [ab, ba] = await chat(w, a, b);
+    const errors: Error[] = [];
+    a.on("error", (e) => errors.push(e));
+    ab.on("error", (e) => errors.push(e));
+    ba.delete();
+    const late = Array.from({ length: 5 }, (_, i) => ab.send(`late ${i}`).catch((e: unknown) => e));
+    await w.tick();
+    expect(ab.ended).toBe(true);
+    for (const outcome of await Promise.all(late)) expect(outcome).toMatchObject({ name: "ChatEndedError" });
+    expect(errors).toEqual([]);
+  });
+});
