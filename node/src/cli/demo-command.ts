@@ -44,6 +44,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     await Promise.all([alice.connect(), bob.connect()]);
     bob.on("offer", (offer) => void offer.accept());
     say(`alice ${alice.appId} on node ${alice.nodeId}, bob ${bob.appId} on node ${bob.nodeId}`);
+    const crossNode = alice.nodeId !== bob.nodeId;
     await waitFor(
       async () => (await alice.findApp(bob.appId)).online,
       15_000,
@@ -79,7 +80,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
         elapsedMs: performance.now() - started,
       }),
       members: membersSeen,
-      crossNode: alice.nodeId !== bob.nodeId,
+      crossNode,
       ...churn,
     };
     result.ok &&= !churn || (churn.chatSurvived && churn.detectionMs !== null);

@@ -466,13 +466,12 @@ export class Tielines {
       createdAt: now,
       lastActivity: now,
       route: remoteRoute(s.appId, node, s.proof!.timestampMs),
-      // Our app's marks are unknown until it resumes here; the far app's are as it signed them.
+      // As the far app signed them: what it received of ours, and what of its own ours acked.
+      // Our app settles them when it resumes here.
       ...(ready.initiatorAppId === s.appId
-        ? { fromInitiator: newDirection(s.delivered), fromTarget: newDirection(s.ackedByPeer) }
-        : { fromInitiator: newDirection(s.ackedByPeer), fromTarget: newDirection(s.delivered) }),
+        ? { fromInitiator: newDirection(s.ackedByPeer), fromTarget: newDirection(s.delivered) }
+        : { fromInitiator: newDirection(s.delivered), fromTarget: newDirection(s.ackedByPeer) }),
     };
-    // The far app's direction starts at its own statement; ours waits for our app's.
-    directionFrom(chat, local).restored = true;
     chats.add(chat);
     chats.save(chat);
     logger.info({ chat: chat.id, app: s.appId, node }, "chat taken over for an app that may resume here");

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { signResume } from "../../src/protocol/index.js";
 import { crossChat, deliveries, FakeMesh, settle } from "../support/mesh-link.js";
 import { ChatEndReason, ErrorCode, metricValue, readyChat, type TestApp } from "../support/router.js";
 
@@ -193,6 +194,40 @@ describe("an app that fails over to another node takes its chat along", () => {
     expect(A.router.stats().chats.ready).toBe(1);
   });
 
+  it("both nodes of a chat die and each app resumes on a different node: the two new nodes carry it on", async () => {
+    const { mesh, A, B, C, D, a, b, chatId, ready } = await crossNode();
+    await send(a, chatId, [1, 2]);
+    expect(deliveries(b).map((d) => d.seq)).toEqual([1, 2]);
+    b.ack(chatId, 2);
+    b.message(chatId, 1, text("b1"));
+    await settle();
+    expect(deliveries(a)).toEqual([{ seq: 1, text: "b1" }]);
+    mesh.lose(A);
+    mesh.lose(B);
+    // a comes to C first: C takes the chat over, but where b will be is not known yet.
+    const a2 = C.app(a.identity);
+    a2.connect([{ ready, delivered: 1, ackedByPeer: 2 }]);
+    await settle();
+    // b comes to D; D learns from the directory where a is, and the two nodes compare marks.
+    const b2 = D.app(b.identity);
+    b2.connect([{ ready, delivered: 2, ackedByPeer: 0 }]); // b's ack of a's b1 was lost with B
+    await settle();
+    await settle();
+    expect([C.router.stats().chats.ready, D.router.stats().chats.ready]).toEqual([1, 1]);
+    a2.sink.take();
+    b2.sink.take();
+    await send(a2, chatId, [3]);
+    expect(deliveries(b2)).toEqual([{ seq: 3, text: "m3" }]);
+    // b did not see its b1 acked: it sends it again, and a drops the duplicate (it has it).
+    b2.message(chatId, 1, text("b1"));
+    await settle();
+    expect(b2.sink.take().flatMap((f) => (f.body?.$case === "ack" ? [f.body.value.seq] : []))).toEqual([1]);
+    expect(deliveries(a2)).toEqual([]);
+    b2.message(chatId, 2, text("b2"));
+    await settle();
+    expect(deliveries(a2)).toEqual([{ seq: 2, text: "b2" }]);
+  });
+
   it("both apps of a chat on one node fail over to another: it takes the chat and carries it locally", async () => {
     const mesh = new FakeMesh();
     const [A, C] = [mesh.node(), mesh.node()];
@@ -216,6 +251,57 @@ describe("an app that fails over to another node takes its chat along", () => {
     expect(deliveries(b2)).toEqual([{ seq: 2, text: "again" }]);
     b2.message(chatId, 1, text("yes"));
     expect(deliveries(a2)).toEqual([{ seq: 1, text: "yes" }]);
+  });
+});
+
+describe("a node told of a chat it does not know", () => {
+  it("takes it over on the far app's signed resume when its own participant may still come", async () => {
+    const mesh = new FakeMesh();
+    const [A, C] = [mesh.node(), mesh.node()];
+    const a = A.app();
+    const b = A.app();
+    a.connect();
+    b.connect();
+    const { chatId, ready } = readyChat(a, b);
+    b.disconnect(); // b is on its way to C
+    const proof = signResume(a.identity, A.nodeId, { ready, delivered: 0, ackedByPeer: 0 }, A.clock.now());
+    A.link.sendRoute(C.nodeId, {
+      body: {
+        $case: "sync",
+        value: { chatId, appId: a.id, delivered: 0, ackedByPeer: 0, proof, reply: false, peerAppId: b.id },
+      },
+    });
+    await settle();
+    expect(C.router.stats().chats.ready).toBe(1);
+    const b2 = C.app(b.identity);
+    b2.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    await settle();
+    a.message(chatId, 1, text("over here"));
+    await settle();
+    expect(deliveries(b2)).toEqual([{ seq: 1, text: "over here" }]);
+  });
+
+  it("answers a node asking about a chat its app did not bring along with UNKNOWN_CHAT", async () => {
+    const mesh = new FakeMesh();
+    const [A, C] = [mesh.node(), mesh.node()];
+    const a = A.app();
+    const b = A.app();
+    a.connect();
+    b.connect();
+    const { chatId } = readyChat(a, b);
+    b.disconnect();
+    const b2 = C.app(b.identity);
+    b2.connect(); // a new process of b, without the chat
+    await settle();
+    await settle();
+    expect(A.link.sent.some((s) => s.to === C.nodeId && s.frame.body?.$case === "sync")).toBe(true);
+    expect(C.link.sent.find((s) => s.frame.body?.$case === "error")?.frame.body).toMatchObject({
+      value: { chatId, code: ErrorCode.ERROR_CODE_UNKNOWN_CHAT },
+    });
+    expect(a.sink.one("chatDeleted")).toMatchObject({
+      chatId,
+      reason: ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE,
+    });
   });
 });
 
