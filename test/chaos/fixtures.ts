@@ -10,6 +10,8 @@ export function brokenRound(): RoundResult {
     round: 3,
     fault: "kill9-fast",
     victim: 2,
+    drawn: 1,
+    appsOnVictim: 4,
     steps: [{ victim: 2, at: 1000, endedAt: 2500 }],
     ways: [
       { pair: "p0-1", way: "ab", ...way, rejected: {}, rejectedDelivered: 0, unsettled: 0 },
@@ -38,5 +40,6 @@ export function brokenRound(): RoundResult {
     startedAt: 0,
     durationMs: 1,
     notes: [],
+    evidence: [],
   };
 }

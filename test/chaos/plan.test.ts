@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FAULT_NAMES } from "./faults.js";
-import { pairsFor, planFromEnv, roundOrder } from "./plan.js";
+import { pairsFor, planFromEnv, roundOrder, victimWithApps } from "./plan.js";
 
 describe("the plan", () => {
   it("gives every fault its turn, in an order and on victims fixed by the seed", () => {
@@ -27,5 +27,11 @@ describe("the plan", () => {
     expect(() => planFromEnv({ HERMES_CHAOS_NODES: "2" })).toThrow(/--nodes .* at least 3/);
     expect(() => planFromEnv({ HERMES_CHAOS_FAULTS: "kill9-fast,meteor" })).toThrow(/unknown fault "meteor"/);
     expect(planFromEnv({}).rounds).toBe(FAULT_NAMES.length * 2);
+  });
+
+  it("moves a fault to the next node with apps when the drawn one has none", () => {
+    expect(victimWithApps(1, [3, 2, 0, 1])).toBe(1);
+    expect(victimWithApps(2, [3, 2, 0, 1])).toBe(3);
+    expect(victimWithApps(3, [3, 0, 0, 0])).toBe(0);
   });
 });

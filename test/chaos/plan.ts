@@ -92,6 +92,19 @@ export function pairsFor(nodes: number): PairSpec[] {
   return pairs;
 }
 
+/**
+ * The node a round's fault hits: the drawn one if any app is connected to it, else the next
+ * one (in index order, wrapping) that has apps. Apps move when their node fails, and a fault on
+ * a node without apps would test nothing.
+ */
+export function victimWithApps(drawn: number, appsPerNode: readonly number[]): number {
+  for (let k = 0; k < appsPerNode.length; k++) {
+    const node = (drawn + k) % appsPerNode.length;
+    if ((appsPerNode[node] ?? 0) > 0) return node;
+  }
+  return drawn;
+}
+
 export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {

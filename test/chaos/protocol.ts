@@ -56,6 +56,8 @@ export interface PairStatus {
   ready: boolean;
   /** When each direction last delivered a new message (0: never). */
   lastDeliveryAt: Record<Way, number>;
+  /** The node each app has a session with now ("" while it has none): apps move on failover. */
+  nodeIds: { a: string; b: string };
 }
 
 /** One direction's numbers for the messages it started this round. */
@@ -90,8 +92,18 @@ export interface AppEvent {
   /** `<pair>.a` or `<pair>.b`. */
   app: string;
   at: number;
-  /** "error": the SDK's 'error' event; "start-failed": a's new chat could not be opened (yet). */
-  kind: "disconnected" | "connected" | "chat-ended" | "send-rejected" | "error" | "start-failed";
+  /**
+   * "unreachable": the SDK gave up finding a node for now; "error": the SDK's 'error' event;
+   * "start-failed": a's new chat could not be opened (yet).
+   */
+  kind:
+    | "disconnected"
+    | "connected"
+    | "unreachable"
+    | "chat-ended"
+    | "send-rejected"
+    | "error"
+    | "start-failed";
   detail: string;
 }
 

@@ -7,6 +7,8 @@ import { DRAIN_MS, GAP_MS, type RoundResult, SLACK_MS } from "./round.js";
 export interface FaultSummary {
   fault: FaultName;
   rounds: number;
+  /** Apps connected to the victim when each fault began, summed over rounds. */
+  appsHit: number;
   sent: number;
   acked: number;
   delivered: number;
@@ -43,6 +45,7 @@ export function summarize(results: readonly RoundResult[], faults: readonly Faul
     return {
       fault,
       rounds: rounds.length,
+      appsHit: rounds.reduce((n, r) => n + r.appsOnVictim, 0),
       sent: sum((w) => w.sent),
       acked: sum((w) => w.acked),
       delivered: sum((w) => w.delivered),
@@ -95,6 +98,7 @@ export function renderTables(summaries: readonly FaultSummary[]): string {
     [
       "fault",
       "rounds",
+      "apps hit",
       "sent",
       "acked",
       "delivered",
@@ -109,6 +113,7 @@ export function renderTables(summaries: readonly FaultSummary[]): string {
     summaries.map((s) => [
       s.fault,
       `${s.rounds}`,
+      `${s.appsHit}`,
       `${s.sent}`,
       `${s.acked}`,
       `${s.delivered}`,
@@ -149,6 +154,7 @@ export function renderTables(summaries: readonly FaultSummary[]): string {
     }),
   );
   const legend = [
+    "apps hit: apps connected to the victim when the fault began (rolling restart: the first node).",
     `rej+dlv: rejected, yet delivered. unsettled: neither acked nor rejected ${DRAIN_MS / 1000} s after the round.`,
     "chats ended: pairs per round whose chat ended (first reason) or stalled. Times: median / max.",
     "told: each app's first disconnected / chat ended / send rejected after the fault; chat end: each chat end an app saw.",
@@ -165,7 +171,7 @@ export function roundLine(r: RoundResult, of: number): string {
     .map(([why, k]) => `${why} ${k}`)
     .join(", ");
   return (
-    `round ${r.round + 1}/${of} ${r.fault} on node-${r.victim}: sent ${s!.sent} lost ${s!.lost} dup ${s!.duplicated} ` +
+    `round ${r.round + 1}/${of} ${r.fault} on node-${r.victim} (${r.appsOnVictim} apps): sent ${s!.sent} lost ${s!.lost} dup ${s!.duplicated} ` +
     `reordered ${s!.reordered}; chats ended ${ended || 0}; detected ${spread(s!.detectionMs.filter((d) => d !== undefined))} s; ` +
     `recovered ${spread(s!.recoveryMs)} s (${s!.late} late)${r.notes.length ? `; ${r.notes.join("; ")}` : ""}`
   );

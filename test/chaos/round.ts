@@ -2,7 +2,8 @@ import { FAULTS, type FaultName, type Step } from "./faults.js";
 import type { AppFleet } from "./fleet.js";
 import type { ChaosMesh } from "./mesh.js";
 import { findOutages, type Judged, judgeOutage } from "./outages.js";
-import type { AppEvent, Way, WayTally } from "./protocol.js";
+import { victimWithApps } from "./plan.js";
+import type { AppEvent, PairStatus, Way, WayTally } from "./protocol.js";
 import { sleep, until } from "./wait.js";
 
 /** Traffic before the fault, to see every pair flowing. */
@@ -22,7 +23,7 @@ export const GAP_MS = 1000;
 /** The issue's target: messages flow again within the mesh's detection time + 2 s. */
 export const SLACK_MS = 2000;
 /** What tells an app that something happened. */
-const TOLD: readonly AppEvent["kind"][] = ["disconnected", "chat-ended", "send-rejected"];
+const TOLD: readonly AppEvent["kind"][] = ["disconnected", "unreachable", "chat-ended", "send-rejected"];
 
 export interface RoundPlan {
   round: number;
@@ -36,6 +37,10 @@ export interface OutageResult extends Judged {
 }
 
 export interface RoundResult extends RoundPlan {
+  /** The node the seed drew; `victim` is where the fault went (the drawn node, or the next with apps). */
+  drawn: number;
+  /** Apps connected to the victim when the fault began. */
+  appsOnVictim: number;
   startedAt: number;
   durationMs: number;
   steps: Step[];
@@ -51,6 +56,8 @@ export interface RoundResult extends RoundPlan {
   appErrors: Record<string, number>;
   /** Anything that makes the round less than clean, e.g. a pair not flowing before the fault. */
   notes: string[];
+  /** What the apps of each pair that broke a promise were told, in order (repeated rejections left out). */
+  evidence: AppEvent[];
 }
 
 /**
@@ -63,12 +70,15 @@ export async function runRound(mesh: ChaosMesh, fleet: AppFleet, plan: RoundPlan
   const startedAt = Date.now();
   await fleet.round(plan.round);
   await sleep(WARMUP_MS);
-  for (const status of await fleet.status())
+  const before = await fleet.status();
+  for (const status of before)
     for (const way of ["ab", "ba"] as const)
       if (status.lastDeliveryAt[way] < startedAt)
         notes.push(`${status.pair} ${way} not flowing before the fault`);
+  const appsPerNode = appsByNode(before, mesh.ids);
+  const victim = victimWithApps(plan.victim, appsPerNode);
 
-  const steps: Step[] = await FAULTS[plan.fault].run(mesh, plan.victim);
+  const steps: Step[] = await FAULTS[plan.fault].run(mesh, victim);
   const faultOverAt = Date.now();
   if (!(await mesh.whole(WHOLE_MS))) throw new Error(`the mesh was not whole ${WHOLE_MS} ms after the fault`);
   await until(
@@ -109,8 +119,16 @@ export async function runRound(mesh: ChaosMesh, fleet: AppFleet, plan: RoundPlan
   }
   const appErrors: Record<string, number> = {};
   for (const e of tally.events) if (e.kind === "error") appErrors[e.detail] = (appErrors[e.detail] ?? 0) + 1;
+  const broken = new Set([
+    ...stalled.keys(),
+    ...chatEnds.map((e) => e.pair),
+    ...tally.ways.filter((w) => w.lost + w.duplicated + w.reordered + w.corrupted > 0).map((w) => w.pair),
+  ]);
   return {
     ...plan,
+    victim,
+    drawn: plan.victim,
+    appsOnVictim: appsPerNode[victim] ?? 0,
     startedAt,
     durationMs: Date.now() - startedAt,
     steps,
@@ -121,7 +139,33 @@ export async function runRound(mesh: ChaosMesh, fleet: AppFleet, plan: RoundPlan
     told: firstNotices(tally.events, steps),
     appErrors,
     notes,
+    evidence: evidenceOf(tally.events, broken),
   };
+}
+
+/** How many apps have a session with each node (by index). */
+function appsByNode(statuses: PairStatus[], ids: readonly string[]): number[] {
+  const counts = ids.map(() => 0);
+  for (const s of statuses)
+    for (const nodeId of [s.nodeIds.a, s.nodeIds.b]) {
+      const index = ids.indexOf(nodeId);
+      if (index >= 0) counts[index]!++;
+    }
+  return counts;
+}
+
+/** The events of these pairs, in order, each app's repeated send rejections after the first left out. */
+function evidenceOf(events: AppEvent[], pairs: Set<string>): AppEvent[] {
+  const rejected = new Set<string>();
+  return [...events]
+    .sort((x, y) => x.at - y.at)
+    .filter((e) => {
+      if (!pairs.has(e.app.split(".")[0]!)) return false;
+      if (e.kind !== "send-rejected") return true;
+      if (rejected.has(e.app)) return false;
+      rejected.add(e.app);
+      return true;
+    });
 }
 
 /** For each step, each app's first notice within the step (until the next one began). */

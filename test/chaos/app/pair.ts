@@ -5,6 +5,7 @@ import {
   HermesClient,
   Identity,
   NodeError,
+  NodeUnreachableError,
 } from "../../../node/dist/index.js";
 import type { AppEvent, PairSpec, PairStatus, Traffic, Way } from "../protocol.js";
 import { clientOptions } from "./client-options.js";
@@ -68,6 +69,7 @@ export class Pair {
     ] as const) {
       app.on("disconnected", (why) => this.event(side, "disconnected", why));
       app.on("connected", (info) => this.event(side, "connected", info.nodeId));
+      app.on("unreachable", (error) => this.event(side, "unreachable", describe(error)));
       app.on("error", (error) => this.event(side, "error", describe(error)));
     }
     this.b.on("offer", (offer) => {
@@ -113,6 +115,7 @@ export class Pair {
       pair: this.spec.id,
       ready: this.ready,
       lastDeliveryAt: { ab: this.ways.ab.lastDeliveryAt, ba: this.ways.ba.lastDeliveryAt },
+      nodeIds: { a: this.a.isConnected ? this.a.nodeId : "", b: this.b.isConnected ? this.b.nodeId : "" },
     };
   }
 
@@ -209,6 +212,7 @@ export class Pair {
 function describe(error: unknown): string {
   if (error instanceof ChatEndedError) return `chat ended: ${endReasonName(error.reason)}`;
   if (error instanceof NodeError) return error.message.split(":")[0]!;
+  if (error instanceof NodeUnreachableError) return "node unreachable";
   if (error instanceof Error) return error.message.replace(/[0-9a-f]{16,}/g, "…").slice(0, 80);
   return String(error);
 }
