@@ -119,8 +119,9 @@ export class AppFleet {
     return Promise.all(this.runners.map((r) => r.request(kind, args, timeoutMs)));
   }
 
-  async round(round: number): Promise<void> {
-    await this.all("round", { round });
+  /** Starts a round: each direction's books count afresh, and sending (re)starts. */
+  async round(): Promise<void> {
+    await this.all("round", {});
   }
 
   async pause(): Promise<void> {

@@ -26,7 +26,7 @@ export interface Traffic {
 export type Command =
   | { id: number; kind: "start"; appEndpoints: string[]; pairs: PairSpec[]; traffic: Traffic }
   /** Forget the last round's sends, count afresh, and (re)start sending. */
-  | { id: number; kind: "round"; round: number }
+  | { id: number; kind: "round" }
   /** Stop starting new messages (what is in flight goes on). */
   | { id: number; kind: "pause" }
   /** Wait until every send of the round has settled, at most timeoutMs. */

@@ -68,7 +68,7 @@ export interface RoundResult extends RoundPlan {
 export async function runRound(mesh: ChaosMesh, fleet: AppFleet, plan: RoundPlan): Promise<RoundResult> {
   const notes: string[] = [];
   const startedAt = Date.now();
-  await fleet.round(plan.round);
+  await fleet.round();
   await sleep(WARMUP_MS);
   const before = await fleet.status();
   for (const status of before)

@@ -8,6 +8,7 @@ import { Pair } from "./pair.js";
  * harness's commands over the IPC channel and exits when the channel closes.
  */
 
+/** How often "settle" looks whether every send of the round has come to something. */
 const SETTLE_POLL_MS = 50;
 
 const pairs: Pair[] = [];
