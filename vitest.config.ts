@@ -7,6 +7,7 @@ const alias = { "@hermes/proto": fileURLToPath(new URL("./proto/src/index.ts", i
 // integration: real `hermes` processes, network namespaces, dnsmasq (needs `npm run build`).
 // controlplane: etcd + kube-apiserver processes, the chart and the operator (hack/control-plane.sh).
 // e2e: a real one-node cluster (hack/local-cluster.sh, or any cluster: test/e2e/global-setup.ts).
+// chaos: faults on a mesh of real nodes in network namespaces, checked by SDK apps (test/chaos/README.md).
 // hack/test.sh runs them one group after another: they share two cores.
 export default defineConfig({
   resolve: { alias },
@@ -57,6 +58,17 @@ export default defineConfig({
           include: ["test/integration/**/*.test.ts"],
           testTimeout: 120_000,
           hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: "chaos",
+          include: ["test/chaos/**/*.test.ts"],
+          // The campaign test sets its own bound from the number of rounds.
+          testTimeout: 20_000,
+          hookTimeout: 120_000,
           fileParallelism: false,
         },
       },

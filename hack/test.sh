@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (`npm test`): static checks, then the test groups one after another
-# (they share the machine's cores), then one closing line with the totals.
+# (they share the machine's cores), then one closing line with the totals. A failing group does
+# not stop the ones after it; the command fails at the end if any did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,15 +22,18 @@ node hack/check-images.mjs
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
+failed=()
 group() {
   local name=$1
   shift
   echo "== tests: $name"
-  npx vitest run "$@" --reporter=default --reporter=json --outputFile="$results/$name.json"
+  npx vitest run "$@" --reporter=default --reporter=json --outputFile="$results/$name.json" || failed+=("$name")
 }
 group unit --project unit --project operator
 group component --project component
 group integration --project integration
+# The short chaos run (test/chaos/README.md); `npm run chaos -- --rounds 100` is the long one.
+group chaos --project chaos
 group controlplane --project controlplane
 group e2e --project e2e
 
@@ -42,3 +46,7 @@ node -e '
   }
   console.log(`${passed} passed, ${failed} failed`);
 ' "$results"
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "failed groups: ${failed[*]}" >&2
+  exit 1
+fi
