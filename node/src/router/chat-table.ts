@@ -64,10 +64,16 @@ export class ChatTable {
     now: number,
     reasons = new Map<string, approuter.ChatEndReason>(),
   ): Chat | undefined {
+    const chat = this.drop(chatId);
+    if (chat) this.ended.set(chatId, { at: now, reasons });
+    return chat;
+  }
+
+  /** Removes a chat that goes on elsewhere: it did not end, so nothing is remembered of it. */
+  drop(chatId: string): Chat | undefined {
     const chat = this.chats.get(chatId);
     if (!chat) return undefined;
     this.chats.delete(chatId);
-    this.ended.set(chatId, { at: now, reasons });
     for (const appId of participants(chat)) {
       const set = this.byApp.get(appId);
       set?.delete(chat.id);

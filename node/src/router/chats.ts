@@ -146,7 +146,7 @@ export class Chats {
    * other nodes): nobody is told, the chat goes on elsewhere.
    */
   release(chat: Chat): void {
-    if (!this.table.remove(chat.id, this.components.clock.now())) return;
+    if (!this.table.drop(chat.id)) return;
     this.updateGauges();
     this.components.store.erase(chat.id);
     this.components.metrics.chatsHandedOver.inc();

@@ -125,6 +125,26 @@ describe("an app that fails over to another node takes its chat along", () => {
     expect(A.link.sent.filter((s) => s.to === B.nodeId && s.frame.body?.$case === "relay")).toHaveLength(3);
   });
 
+  it("a node that handed a chat over takes it back when the app returns, as a chat that goes on", async () => {
+    const { A, B, C, a, b, chatId, ready } = await crossNode();
+    b.disconnect();
+    const onC = C.app(b.identity);
+    onC.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    await settle();
+    expect(B.router.stats().chats.ready).toBe(0); // handed over to C
+    onC.disconnect();
+    B.clock.advance(1000); // b's new resume is newer than the one at C
+    const back = B.app(b.identity);
+    const ack = back.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    expect(ack.chats.map((c) => c.ready?.chatId)).toEqual([chatId]);
+    expect(back.sink.all("chatDeleted")).toEqual([]);
+    await settle();
+    a.message(chatId, 1, text("welcome back"));
+    await settle();
+    expect(deliveries(back)).toEqual([{ seq: 1, text: "welcome back" }]);
+    expect(A.router.stats().chats.ready).toBe(1);
+  });
+
   it("refuses to move a chat on the word of a node that shows no resume signed by the app", async () => {
     const { A, B, C, a, chatId } = await crossNode();
     C.link.sendRoute(A.nodeId, {
