@@ -80,6 +80,9 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
   mesh?.mesh.on("nodeLost", (nodeId) => router.nodeLost(nodeId));
   mesh?.mesh.on("appLocated", (appId, nodeId) => router.appLocated(appId, nodeId));
   mesh?.mesh.on("tielineUp", (nodeId) => router.tielineUp(nodeId));
+  mesh?.mesh.on("isolated", (isolated) => {
+    if (isolated) router.sendAway("this node is cut off from the rest of the mesh");
+  });
   addAppRouter(server, router, logger);
 
   let serving = true;

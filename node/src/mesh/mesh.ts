@@ -68,6 +68,11 @@ export class Mesh extends EventEmitter<{
   appLocated: [string, string];
   /** This node's tieline stream to a node is established (again): shared chats compare marks. */
   tielineUp: [string];
+  /**
+   * True: every other member this node knew is now dead to it (it is cut off, or they all
+   * failed). False: it has a live peer again.
+   */
+  isolated: [boolean];
 }> {
   readonly identity: Identity;
   readonly nodeId: string;
@@ -94,6 +99,7 @@ export class Mesh extends EventEmitter<{
   private readonly lastRefusalLog = new Map<Refusal, { at: number; suppressed: number }>();
   private cancelDelta: (() => void) | undefined;
   private joined = false;
+  private isolated = false;
 
   constructor(components: MeshComponents, init: MeshInit) {
     super();
@@ -439,6 +445,10 @@ export class Mesh extends EventEmitter<{
     } else if (event.type === "memberDead" || event.type === "memberLeft") {
       this.nodeGone(member, event.type === "memberDead" ? "dead" : "left");
     }
+    // Cut off when the last live peer dies on us (peers that leave say so: that is no cut).
+    const alivePeers = this.alivePeers().length;
+    if (!this.isolated && alivePeers === 0 && event.type === "memberDead") this.setIsolated(true);
+    else if (this.isolated && alivePeers > 0) this.setIsolated(false);
   }
 
   private nodeGone(member: Member, reason: NodeLostReason): void {
@@ -527,6 +537,13 @@ export class Mesh extends EventEmitter<{
   private isLive(nodeId: string): boolean {
     const member = this.membership.member(nodeId);
     return member !== undefined && isLive(member.state);
+  }
+
+  private setIsolated(isolated: boolean): void {
+    this.isolated = isolated;
+    if (isolated) this.logger.warn("cut off from every other node of the mesh");
+    else this.logger.info("in touch with the mesh again");
+    this.emit("isolated", isolated);
   }
 
   private alivePeers(): Member[] {

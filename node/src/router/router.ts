@@ -396,6 +396,25 @@ export class Router {
       if (now - left.at > refillMs) this.leftBudgets.delete(appId);
   }
 
+  /**
+   * This node is cut off from every other node: apps whose chats cross to other nodes are asked
+   * to connect to another node, where those chats can go on (they come back here if no other
+   * node answers). Apps whose chats all stay on this node keep their sessions.
+   */
+  sendAway(detail: string): number {
+    let sent = 0;
+    for (const session of [...this.byApp.values()]) {
+      const crosses = [...this.chats.table.of(session.appId)].some(
+        (chat) => chat.state === "ready" && chat.route.kind === "remote",
+      );
+      if (!crosses) continue;
+      this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_ISOLATED, detail);
+      sent++;
+    }
+    if (sent > 0) this.logger.warn({ apps: sent }, "apps with chats across nodes sent to other nodes");
+    return sent;
+  }
+
   /** Stops taking sessions and tells every app to reconnect elsewhere or later. */
   shutdown(): void {
     this.accepting = false;

@@ -43,7 +43,10 @@ export interface ClientOptions {
    * (`unreachable` event; pending sends reject with NodeUnreachableError). Default 10000.
    */
   unreachableAfterMs?: number;
-  /** HTTP/2 pings: a node that stops answering is noticed within timeMs + timeoutMs (5000 + 3000). */
+  /**
+   * HTTP/2 pings: a node that stops answering (a stopped process, a cut cable) is noticed within
+   * timeMs + timeoutMs (3000 + 2000), about as soon as the mesh notices it.
+   */
   keepalive?: { timeMs?: number; timeoutMs?: number };
   /** How streams are opened; tests put an in-memory transport here. */
   open?: OpenStream;
@@ -126,8 +129,8 @@ export class HermesClient extends EventEmitter<{
       connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
       unreachableAfterMs: options.unreachableAfterMs ?? 10_000,
       keepalive: {
-        timeMs: options.keepalive?.timeMs ?? 5_000,
-        timeoutMs: options.keepalive?.timeoutMs ?? 3_000,
+        timeMs: options.keepalive?.timeMs ?? 3_000,
+        timeoutMs: options.keepalive?.timeoutMs ?? 2_000,
       },
       resume: (nodeId, timestampMs) => this.resumeList(nodeId, timestampMs),
       clock: this.clock,

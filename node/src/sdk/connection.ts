@@ -13,6 +13,11 @@ type AppBody = NonNullable<approuter.AppFrame["body"]>;
 const MIN_HEARTBEAT_MS = 1000;
 /** The app takes frames up to this size (the node's own limit is lower). */
 const MAX_RECEIVE_BYTES = 16 * 1024 * 1024;
+/** Session ends after which the app tries another node first. */
+const MOVE_ON = new Set<approuter.SessionCloseReason>([
+  approuter.SessionCloseReason.SESSION_CLOSE_REASON_SHUTDOWN,
+  approuter.SessionCloseReason.SESSION_CLOSE_REASON_ISOLATED,
+]);
 /** Endpoints learned from ConnectAck are kept up to this many, beside the configured ones. */
 const MAX_LEARNED_ENDPOINTS = 16;
 
@@ -88,6 +93,8 @@ export class Connection extends EventEmitter<{
   private closed = false;
   /** Attempts since the last session, which choose the next endpoint and the backoff. */
   private attempt = 0;
+  /** The node asked the app to go elsewhere (it stops, or is cut off): skip it on the next attempt. */
+  private moveOn = false;
   private lastError = "";
   private nextCorrelation = 1;
   private readonly requests = new Map<string, Request>();
@@ -191,9 +198,10 @@ export class Connection extends EventEmitter<{
         if (!this.connected && !this.closed) this.emit("unreachable", this.lastError);
       }, unreachableAfterMs);
     }
-    // Once more where it was, then the next endpoint each time, round and round.
-    if (this.attempt > 0)
+    // Once more where it was (unless it sent us away), then the next endpoint each time, round and round.
+    if (this.attempt > 0 || this.moveOn)
       this.endpoint = this.endpoints[(this.endpoints.indexOf(this.endpoint) + 1) % this.endpoints.length]!;
+    this.moveOn = false;
     const delay = backoffDelay(this.attempt, reconnect, random);
     this.attempt++;
     this.cancelReconnect = clock.setTimeout(() => this.openStream(), delay);
@@ -218,6 +226,10 @@ export class Connection extends EventEmitter<{
         return this.answerChallenge(body.value);
       case "connectAck":
         return this.connectAcked(body.value);
+      case "sessionClosed":
+        this.moveOn = MOVE_ON.has(body.value.reason);
+        this.emit("frame", frame);
+        return;
       default:
         this.emit("frame", frame);
     }

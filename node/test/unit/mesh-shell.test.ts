@@ -87,4 +87,23 @@ describe("mesh shell timers, under a fake clock", () => {
     const delta = deltas[0]!.$case === "directoryDelta" ? deltas[0]!.value : undefined;
     expect(delta?.added.map((a) => a.appId).sort()).toEqual([...apps].sort());
   });
+
+  it("says when it is cut off from every other node, and when it is back in touch", () => {
+    const { mesh, peer } = meshWithPeer();
+    const seen: boolean[] = [];
+    mesh.on("isolated", (isolated) => seen.push(isolated));
+    const incarnation = mesh.membership.member(peer.id)!.incarnation;
+    mesh.membership.handle("10.0.0.3:7401", {
+      type: "gossip",
+      updates: [{ type: "dead", id: peer.id, incarnation, from: "someone" }],
+    });
+    expect(seen).toEqual([true]);
+    mesh.membership.handle("10.0.0.2:7401", {
+      type: "gossip",
+      updates: [
+        { type: "alive", id: peer.id, address: "10.0.0.2:7401", incarnation: incarnation + 1, meta: {} },
+      ],
+    });
+    expect(seen).toEqual([true, false]);
+  });
 });

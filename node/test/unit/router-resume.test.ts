@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { signResume } from "../../src/protocol/index.js";
 import { crossChat, deliveries, FakeMesh, settle } from "../support/mesh-link.js";
-import { ChatEndReason, ErrorCode, metricValue, readyChat, type TestApp } from "../support/router.js";
+import {
+  ChatEndReason,
+  ErrorCode,
+  metricValue,
+  readyChat,
+  SessionCloseReason,
+  type TestApp,
+} from "../support/router.js";
 
 /**
  * Chats outlive their nodes: the apps own their chats' marks, a restarted node takes them from
@@ -323,6 +330,27 @@ describe("a node told of a chat it does not know", () => {
       chatId,
       reason: ChatEndReason.CHAT_END_REASON_ROUTE_UNAVAILABLE,
     });
+  });
+});
+
+describe("a node cut off from the mesh", () => {
+  it("sends away the apps whose chats cross to other nodes, and keeps the others", async () => {
+    const { A, a } = await crossNode();
+    const local = A.app();
+    const local2 = A.app();
+    local.connect();
+    local2.connect();
+    readyChat(local, local2);
+    a.sink.take();
+    expect(A.router.sendAway("cut off")).toBe(1);
+    expect(a.sink.take().map((f) => f.body)).toEqual([
+      {
+        $case: "sessionClosed",
+        value: { reason: SessionCloseReason.SESSION_CLOSE_REASON_ISOLATED, detail: "cut off" },
+      },
+    ]);
+    expect(local.sink.take()).toEqual([]);
+    expect(A.router.stats().chats.ready).toBe(2); // the chat stays, for a to resume elsewhere
   });
 });
 

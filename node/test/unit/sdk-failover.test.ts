@@ -106,6 +106,22 @@ describe("SDK failover", () => {
     expect(w.streams.dials.slice(-2)).toEqual([endpointOf(B), endpointOf(A)]);
   });
 
+  it("goes to another node first when its node sends it away (cut off from the mesh)", async () => {
+    const w = world(3);
+    const [A, B] = w.nodes as [MeshNode, MeshNode, MeshNode];
+    const a = w.client(A);
+    const b = w.client(B);
+    await connected(w, a, b);
+    const [ab, ba] = await chat(w, a, b);
+    const atB = received(ba);
+    A.router.sendAway("cut off from the rest of the mesh");
+    await w.until(() => a.isConnected && a.nodeId !== A.nodeId);
+    expect(w.streams.dials.at(-1)).not.toBe(endpointOf(A));
+    await ab.send("from elsewhere");
+    await w.until(() => atB.length === 1);
+    expect(atB).toEqual(["from elsewhere"]);
+  });
+
   it("tries the next endpoint when one does not answer within connectTimeoutMs", async () => {
     const w = world(2);
     const [A, B] = w.nodes as [MeshNode, MeshNode];

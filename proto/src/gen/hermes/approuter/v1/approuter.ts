@@ -42,6 +42,11 @@ export enum SessionCloseReason {
   SESSION_CLOSE_REASON_SHUTDOWN = 3,
   /** SESSION_CLOSE_REASON_PROTOCOL - too many bad frames */
   SESSION_CLOSE_REASON_PROTOCOL = 4,
+  /**
+   * SESSION_CLOSE_REASON_ISOLATED - This node is cut off from every other node of its mesh: connect to another node (this one
+   * takes the app back if no other answers). Sent only to apps with chats across nodes.
+   */
+  SESSION_CLOSE_REASON_ISOLATED = 5,
   UNRECOGNIZED = -1,
 }
 
