@@ -184,10 +184,23 @@ export class ChaosMesh {
     );
   }
 
-  /** Stops every node, removes the namespaces, certificates and data. */
+  /**
+   * Stops every node, removes the namespaces, certificates and data. With HERMES_CHAOS_LOGS set
+   * to a folder, every node process's log lines are kept there first (one JSON line each).
+   */
   async destroy(): Promise<void> {
     for (const i of this.paused) this.nodes[i]?.process.kill("SIGCONT");
     await Promise.all(this.nodes.map((n) => n.stop(3000).catch(() => undefined)));
+    const keep = process.env.HERMES_CHAOS_LOGS;
+    if (keep) {
+      await mkdir(keep, { recursive: true });
+      for (const [i, processes] of this.logs.entries())
+        for (const [k, lines] of processes.entries())
+          await writeFile(
+            join(keep, `${this.name(i)}-${k}.log`),
+            lines.map((l) => JSON.stringify(l)).join("\n"),
+          );
+    }
     await this.lab.destroy();
     await rm(this.dir, { recursive: true, force: true });
   }
