@@ -89,6 +89,9 @@ export function addAppRouter(
             if (ended) return;
             ended = true;
             call.end();
+            // Once the trailers are out, the stream goes: a client that keeps its own half open
+            // could otherwise send on it for ever, and the node would read whatever it sends.
+            call.once("cancelled", () => resetStream(call, http2.constants.NGHTTP2_NO_ERROR));
           },
         },
         hostOf(call.getPeer()),
@@ -118,12 +121,13 @@ function hostOf(peer: string): string {
 }
 
 /**
- * Resets the HTTP/2 stream under a call, dropping the frames still queued on it. grpc-js has
- * no public way to abort a server call; its call object keeps the HTTP/2 stream as `stream`.
+ * Resets the HTTP/2 stream under a call: CANCEL drops the frames still queued on it; NO_ERROR
+ * after a complete response asks the client to stop sending (RFC 9113 §8.1). grpc-js has no
+ * public way to abort a server call; its call object keeps the HTTP/2 stream as `stream`.
  */
-function resetStream(call: OpenCall): void {
+function resetStream(call: OpenCall, code = http2.constants.NGHTTP2_CANCEL): void {
   const inner = (call as unknown as { call?: { stream?: http2.ServerHttp2Stream } }).call;
   const stream = inner?.stream;
-  if (stream && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
-  else call.end();
+  if (stream && !stream.destroyed) stream.close(code);
+  else if (code === http2.constants.NGHTTP2_CANCEL) call.end();
 }

@@ -194,7 +194,7 @@ export class Router {
     const within = this.timeouts.authenticateWithinMs;
     session.cancelAuthDeadline = this.clock.setTimeout(() => {
       if (session.state !== "challenged") return;
-      this.metrics.limitRefusals.inc({ limit: "authenticate_within" });
+      this.limitReached("authenticate_within", session, `no connect within ${within} ms`);
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_IDLE, `no connect within ${within} ms`);
     }, within);
     this.send(session, {
@@ -309,7 +309,11 @@ export class Router {
     const previous = this.byApp.get(appId);
     if (!previous && this.byApp.size >= this.limits.maxSessions) {
       this.metrics.connects.inc({ result: "refused" });
-      this.metrics.limitRefusals.inc({ limit: "max_sessions" });
+      this.limitReached(
+        "max_sessions",
+        session,
+        `node is at its limit of ${this.limits.maxSessions} sessions`,
+      );
       this.fail(
         session,
         ErrorCode.ERROR_CODE_RATE_LIMITED,
@@ -518,7 +522,7 @@ export class Router {
 
   /** Refuses a frame of the app's: the refusal's limit (if any) is counted, then as fail(). */
   private refuse(session: Session, refusal: Refusal, detail: ErrorDetail): void {
-    if (refusal.limit) this.metrics.limitRefusals.inc({ limit: refusal.limit });
+    if (refusal.limit) this.limitReached(refusal.limit, session, refusal.message);
     this.fail(session, refusal.code, refusal.message, detail);
   }
 
@@ -554,8 +558,18 @@ export class Router {
   /** One more bad frame; past the budget the session is closed. */
   private spendBadFrame(session: Session): void {
     if (session.state === "closed" || session.badFrames.take(this.clock.now()).ok) return;
-    this.metrics.limitRefusals.inc({ limit: "bad_frames" });
+    this.limitReached("bad_frames", session, "too many bad frames");
     this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many bad frames");
+  }
+
+  /** A bound bit: counted every time, logged at most once per REFUSAL_LOG_INTERVAL_MS per limit. */
+  private limitReached(limit: string, session: Session, detail: string): void {
+    this.metrics.limitRefusals.inc({ limit });
+    this.warnOnce(
+      limit,
+      { limit, app: session.appId || undefined, remote: session.remoteAddress || undefined, detail },
+      "limit reached",
+    );
   }
 
   /** A warning per kind at most once per REFUSAL_LOG_INTERVAL_MS: a flood is counted, not logged line by line. */
