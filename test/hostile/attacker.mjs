@@ -256,7 +256,10 @@ async function offerFlood() {
       const start = startChatFrame(app.identity, opts.to);
       app.stream.write(start);
       const answer = await app.stream.next(["chatPending", "error", "chatRejected"]).catch((e) => e);
-      tally(result.answers, answer.body === "error" ? codeName(answer.error.code) : (answer.body ?? "timeout"));
+      tally(
+        result.answers,
+        answer.body === "error" ? codeName(answer.error.code) : (answer.body ?? "timeout"),
+      );
       held.push(app);
       while (held.length > hold) held.shift().close();
     }

@@ -80,7 +80,9 @@ export function attack(node: SpawnedNode, mode: string, options: Record<string, 
 }
 
 /** One scrape of a node's /metrics: the sum of the samples of `name` whose labels include `labels`. */
-export async function scrape(node: SpawnedNode): Promise<(name: string, labels?: Record<string, string>) => number> {
+export async function scrape(
+  node: SpawnedNode,
+): Promise<(name: string, labels?: Record<string, string>) => number> {
   const response = await fetch(`${node.adminUrl}/metrics`);
   if (!response.ok) throw new Error(`${node.adminUrl}/metrics answered ${response.status}`);
   const text = await response.text();
@@ -90,7 +92,9 @@ export async function scrape(node: SpawnedNode): Promise<(name: string, labels?:
     for (const line of text.split("\n")) {
       const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})?\s+(\S+)/.exec(line);
       if (!m || m[1] !== name) continue;
-      const have = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+      const have = Object.fromEntries(
+        [...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]),
+      );
       if (Object.entries(labels).every(([k, v]) => have[k] === v)) {
         sum += Number(m[3]);
         seen = true;
@@ -109,12 +113,21 @@ export async function refusals(node: SpawnedNode, limit: string): Promise<number
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it returns a truthy value (returned); throws after timeoutMs naming `what`. */
-export async function until<T>(check: () => T | Promise<T>, timeoutMs: number, what: string): Promise<T> {
+export async function until<T>(
+  check: () => T | Promise<T>,
+  timeoutMs: number,
+  what: string,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value;
+    if (value) return value as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(100);
   }
+}
+
+/** The node logged the rate-limited warning of `limit` at least once. */
+export function loggedLimit(node: SpawnedNode, limit: string): boolean {
+  return node.logs.some((l) => l.msg === "limit reached" && l.limit === limit);
 }

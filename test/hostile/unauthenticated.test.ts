@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { SpawnedNode } from "../../node/dist/cli/spawn-node.js";
-import { attack, hostileNode, scrape } from "./harness.js";
+import { attack, hostileNode, loggedLimit, scrape } from "./harness.js";
 import { lostNothing, NOTHING_LOST, Victim } from "./victim.js";
 
 const MAX_UNAUTHENTICATED = 20;
@@ -62,6 +62,7 @@ describe("streams that never authenticate but keep sending refused frames", () =
     );
     expect(m("hermes_limit_refusals_total", { limit: "authenticate_within" })).toBe(MAX_UNAUTHENTICATED);
     expect(node.logs.some((l) => l.msg === "too many streams not yet connected")).toBe(true);
+    expect(loggedLimit(node, "authenticate_within")).toBe(true);
 
     expect(lostNothing(await victim.stop())).toEqual(NOTHING_LOST);
   });

@@ -2,7 +2,7 @@
 // proto/hermes/approuter/v1/approuter.proto and docs/approuter-protocol.md alone: HTTP/2 with gRPC
 // message framing (node:http2), frames encoded by protobufjs from the .proto file, identities and
 // signatures with node:crypto. Nothing here comes from the node's own code.
-import { createHash, generateKeyPairSync, randomBytes, sign as ed25519Sign } from "node:crypto";
+import { createHash, sign as ed25519Sign, generateKeyPairSync, randomBytes } from "node:crypto";
 import http2 from "node:http2";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
@@ -117,6 +117,9 @@ export class OpenStream {
         pending = pending.subarray(5 + length);
       }
     });
+    // A reset while this side still has writes buffered shows as 'aborted' (no 'close' follows
+    // until those writes are dropped, which destroy() does).
+    this.stream.once("aborted", () => this.stream.destroy());
     this.closed = new Promise((resolve) => this.stream.once("close", resolve)).then(() => {
       this.ended = true;
       for (const waiter of this.waiters.splice(0)) waiter.reject(new Error("stream closed"));
@@ -125,7 +128,11 @@ export class OpenStream {
   }
 
   received(bytes) {
-    const frame = NodeFrame.toObject(NodeFrame.decode(bytes), { longs: Number, oneofs: true, defaults: true });
+    const frame = NodeFrame.toObject(NodeFrame.decode(bytes), {
+      longs: Number,
+      oneofs: true,
+      defaults: true,
+    });
     if (this.frames.length < KEPT_FRAMES) this.frames.push(frame);
     for (const waiter of [...this.waiters]) {
       if (waiter.match(frame)) {
@@ -272,7 +279,10 @@ export function acceptFrame(identity, offer) {
 
 /** Two apps of the attacker's with a ready chat between them: `from` offered, `to` accepted. */
 export async function chatPair(target, source) {
-  const [initiator, acceptor] = await Promise.all([connectedApp(target, source), connectedApp(target, source)]);
+  const [initiator, acceptor] = await Promise.all([
+    connectedApp(target, source),
+    connectedApp(target, source),
+  ]);
   const start = startChatFrame(initiator.identity, acceptor.identity.id);
   initiator.stream.write(start);
   const offer = (await acceptor.stream.next(["chatOffer"])).chatOffer;
