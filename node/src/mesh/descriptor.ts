@@ -61,6 +61,8 @@ export function routeHello(
     receiverId,
     timestampMs,
     signature: sign(identity.secretKey, "hermes/node-route/v1", [identity.id, receiverId, timestampMs]),
+    // This node reads RelayBatch frames: the peer may batch what it writes to it on this stream.
+    takesBatches: true,
   };
 }
 

@@ -58,6 +58,7 @@ export function signConnect(
     timestampMs,
     signature: sign(identity.secretKey, CONNECT, fields),
     resume,
+    takesBatches: false,
   };
 }
 

@@ -1,4 +1,12 @@
 export {
+  appFrameBatchSize,
+  combineAppFrames,
+  combineNodeFrames,
+  combineRouteFrames,
+  nodeFrameBatchSize,
+  routeFrameBatchSize,
+} from "./batches.js";
+export {
   acceptFields,
   acceptOf,
   checkReady,

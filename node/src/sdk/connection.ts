@@ -2,7 +2,8 @@ import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
 import { type Identity, idMatchesKey } from "../identity/index.js";
-import { signConnect } from "../protocol/index.js";
+import { appFrameBatchSize, combineAppFrames, signConnect } from "../protocol/index.js";
+import { Batcher } from "../utils/batcher.js";
 import { type BackoffPolicy, backoffDelay } from "../utils/backoff.js";
 import type { Clock } from "../utils/clock.js";
 import { NodeError, PeerVerificationError } from "./errors.js";
@@ -97,6 +98,10 @@ export class Connection extends EventEmitter<{
   private readonly open: OpenStream;
   private readonly clients = new Map<string, grpc.Client>();
   private stream: NodeStream | undefined;
+  /** Coalesces messages and acks of one turn into one frame, once the node says it takes batches. */
+  private batcher: Batcher<approuter.AppFrame> | undefined;
+  private nodeTakesBatches = false;
+  private maxFrameBytes = 0;
   private connected = false;
   private closed = false;
   /** Attempts since the last session, which choose the next endpoint and the backoff. */
@@ -146,9 +151,9 @@ export class Connection extends EventEmitter<{
 
   /** Writes a frame; false when there is no session to write on (Connect goes before one). */
   write(body: AppBody, correlationId = ""): boolean {
-    if (!this.stream || (!this.connected && body.$case !== "connect")) return false;
+    if (!this.stream || !this.batcher || (!this.connected && body.$case !== "connect")) return false;
     this.waitingSince ??= this.options.clock.now();
-    this.stream.write({ correlationId, body });
+    this.batcher.send({ correlationId, body });
     return true;
   }
 
@@ -172,6 +177,7 @@ export class Connection extends EventEmitter<{
     this.cancelAttempt?.();
     this.cancelUnreachable?.();
     this.failRequests("client closed");
+    this.batcher?.drop();
     this.stream?.close();
     this.stream = undefined;
     for (const client of this.clients.values()) client.close();
@@ -196,6 +202,13 @@ export class Connection extends EventEmitter<{
       },
     });
     this.stream = stream;
+    this.nodeTakesBatches = false;
+    this.batcher = new Batcher<approuter.AppFrame>({
+      write: (frame) => stream.write(frame),
+      batchable: (frame) => (this.nodeTakesBatches ? appFrameBatchSize(frame) : undefined),
+      combine: combineAppFrames,
+      maxBytes: () => this.maxFrameBytes,
+    });
     this.dropStream = (why) => {
       if (done) return;
       done = true;
@@ -231,6 +244,8 @@ export class Connection extends EventEmitter<{
       this.moveOn = true;
     this.waitingSince = undefined;
     this.probedAt = undefined;
+    this.batcher?.drop();
+    this.batcher = undefined;
     this.stream = undefined;
     this.connected = false;
     this.lastError = why;
@@ -292,12 +307,15 @@ export class Connection extends EventEmitter<{
     const resume = this.options.resume(challenge.nodeId, timestampMs);
     this.write({
       $case: "connect",
-      value: signConnect(this.options.identity, challenge, timestampMs, resume),
+      value: { ...signConnect(this.options.identity, challenge, timestampMs, resume), takesBatches: true },
     });
   }
 
   private connectAcked(ack: approuter.ConnectAck): void {
     this.connected = true;
+    // A batch stays under the node's frame limit; an older node takes none.
+    this.maxFrameBytes = ack.limits?.maxFrameBytes ?? 0;
+    this.nodeTakesBatches = ack.takesBatches && this.maxFrameBytes > 0;
     this.attempt = 0;
     this.sessionId = ack.sessionId;
     this.cancelAttempt?.();

@@ -150,7 +150,14 @@ describe("AppRouter over gRPC", () => {
       correlationId: "c1",
       body: {
         $case: "connect",
-        value: { publicKey: id.publicKey, nonce: challenge.value.nonce, timestampMs, signature, resume: [] },
+        value: {
+          publicKey: id.publicKey,
+          nonce: challenge.value.nonce,
+          timestampMs,
+          signature,
+          resume: [],
+          takesBatches: false,
+        },
       },
     });
     await until(() => raw.frames.length === 2, 5000, "connect ack");
