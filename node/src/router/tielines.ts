@@ -21,10 +21,13 @@ import type { Chats } from "./chats.js";
 import {
   checkAccept,
   checkCiphertextSize,
+  checkInFlight,
   checkOffer,
+  checkPendingOffers,
   checkReadyMatches,
   checkSkew,
   codeLabel,
+  IN_FLIGHT_RETRY_MS,
   type Refusal,
 } from "./checks.js";
 import type { RouterLimits } from "./config.js";
@@ -204,6 +207,11 @@ export class Tielines {
           ? { code: ErrorCode.ERROR_CODE_REPLAYED, message: "this chat id was used before" }
           : undefined);
     if (refusal) return this.refuse(node, o.chatId, refusal);
+    const waiting = checkPendingOffers(
+      chats.table.pendingOffersTo(o.targetAppId),
+      this.init.limits.maxPendingOffersPerApp,
+    );
+    if (waiting) return this.refuse(node, o.chatId, waiting, { retryAfterMs: PEER_RETRY_MS });
     const target = chats.localSession(o.targetAppId);
     if (!target) {
       return this.refuse(node, o.chatId, {
@@ -299,6 +307,8 @@ export class Tielines {
       case "forward":
         break;
     }
+    const tooMany = checkInFlight(dir.acked, r.seq, this.init.limits.maxInFlightPerChat);
+    if (tooMany) return this.refuse(node, chat.id, tooMany, { seq: r.seq, retryAfterMs: IN_FLIGHT_RETRY_MS });
     const receiver = chats.localSession(peerOf(chat, r.fromAppId));
     if (!receiver) {
       return this.refuse(

@@ -67,7 +67,8 @@ interface Request {
  * An app's session with the mesh: one stream to one node at a time. It answers the node's
  * challenge (stating the chats to resume), keeps the session alive, matches answers to requests
  * by correlation id, and when the stream is lost it fails over: the same endpoint once more
- * (a restarted node, or a Service that now sends it elsewhere), then the other endpoints it was
+ * (a restarted node, or a Service that now sends it elsewhere) unless the node sent it away or
+ * had stopped answering, then the other endpoints it was
  * configured with or told of in ConnectAck, round and round with a bounded, jittered backoff,
  * until close(). When no node takes it back within unreachableAfterMs, it says so.
  */
@@ -93,8 +94,13 @@ export class Connection extends EventEmitter<{
   private closed = false;
   /** Attempts since the last session, which choose the next endpoint and the backoff. */
   private attempt = 0;
-  /** The node asked the app to go elsewhere (it stops, or is cut off): skip it on the next attempt. */
+  /**
+   * The node asked the app to go elsewhere (it stops, or is cut off), or stopped answering: skip
+   * it on the next attempt.
+   */
   private moveOn = false;
+  /** Since when the app has written to the node and heard nothing back (undefined: not waiting). */
+  private waitingSince: number | undefined;
   private lastError = "";
   private nextCorrelation = 1;
   private readonly requests = new Map<string, Request>();
@@ -129,6 +135,7 @@ export class Connection extends EventEmitter<{
   /** Writes a frame; false when there is no session to write on (Connect goes before one). */
   write(body: AppBody, correlationId = ""): boolean {
     if (!this.stream || (!this.connected && body.$case !== "connect")) return false;
+    this.waitingSince ??= this.options.clock.now();
     this.stream.write({ correlationId, body });
     return true;
   }
@@ -164,7 +171,9 @@ export class Connection extends EventEmitter<{
     let done = false;
     const stream = this.open(this.endpoint, {
       frame: (frame) => {
-        if (!done) this.dispatch(frame);
+        if (done) return;
+        this.waitingSince = undefined;
+        this.dispatch(frame);
       },
       lost: (why) => {
         if (done) return;
@@ -184,6 +193,13 @@ export class Connection extends EventEmitter<{
   private lost(why: string): void {
     const { clock, reconnect, random, unreachableAfterMs } = this.options;
     const wasConnected = this.connected;
+    // A node that went quiet on a waiting app (stopped, or cut off from it) is not tried again first.
+    if (
+      this.waitingSince !== undefined &&
+      clock.now() - this.waitingSince >= this.options.keepalive.timeoutMs
+    )
+      this.moveOn = true;
+    this.waitingSince = undefined;
     this.stream = undefined;
     this.connected = false;
     this.lastError = why;

@@ -122,6 +122,29 @@ describe("SDK failover", () => {
     expect(atB).toEqual(["from elsewhere"]);
   });
 
+  it("goes to another node first when its node stopped answering while the app waited on it", async () => {
+    const w = world(3);
+    const [A, B] = w.nodes as [MeshNode, MeshNode, MeshNode];
+    const a = w.client(A);
+    const b = w.client(B);
+    await connected(w, a, b);
+    const [ab, ba] = await chat(w, a, b);
+    const atB = received(ba);
+    w.streams.silence(A);
+    const sent = ab.send("while A stood still");
+    await w.tick(5000);
+    const dialled = w.streams.dials.length;
+    w.streams.keepaliveFails(A);
+    await w.until(() => a.isConnected);
+    expect(a.nodeId).not.toBe(A.nodeId);
+    // Not once more to A (which would hang until connectTimeoutMs), but on at once.
+    expect(w.streams.dials.slice(dialled)).toHaveLength(1);
+    expect(w.streams.dials[dialled]).not.toBe(endpointOf(A));
+    await sent;
+    await w.until(() => atB.length === 1);
+    expect(atB).toEqual(["while A stood still"]);
+  });
+
   it("tries the next endpoint when one does not answer within connectTimeoutMs", async () => {
     const w = world(2);
     const [A, B] = w.nodes as [MeshNode, MeshNode];
