@@ -10,11 +10,13 @@ export const BACKENDS: readonly CryptoBackendName[] = ["native", "noble"];
  */
 export function describeEachBackend(title: string, body: (backend: CryptoBackendName) => void): void {
   describe.each(BACKENDS)(`${title} (%s backend)`, (backend) => {
+    let before: CryptoBackendName;
     beforeAll(() => {
+      before = cryptoBackend().name;
       useCryptoBackend(backend);
     });
     afterAll(() => {
-      useCryptoBackend("auto");
+      useCryptoBackend(before);
     });
     it("runs on that backend", () => {
       expect(cryptoBackend().name).toBe(backend);
