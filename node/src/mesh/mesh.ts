@@ -564,6 +564,7 @@ export class Mesh extends EventEmitter<{
 
   private setIsolated(isolated: boolean): void {
     this.isolated = isolated;
+    this.membership.setCutOff(isolated);
     if (isolated) this.logger.warn("cut off from every other node of the mesh");
     else this.logger.info("in touch with the mesh again");
     this.emit("isolated", isolated);

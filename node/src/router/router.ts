@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { approuter, type nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
-import { deriveId, ID_PATTERN, type Identity } from "../identity/index.js";
+import { CHAT_ID_PATTERN, deriveId, ID_PATTERN, type Identity } from "../identity/index.js";
 import { offerFrame, type SignedOffer, verifyConnect } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
@@ -28,6 +28,8 @@ export type InboundFrame = approuter.AppFrame | { malformed: string };
 
 /** Refusals are all counted; each kind is logged at most once per this interval. */
 const REFUSAL_LOG_INTERVAL_MS = 1000;
+/** Longest correlation_id taken (the SDK's are a few characters); a longer one is refused, not echoed. */
+const MAX_CORRELATION_ID_LENGTH = 128;
 /** Told to apps refused for capacity: when to try again. */
 const AT_CAPACITY_RETRY_MS = 5000;
 
@@ -239,12 +241,31 @@ export class Router {
     }
     if ("malformed" in frame) {
       this.fail(session, ErrorCode.ERROR_CODE_MALFORMED_FRAME, `not an AppFrame: ${frame.malformed}`);
+      // Before a Connect there is nothing to keep the stream for.
+      if (session.state === "challenged")
+        this.close(
+          session,
+          SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL,
+          "a malformed frame before connect",
+        );
+      return;
+    }
+    // What a node echoes back stays small: an oversized id is refused, not repeated.
+    if (frame.correlationId.length > MAX_CORRELATION_ID_LENGTH) {
+      const message = `correlation_id longer than ${MAX_CORRELATION_ID_LENGTH} characters`;
+      this.fail(session, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, message);
       return;
     }
     const cid = frame.correlationId;
     const body = frame.body;
     if (!body) {
       this.fail(session, ErrorCode.ERROR_CODE_MALFORMED_FRAME, "frame has no body", { correlationId: cid });
+      return;
+    }
+    const chatId = (body.value as { chatId?: string }).chatId;
+    if (chatId !== undefined && !CHAT_ID_PATTERN.test(chatId)) {
+      const message = "chat_id must be 32 lowercase hex characters";
+      this.fail(session, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, message, { correlationId: cid });
       return;
     }
     if (body.$case === "connect") return this.connect(session, body.value, cid);

@@ -456,7 +456,7 @@ export class Tielines {
 
   /** A sync for a chat this node does not carry (any more, or yet). */
   private adopt(node: string, s: nodemesh.ChatSync): void {
-    const { chats, clock, logger, mesh } = this.components;
+    const { chats, clock, mesh } = this.components;
     if (s.reply) return;
     if (chats.table.endedRecently(s.chatId)) return this.notCarried(node, s.chatId, s.appId);
     const ready = s.proof?.ready;

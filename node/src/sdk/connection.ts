@@ -18,6 +18,13 @@ const MOVE_ON = new Set<approuter.SessionCloseReason>([
   approuter.SessionCloseReason.SESSION_CLOSE_REASON_SHUTDOWN,
   approuter.SessionCloseReason.SESSION_CLOSE_REASON_ISOLATED,
 ]);
+/**
+ * A node that has not answered an app waiting on it for this long is sent a heartbeat; without
+ * an answer within keepalive.timeoutMs the app goes elsewhere (sooner than HTTP/2 pings tell).
+ */
+const QUIET_PROBE_AFTER_MS = 1000;
+/** How often a connected app looks at how long its node has been quiet. */
+const QUIET_CHECK_MS = 250;
 /** Endpoints learned from ConnectAck are kept up to this many, beside the configured ones. */
 const MAX_LEARNED_ENDPOINTS = 16;
 
@@ -101,6 +108,11 @@ export class Connection extends EventEmitter<{
   private moveOn = false;
   /** Since when the app has written to the node and heard nothing back (undefined: not waiting). */
   private waitingSince: number | undefined;
+  /** When the heartbeat asking a quiet node whether it is there went out. */
+  private probedAt: number | undefined;
+  /** Gives up the current stream as lost (no-op once it is). */
+  private dropStream: ((why: string) => void) | undefined;
+  private stopWatch: (() => void) | undefined;
   private lastError = "";
   private nextCorrelation = 1;
   private readonly requests = new Map<string, Request>();
@@ -155,6 +167,7 @@ export class Connection extends EventEmitter<{
     this.closed = true;
     this.connected = false;
     this.stopHeartbeat?.();
+    this.stopWatch?.();
     this.cancelReconnect?.();
     this.cancelAttempt?.();
     this.cancelUnreachable?.();
@@ -173,6 +186,7 @@ export class Connection extends EventEmitter<{
       frame: (frame) => {
         if (done) return;
         this.waitingSince = undefined;
+        this.probedAt = undefined;
         this.dispatch(frame);
       },
       lost: (why) => {
@@ -182,12 +196,28 @@ export class Connection extends EventEmitter<{
       },
     });
     this.stream = stream;
-    this.cancelAttempt = this.options.clock.setTimeout(() => {
-      if (done || this.connected) return;
+    this.dropStream = (why) => {
+      if (done) return;
       done = true;
       stream.close();
-      this.lost(`no session with ${this.endpoint} within ${this.options.connectTimeoutMs} ms`);
+      this.lost(why);
+    };
+    this.cancelAttempt = this.options.clock.setTimeout(() => {
+      if (!this.connected)
+        this.dropStream?.(`no session with ${this.endpoint} within ${this.options.connectTimeoutMs} ms`);
     }, this.options.connectTimeoutMs);
+  }
+
+  /** While the app waits on its node: a heartbeat after a quiet second, and on if that goes unanswered. */
+  private watchQuiet(): void {
+    const now = this.options.clock.now();
+    if (this.waitingSince === undefined || now - this.waitingSince < QUIET_PROBE_AFTER_MS) return;
+    if (this.probedAt === undefined) {
+      this.probedAt = now;
+      this.write({ $case: "heartbeat", value: { timestampMs: now } });
+    } else if (now - this.probedAt >= this.options.keepalive.timeoutMs) {
+      this.dropStream?.(`${this.endpoint} did not answer for ${now - this.waitingSince} ms`);
+    }
   }
 
   private lost(why: string): void {
@@ -200,10 +230,12 @@ export class Connection extends EventEmitter<{
     )
       this.moveOn = true;
     this.waitingSince = undefined;
+    this.probedAt = undefined;
     this.stream = undefined;
     this.connected = false;
     this.lastError = why;
     this.stopHeartbeat?.();
+    this.stopWatch?.();
     this.cancelAttempt?.();
     this.failRequests(`disconnected: ${why}`);
     if (wasConnected) this.emit("disconnected", why);
@@ -277,6 +309,8 @@ export class Connection extends EventEmitter<{
       () => this.write({ $case: "heartbeat", value: { timestampMs: this.options.clock.now() } }),
       Math.max(MIN_HEARTBEAT_MS, ack.heartbeatIntervalMs),
     );
+    this.stopWatch?.();
+    this.stopWatch = this.options.clock.setInterval(() => this.watchQuiet(), QUIET_CHECK_MS);
     this.emit("connected", ack);
   }
 
