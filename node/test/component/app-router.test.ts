@@ -140,7 +140,7 @@ describe("AppRouter over gRPC", () => {
     if (challenge?.$case !== "challenge") throw new Error("no challenge");
     const id = Identity.generate();
     const timestampMs = Date.now();
-    const signature = sign(id.secretKey, "hermes/app-connect/v1", [
+    const signature = sign(id, "hermes/app-connect/v1", [
       challenge.value.nodeId,
       id.id,
       challenge.value.nonce,
