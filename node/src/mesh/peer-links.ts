@@ -3,10 +3,10 @@ import * as grpc from "@grpc/grpc-js";
 import { nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
 import type { Identity } from "../identity/index.js";
-import { backoffDelay } from "../utils/backoff.js";
-import type { Clock } from "../utils/clock.js";
 import { combineRouteFrames, routeFrameBatchSize } from "../protocol/index.js";
+import { backoffDelay } from "../utils/backoff.js";
 import { Batcher } from "../utils/batcher.js";
+import type { Clock } from "../utils/clock.js";
 import { TIELINE_HELLO_TIMEOUT_MS } from "./config.js";
 import { checkRouteHello, routeHello } from "./descriptor.js";
 

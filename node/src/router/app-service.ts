@@ -5,10 +5,10 @@ import type { Logger } from "pino";
 import { combineNodeFrames, nodeFrameBatchSize } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { decodeOrMalformed } from "../transport/server.js";
+import { Batcher } from "../utils/batcher.js";
 import type { RouterLimits } from "./config.js";
 import type { InboundFrame, Router } from "./router.js";
 import type { Session } from "./session.js";
-import { Batcher } from "../utils/batcher.js";
 import { WriteQueues } from "./write-queues.js";
 
 const { AppFrame, NodeFrame, AppRouterService } = approuter;

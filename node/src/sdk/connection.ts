@@ -3,8 +3,8 @@ import * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
 import { type Identity, idMatchesKey } from "../identity/index.js";
 import { appFrameBatchSize, combineAppFrames, signConnect } from "../protocol/index.js";
-import { Batcher } from "../utils/batcher.js";
 import { type BackoffPolicy, backoffDelay } from "../utils/backoff.js";
+import { Batcher } from "../utils/batcher.js";
 import type { Clock } from "../utils/clock.js";
 import { NodeError, PeerVerificationError } from "./errors.js";
 
