@@ -3,14 +3,21 @@ import * as grpc from "@grpc/grpc-js";
 import { nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
 import type { Identity } from "../identity/index.js";
-import { combineRouteFrames, routeFrameBatchSize } from "../protocol/index.js";
+import { combineRouteFrames, encodeRouteFrame, routeFrameBatchSize } from "../protocol/index.js";
 import { backoffDelay } from "../utils/backoff.js";
 import { Batcher } from "../utils/batcher.js";
 import type { Clock } from "../utils/clock.js";
 import { TIELINE_HELLO_TIMEOUT_MS } from "./config.js";
 import { checkRouteHello, routeHello } from "./descriptor.js";
 
-const { NodeMeshClient } = nodemesh;
+/** The NodeMesh client, with tieline frames written by the hot-path encoder. */
+const NodeMeshClient = grpc.makeGenericClientConstructor(
+  {
+    ...nodemesh.NodeMeshService,
+    routeChat: { ...nodemesh.NodeMeshService.routeChat, requestSerialize: encodeRouteFrame },
+  },
+  "hermes.nodemesh.v1.NodeMesh",
+) as unknown as typeof nodemesh.NodeMeshClient;
 type GossipCall = grpc.ClientDuplexStream<nodemesh.GossipEnvelope, nodemesh.GossipEnvelope>;
 type RouteCall = grpc.ClientDuplexStream<nodemesh.RouteFrame, nodemesh.RouteFrame>;
 

@@ -27,3 +27,4 @@ export {
   verifyOffer,
   verifyResume,
 } from "./chat-transcript.js";
+export { encodeAppFrame, encodeNodeFrame, encodeRouteFrame } from "./hot-frames.js";

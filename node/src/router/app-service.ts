@@ -2,7 +2,7 @@ import http2 from "node:http2";
 import type * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
 import type { Logger } from "pino";
-import { combineNodeFrames, nodeFrameBatchSize } from "../protocol/index.js";
+import { combineNodeFrames, encodeNodeFrame, nodeFrameBatchSize } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { decodeOrMalformed } from "../transport/server.js";
 import { Batcher } from "../utils/batcher.js";
@@ -11,7 +11,7 @@ import type { InboundFrame, Router } from "./router.js";
 import type { Session } from "./session.js";
 import { WriteQueues } from "./write-queues.js";
 
-const { AppFrame, NodeFrame, AppRouterService } = approuter;
+const { AppFrame, AppRouterService } = approuter;
 
 /** Slow readers are logged at most once per this interval; every one is counted. */
 const SLOW_LOG_INTERVAL_MS = 1000;
@@ -85,8 +85,7 @@ export function addAppRouter(
       const stream = { ended: false } as Stream;
       stream.batcher = new Batcher<approuter.NodeFrame>({
         write(frame) {
-          const encoded = NodeFrame.encode(frame).finish();
-          const bytes = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+          const bytes = encodeNodeFrame(frame);
           const tooMuch = queues.add(call, bytes.length);
           call.write(bytes, () => queues.taken(call, bytes.length));
           if (tooMuch) cutSlow(tooMuch);

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
 import { type Identity, idMatchesKey } from "../identity/index.js";
-import { appFrameBatchSize, combineAppFrames, signConnect } from "../protocol/index.js";
+import { appFrameBatchSize, combineAppFrames, encodeAppFrame, signConnect } from "../protocol/index.js";
 import { type BackoffPolicy, backoffDelay } from "../utils/backoff.js";
 import { Batcher } from "../utils/batcher.js";
 import type { Clock } from "../utils/clock.js";
@@ -26,6 +26,10 @@ const MOVE_ON = new Set<approuter.SessionCloseReason>([
 const QUIET_PROBE_AFTER_MS = 1000;
 /** How often a connected app looks at how long its node has been quiet. */
 const QUIET_CHECK_MS = 250;
+/** The AppRouter service, with frames to the node written by the hot-path encoder. */
+const APP_ROUTER = {
+  open: { ...approuter.AppRouterService.open, requestSerialize: encodeAppFrame },
+};
 /** Endpoints learned from ConnectAck are kept up to this many, beside the configured ones. */
 const MAX_LEARNED_ENDPOINTS = 16;
 
@@ -349,7 +353,7 @@ export class Connection extends EventEmitter<{
   private openGrpc(endpoint: string, handlers: StreamHandlers): NodeStream {
     let client = this.clients.get(endpoint);
     if (!client) {
-      const Client = grpc.makeGenericClientConstructor(approuter.AppRouterService, "AppRouter");
+      const Client = grpc.makeGenericClientConstructor(APP_ROUTER, "AppRouter");
       const { keepalive, reconnect } = this.options;
       client = new Client(endpoint, this.options.credentials ?? grpc.credentials.createInsecure(), {
         "grpc.keepalive_time_ms": keepalive.timeMs,
