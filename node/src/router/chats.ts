@@ -23,6 +23,8 @@ export type NodeBody = NonNullable<approuter.NodeFrame["body"]>;
 
 /** At most this many relayed-but-unacked messages per direction are timed for the latency histogram. */
 const MAX_TIMED = 4096;
+/** One message in this many is timed: the histogram's shape needs no more, and each costs a map entry. */
+const LATENCY_SAMPLE_EVERY = 8;
 
 /** The apps connected to this node, as the chat lifecycle reaches them. */
 export interface LocalApps {
@@ -182,7 +184,7 @@ export class Chats {
 
   relayed(chat: ReadyChat, dir: Direction, seq: number, now: number): void {
     dir.forwarded = Math.max(dir.forwarded, seq);
-    if (dir.sentAt.size < MAX_TIMED) dir.sentAt.set(seq, now);
+    if (seq % LATENCY_SAMPLE_EVERY === 0 && dir.sentAt.size < MAX_TIMED) dir.sentAt.set(seq, now);
     chat.lastActivity = now;
     this.components.store.save(chat);
   }

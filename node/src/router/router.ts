@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { approuter, type nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
-import { deriveId, ID_PATTERN, type Identity } from "../identity/index.js";
+import { CHAT_ID_PATTERN, deriveId, ID_PATTERN, type Identity } from "../identity/index.js";
 import { offerFrame, type SignedOffer, verifyConnect } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
@@ -28,6 +28,8 @@ export type InboundFrame = approuter.AppFrame | { malformed: string };
 
 /** Refusals are all counted; each kind is logged at most once per this interval. */
 const REFUSAL_LOG_INTERVAL_MS = 1000;
+/** Longest correlation_id taken (the SDK's are a few characters); a longer one is refused, not echoed. */
+const MAX_CORRELATION_ID_LENGTH = 128;
 /** Told to apps refused for capacity: when to try again. */
 const AT_CAPACITY_RETRY_MS = 5000;
 
@@ -222,7 +224,7 @@ export class Router {
     if (session.state === "closed") return;
     const now = this.clock.now();
     session.lastSeen = now;
-    const frames = session.frames.take(now);
+    const frames = session.frames.take(now, frameCost(frame));
     if (!frames.ok) {
       // Every kind of frame counts, the ignored ones too (an ack for seq 0 costs as much to read).
       this.refuse(
@@ -239,6 +241,19 @@ export class Router {
     }
     if ("malformed" in frame) {
       this.fail(session, ErrorCode.ERROR_CODE_MALFORMED_FRAME, `not an AppFrame: ${frame.malformed}`);
+      // Before a Connect there is nothing to keep the stream for.
+      if (session.state === "challenged")
+        this.close(
+          session,
+          SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL,
+          "a malformed frame before connect",
+        );
+      return;
+    }
+    // What a node echoes back stays small: an oversized id is refused, not repeated.
+    if (frame.correlationId.length > MAX_CORRELATION_ID_LENGTH) {
+      const message = `correlation_id longer than ${MAX_CORRELATION_ID_LENGTH} characters`;
+      this.fail(session, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, message);
       return;
     }
     const cid = frame.correlationId;
@@ -247,6 +262,8 @@ export class Router {
       this.fail(session, ErrorCode.ERROR_CODE_MALFORMED_FRAME, "frame has no body", { correlationId: cid });
       return;
     }
+    const chatId = (body.value as { chatId?: string }).chatId;
+    if (chatId !== undefined && !this.chatIdOk(session, chatId, cid)) return;
     if (body.$case === "connect") return this.connect(session, body.value, cid);
     if (session.state !== "connected") {
       this.fail(session, ErrorCode.ERROR_CODE_NOT_CONNECTED, `${body.$case} before connect`, {
@@ -271,7 +288,29 @@ export class Router {
         return this.findApp(session, body.value, cid);
       case "heartbeat":
         return this.send(session, { $case: "heartbeat", value: { timestampMs: this.clock.now() } }, cid);
+      case "batch":
+        return this.batch(session, body.value);
     }
+  }
+
+  /** Each message, then each ack, as if it had come alone. */
+  private batch(session: Session, batch: approuter.MessageBatch): void {
+    for (const m of batch.messages) {
+      if (session.state !== "connected") return;
+      if (this.chatIdOk(session, m.chatId, "")) message(this.host, session, m, "");
+    }
+    for (const a of batch.acks) {
+      if (session.state !== "connected") return;
+      if (this.chatIdOk(session, a.chatId, "")) ack(this.host, session, a, "");
+    }
+  }
+
+  /** A chat id the node would echo must be one: anything else is refused without echo. */
+  private chatIdOk(session: Session, chatId: string, cid: string): boolean {
+    if (CHAT_ID_PATTERN.test(chatId)) return true;
+    const message = "chat_id must be 32 lowercase hex characters";
+    this.fail(session, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, message, { correlationId: cid });
+    return false;
   }
 
   private connect(session: Session, connect: approuter.Connect, cid: string): void {
@@ -341,6 +380,7 @@ export class Router {
     session.cancelAuthDeadline?.();
     session.appId = appId;
     session.publicKey = Uint8Array.from(connect.publicKey);
+    session.takesBatches = connect.takesBatches;
     this.byApp.set(appId, session);
     this.mesh?.appConnected(appId, this.clock.now());
     this.metrics.sessions.set(this.byApp.size);
@@ -390,6 +430,7 @@ export class Router {
           chats,
           replacedSession: Boolean(previous),
           pendingOffers,
+          takesBatches: true,
         },
       },
       cid,
@@ -580,4 +621,11 @@ export class Router {
     this.lastWarned.set(kind, now);
     this.logger.warn(fields, message);
   }
+}
+
+/** What a frame spends of its session's frame budget: one, or one per message and ack in a batch. */
+function frameCost(frame: InboundFrame): number {
+  if ("malformed" in frame || frame.body?.$case !== "batch") return 1;
+  const { messages, acks } = frame.body.value;
+  return Math.max(1, messages.length + acks.length);
 }

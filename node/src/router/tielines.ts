@@ -96,6 +96,10 @@ export class Tielines {
         return this.sync(fromNode, body.value);
       case "released":
         return this.released(fromNode, body.value);
+      case "batch":
+        for (const relay of body.value.relays) this.relay(fromNode, relay);
+        for (const ack of body.value.acks) this.relayAck(fromNode, ack);
+        return;
       default:
         return;
     }
@@ -456,7 +460,7 @@ export class Tielines {
 
   /** A sync for a chat this node does not carry (any more, or yet). */
   private adopt(node: string, s: nodemesh.ChatSync): void {
-    const { chats, clock, logger, mesh } = this.components;
+    const { chats, clock, mesh } = this.components;
     if (s.reply) return;
     if (chats.table.endedRecently(s.chatId)) return this.notCarried(node, s.chatId, s.appId);
     const ready = s.proof?.ready;

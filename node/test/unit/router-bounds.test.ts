@@ -14,6 +14,9 @@ import { RecordingSink } from "../support/sink.js";
 
 /** What a hostile app can make a node hold or do, and where each bound bites. */
 
+/** A well-formed chat id no chat has. */
+const UNKNOWN = "0".repeat(32);
+
 describe("Router: frames per second", () => {
   it("refuses frames past the budget and closes a stream that keeps flooding", async () => {
     const h = newRouter({ limits: { framesPerSecond: 10, badFramesPerMinute: 5 } });
@@ -21,18 +24,18 @@ describe("Router: frames per second", () => {
     app.connect();
     app.sink.take();
     // The burst (twice the rate) is spent by the connect and acks for nothing: every frame counts.
-    for (let i = 0; i < 19; i++) app.ack("no-such-chat", 0);
+    for (let i = 0; i < 19; i++) app.ack(UNKNOWN, 0);
     app.sink.take();
-    app.ack("no-such-chat", 0);
+    app.ack(UNKNOWN, 0);
     const refused = app.error();
     expect(refused.code).toBe(ErrorCode.ERROR_CODE_RATE_LIMITED);
     expect(refused.message).toContain("10 frames per second");
     expect(refused.retryAfterMs).toBeGreaterThan(0);
     expect(await metricValue(h.metrics.limitRefusals, { limit: "frame_rate" })).toBe(1);
     // Each refusal spends the bad-frame budget (5): the sixth closes the stream.
-    for (let i = 0; i < 4; i++) app.ack("no-such-chat", 0);
+    for (let i = 0; i < 4; i++) app.ack(UNKNOWN, 0);
     expect(app.sink.ended).toBe(false);
-    app.ack("no-such-chat", 0);
+    app.ack(UNKNOWN, 0);
     expect(app.sink.last("sessionClosed")?.reason).toBe(SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL);
     expect(app.sink.ended).toBe(true);
   });
@@ -44,7 +47,7 @@ describe("Router: frames per second", () => {
     app.sink.take();
     for (let i = 0; i < 100; i++) {
       h.clock.advance(100);
-      app.ack("no-such-chat", 0);
+      app.ack(UNKNOWN, 0);
       expect(app.error().code).toBe(ErrorCode.ERROR_CODE_UNKNOWN_CHAT);
     }
   });
@@ -201,5 +204,41 @@ describe("WriteQueues", () => {
     q.add("slow", 90);
     q.add("b", 40);
     expect(q.add("c", 30)).toBe("slow");
+  });
+});
+
+describe("Router: what a stranger's bytes get back", () => {
+  it("closes a stream whose first frame does not decode", () => {
+    const h = newRouter();
+    const app = h.app();
+    app.open();
+    h.router.receive(app.session!, { malformed: "uint64 timestamp_ms above 2^53 - 1" });
+    expect(app.sink.take().map((f) => f.body?.$case)).toEqual(["error", "sessionClosed"]);
+    expect(app.sink.ended).toBe(true);
+  });
+
+  it("refuses an oversized correlation_id without echoing it", () => {
+    const h = newRouter();
+    const app = h.app();
+    app.connect();
+    app.sink.take();
+    app.ack(UNKNOWN, 1, "x".repeat(200_000));
+    const error = app.error();
+    expect(error.code).toBe(ErrorCode.ERROR_CODE_INVALID_ARGUMENT);
+    expect(error.correlationId).toBe("");
+    expect(error.message.length).toBeLessThan(100);
+  });
+
+  it("refuses a malformed chat_id with INVALID_ARGUMENT, without echoing it", () => {
+    const h = newRouter();
+    const app = h.app();
+    app.connect();
+    app.sink.take();
+    app.message("z".repeat(200_000), 1, new Uint8Array([1]), "m1");
+    const error = app.error();
+    expect(error.code).toBe(ErrorCode.ERROR_CODE_INVALID_ARGUMENT);
+    expect(error.chatId).toBe("");
+    expect(error.correlationId).toBe("m1");
+    expect(error.message).toContain("32 lowercase hex");
   });
 });

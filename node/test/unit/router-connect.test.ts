@@ -341,7 +341,7 @@ describe("Router: session expiry and shutdown", () => {
     app.open();
     for (let t = 0; t < 9; t++) {
       h.clock.advance(1000);
-      h.router.receive(app.session!, { malformed: "keep-alive of a stranger" });
+      app.send({ $case: "heartbeat", value: { timestampMs: h.clock.now() } });
       h.router.sweep();
     }
     h.clock.advance(999);
