@@ -3,6 +3,7 @@
 // can, against the same chat on the same node with no attack, measured in the same run.
 
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { spawnNode } from "../../node/dist/cli/spawn-node.js";
@@ -29,7 +30,11 @@ const SETTLE_MS = 30_000;
 
 /** Each attack: the attacker's mode and options, and the limit label whose refusals show the bound biting. */
 const ATTACKS = {
-  "slow-reader": { args: { readers: 4 }, limits: ["queued_bytes"], rate: (r) => [r.cut, "readers cut"] },
+  "slow-reader": {
+    args: { readers: 4 },
+    limits: ["queued_bytes"],
+    rate: (r) => [r.bytesSent / 1e6, "MB sent to readers"],
+  },
   unauthenticated: {
     args: { streams: 1500, connections: 8, "every-ms": 500, reopen: true },
     limits: ["unauthenticated_sessions", "authenticate_within"],
@@ -89,11 +94,20 @@ async function oneAttack(name, spec, { measureMs, rounds }) {
         ...(name === "offer-flood" ? { to: victimB } : {}),
       });
       await sleep(WARMUP_MS);
-      runs.attacked.push(await measure(chat, measureMs));
+      const cpuBefore = cpuSeconds({ node: node.process.pid, attacker: attacker.pid });
+      const startedAt = performance.now();
+      const attacked = await measure(chat, measureMs);
+      const wallSeconds = (performance.now() - startedAt) / 1000;
+      const cpuAfter = cpuSeconds({ node: node.process.pid, attacker: attacker.pid });
+      // Share of one core each process used while the victim was measured.
+      attacked.cpuPercent = Object.fromEntries(
+        Object.keys(cpuAfter).map((k) => [k, Math.round(((cpuAfter[k] - cpuBefore[k]) / wallSeconds) * 100)]),
+      );
+      runs.attacked.push(attacked);
       const report = await attacker.stop();
       const after = await scrape(node);
       const [count, what] = spec.rate(report);
-      runs.attacker.push({ perSecond: Math.round((count / report.elapsedMs) * 1000), what, report });
+      runs.attacker.push({ perSecond: round((count / report.elapsedMs) * 1000, 1), what, report });
       runs.refusals.push(
         Object.fromEntries(
           spec.limits.map((l) => [
@@ -192,6 +206,7 @@ function startAttacker(node, mode, options) {
   });
   report.catch(() => {});
   return {
+    pid: child.pid,
     stop() {
       child.kill("SIGTERM");
       // An attacker stuck past its stop is killed; its missing report fails the scenario.
@@ -200,6 +215,21 @@ function startAttacker(node, mode, options) {
     },
   };
 }
+
+/** CPU seconds (user + system) each named process has used, from /proc (Linux; NaN elsewhere). */
+function cpuSeconds(pids) {
+  return Object.fromEntries(
+    Object.entries(pids).map(([name, pid]) => {
+      try {
+        const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+        return [name, (Number(fields[11]) + Number(fields[12])) / TICKS];
+      } catch {
+        return [name, Number.NaN];
+      }
+    }),
+  );
+}
+const TICKS = 100; // USER_HZ, 100 on every mainstream Linux
 
 function medianBy(runs) {
   const sorted = [...runs].sort((x, y) => x.p99Ms - y.p99Ms);

@@ -3,6 +3,10 @@
 const DETECTION_TARGET_MS = 3000;
 const THROUGHPUT_TARGET = 0.5;
 const GOSSIP_TARGET = 2;
+/** Issue 10: the victim chat under one attacking process keeps this share of its throughput… */
+const ATTACK_THROUGHPUT_TARGET = 0.8;
+/** …and its p99 stays within this multiple of the unattacked p99. */
+const ATTACK_P99_TARGET = 2;
 
 /** Each target of the issue with the measured value and whether it is met. */
 export function targets(r) {
@@ -79,6 +83,7 @@ messages.${r.partial ? `\n\n**Partial run** (quick: ${r.partial.quick}; scenario
   if (r.crypto) parts.push(cryptoSection(r.crypto));
   if (Object.keys(r.scenarios ?? {}).length > 0) parts.push(relaySection(r));
   if (r.memory) parts.push(memorySection(r.memory));
+  if (r.attack || !r.partial) parts.push(attackSection(r.attack));
   if (r.mesh) parts.push(meshSection(r));
   if (r.errors?.length) {
     parts.push(`## Failed scenarios\n\n${r.errors.map((e) => `- ${e.scenario}: ${e.error}`).join("\n")}`);
@@ -157,6 +162,39 @@ on a node shows its share of the latency in production.`;
 function memorySection(m) {
   return `**Memory** (node heap after a full GC): ${m.bytesPerSession} bytes per idle session
 (${m.sessions} sessions), ${m.bytesPerChat} bytes per idle chat (${m.chats} chats).`;
+}
+
+function attackSection(a) {
+  const intro = `## Victim chat under attack
+
+One chat (app A in the bench process → node → app B in its own process; 1024-byte messages sent
+at a fixed rate, each timed to its end-to-end ack) on a node with its default bounds, while one
+attacking process (\`test/hostile/attacker.mjs\`, connecting from 127.0.0.2) goes at the node
+as fast as it can: apps that accept chats and never read (slow-reader), streams that never
+connect and keep sending (unauthenticated), Connects with random signatures (connect-flood),
+pipelined frames the node ignores (frame-flood), offers to app B from fresh identities
+(offer-flood). Each attack has a node of its own; the same chat without the attack, on the same
+node, alternating round by round, is the baseline. **Throughput ratio**: messages acked per
+second under attack ÷ without (below 1: the node fell behind the victim's rate). **p99 ratio**:
+the victim's p99 latency under attack ÷ without. Targets (issue 10): ≥ ${ATTACK_THROUGHPUT_TARGET} and
+≤ ${ATTACK_P99_TARGET}. Run it alone with \`npm run bench -- --only attack\` (\`--quick\`: one round of 2 s).`;
+  if (!a) return `${intro}\n\nNot measured in this run.`;
+  const rows = Object.entries(a.attacks).map(([name, x]) => {
+    const met = x.throughputRatio >= ATTACK_THROUGHPUT_TARGET && x.p99Ratio <= ATTACK_P99_TARGET;
+    const refused = Object.entries(x.refusals[0] ?? {})
+      .map(([limit, n]) => `${limit} ${n}`)
+      .join(", ");
+    const cpu = x.attacked.cpuPercent ?? {};
+    return `| ${name} | ${x.attackerPerSecond} ${x.attackerWhat}/s | ${refused} | ${x.attacked.messagesPerSecond} / ${x.baseline.messagesPerSecond} | **${x.throughputRatio}** | ${x.attacked.p99Ms} / ${x.baseline.p99Ms} | **${x.p99Ratio}** | ${cpu.node ?? "–"} / ${cpu.attacker ?? "–"} | ${met ? "**yes**" : "**no**"} |`;
+  });
+  return `${intro}
+
+Victim: ${a.victimRate} msg/s for ${a.measureMs / 1000} s per measurement, ${a.rounds} round(s), median round of each;
+node flags \`${a.nodeFlags.join(" ")}\` (the victim's rate fits its budget; every bound at its default).
+
+| attack | attacker's rate | refusals (first round) | victim msg/s attacked / alone | throughput ratio | victim p99 ms attacked / alone | p99 ratio | CPU % node / attacker | met |
+|---|---|---|---|---|---|---|---|---|
+${rows.join("\n")}`;
 }
 
 function meshSection(r) {
