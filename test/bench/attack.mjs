@@ -63,7 +63,11 @@ export async function victimUnderAttack({ measureMs, rounds, only = Object.keys(
   const attacks = {};
   for (const name of only) {
     log(`attack: ${name}, victim at ${VICTIM_RATE} msg/s, ${rounds} rounds of ${measureMs} ms ...`);
-    attacks[name] = await oneAttack(name, ATTACKS[name], { measureMs, rounds });
+    // One attack failing (its attacker or its node) leaves the others to be measured.
+    attacks[name] = await oneAttack(name, ATTACKS[name], { measureMs, rounds }).catch((error) => {
+      log(`attack ${name} FAILED: ${error.stack ?? error}`);
+      return { error: String(error.message ?? error) };
+    });
   }
   return {
     victimRate: VICTIM_RATE,
@@ -94,6 +98,7 @@ async function oneAttack(name, spec, { measureMs, rounds }) {
         ...(name === "offer-flood" ? { to: victimB } : {}),
       });
       await sleep(WARMUP_MS);
+      await scrape(node); // the node's event-loop delay histogram restarts at each scrape
       const cpuBefore = cpuSeconds({ node: node.process.pid, attacker: attacker.pid });
       const startedAt = performance.now();
       const attacked = await measure(chat, measureMs);
@@ -103,9 +108,10 @@ async function oneAttack(name, spec, { measureMs, rounds }) {
       attacked.cpuPercent = Object.fromEntries(
         Object.keys(cpuAfter).map((k) => [k, Math.round(((cpuAfter[k] - cpuBefore[k]) / wallSeconds) * 100)]),
       );
+      const after = await scrape(node);
+      attacked.nodeLoopDelayP99Ms = round(after("hermes_nodejs_eventloop_lag_p99_seconds") * 1000, 1);
       runs.attacked.push(attacked);
       const report = await attacker.stop();
-      const after = await scrape(node);
       const [count, what] = spec.rate(report);
       runs.attacker.push({ perSecond: round((count / report.elapsedMs) * 1000, 1), what, report });
       runs.refusals.push(

@@ -180,20 +180,21 @@ the victim's p99 latency under attack ÷ without. Targets (issue 10): ≥ ${ATTA
 ≤ ${ATTACK_P99_TARGET}. Run it alone with \`npm run bench -- --only attack\` (\`--quick\`: one round of 2 s).`;
   if (!a) return `${intro}\n\nNot measured in this run.`;
   const rows = Object.entries(a.attacks).map(([name, x]) => {
+    if (x.error) return `| ${name} | failed: ${x.error} | | | | | | | | **no** |`;
     const met = x.throughputRatio >= ATTACK_THROUGHPUT_TARGET && x.p99Ratio <= ATTACK_P99_TARGET;
     const refused = Object.entries(x.refusals[0] ?? {})
       .map(([limit, n]) => `${limit} ${n}`)
       .join(", ");
     const cpu = x.attacked.cpuPercent ?? {};
-    return `| ${name} | ${x.attackerPerSecond} ${x.attackerWhat}/s | ${refused} | ${x.attacked.messagesPerSecond} / ${x.baseline.messagesPerSecond} | **${x.throughputRatio}** | ${x.attacked.p99Ms} / ${x.baseline.p99Ms} | **${x.p99Ratio}** | ${cpu.node ?? "–"} / ${cpu.attacker ?? "–"} | ${met ? "**yes**" : "**no**"} |`;
+    return `| ${name} | ${x.attackerPerSecond} ${x.attackerWhat}/s | ${refused} | ${x.attacked.messagesPerSecond} / ${x.baseline.messagesPerSecond} | **${x.throughputRatio}** | ${x.attacked.p99Ms} / ${x.baseline.p99Ms} | **${x.p99Ratio}** | ${cpu.node ?? "–"} / ${cpu.attacker ?? "–"} | ${x.attacked.nodeLoopDelayP99Ms ?? "–"} | ${met ? "**yes**" : "**no**"} |`;
   });
   return `${intro}
 
 Victim: ${a.victimRate} msg/s for ${a.measureMs / 1000} s per measurement, ${a.rounds} round(s), median round of each;
 node flags \`${a.nodeFlags.join(" ")}\` (the victim's rate fits its budget; every bound at its default).
 
-| attack | attacker's rate | refusals (first round) | victim msg/s attacked / alone | throughput ratio | victim p99 ms attacked / alone | p99 ratio | CPU % node / attacker | met |
-|---|---|---|---|---|---|---|---|---|
+| attack | attacker's rate | refusals (first round) | victim msg/s attacked / alone | throughput ratio | victim p99 ms attacked / alone | p99 ratio | CPU % node / attacker | node event-loop delay p99 ms | met |
+|---|---|---|---|---|---|---|---|---|---|
 ${rows.join("\n")}`;
 }
 

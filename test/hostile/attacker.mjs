@@ -70,17 +70,24 @@ const modes = {
   "offer-flood": offerFlood,
 };
 if (!modes[mode]) fail(`unknown mode ${mode} (known: ${Object.keys(modes).join(", ")})`);
+/** What the attack has done so far: each mode fills it in as it goes. */
 let report = {};
+const finish = (extra = {}) => {
+  process.stdout.write(`${JSON.stringify({ mode, elapsedMs: Date.now() - started, ...report, ...extra })}\n`);
+  process.exit(0);
+};
+/** After SIGTERM, streams still waiting on the node get this long to wind down before the report goes out. */
+const STOP_GRACE_MS = 2000;
 process.once("SIGTERM", () => {
   stopping = true;
+  setTimeout(finish, STOP_GRACE_MS);
 });
 try {
   report = await modes[mode]();
+  finish();
 } catch (error) {
-  report = { ...report, error: String(error?.stack ?? error) };
+  finish({ error: String(error?.stack ?? error) });
 }
-process.stdout.write(`${JSON.stringify({ mode, elapsedMs: Date.now() - started, ...report })}\n`);
-process.exit(0);
 
 /**
  * Each round, `readers` apps each accept a chat from an accomplice and stop reading; the
@@ -133,11 +140,14 @@ async function unauthenticated() {
     challenged: 0,
     refusedAtOnce: 0,
     closeDetails: {},
-    /** Challenged streams: ms from opening to SessionClosed, and to the stream's end. */
-    toldClosedMs: [],
-    challengedOpenMs: [],
-    /** Streams refused at once: ms from opening to the stream's end. */
-    refusedOpenMs: [],
+    /** Challenged streams: how many were told SessionClosed, and the longest from opening to it. */
+    toldClosed: 0,
+    toldClosedMsMax: 0,
+    /** Streams that ended for good, challenged or refused at once, and the longest each stayed open. */
+    challengedEnded: 0,
+    challengedOpenMsMax: 0,
+    refusedEnded: 0,
+    refusedOpenMsMax: 0,
     stillOpen: 0,
   };
   report = result;
@@ -149,7 +159,9 @@ async function unauthenticated() {
     stream.onFrame = (frame) => {
       if (frame.body !== "sessionClosed") return;
       tally(result.closeDetails, frame.sessionClosed.detail);
-      if (challenged) result.toldClosedMs.push(Date.now() - openedAt);
+      if (!challenged) return;
+      result.toldClosed++;
+      result.toldClosedMsMax = Math.max(result.toldClosedMsMax, Date.now() - openedAt);
     };
     const first = await stream.next(["challenge", "sessionClosed"]).catch(() => undefined);
     challenged = first?.body === "challenge";
@@ -163,8 +175,11 @@ async function unauthenticated() {
       })(),
     ]);
     clearInterval(beat);
-    if (closed) result[challenged ? "challengedOpenMs" : "refusedOpenMs"].push(Date.now() - openedAt);
-    else {
+    if (closed) {
+      const kind = challenged ? "challenged" : "refused";
+      result[`${kind}Ended`]++;
+      result[`${kind}OpenMsMax`] = Math.max(result[`${kind}OpenMsMax`], Date.now() - openedAt);
+    } else {
       result.stillOpen++;
       stream.close();
     }
