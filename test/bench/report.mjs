@@ -191,7 +191,8 @@ the victim's p99 latency under attack ÷ without. Targets (issue 10): ≥ ${ATTA
   return `${intro}
 
 Victim: ${a.victimRate} msg/s for ${a.measureMs / 1000} s per measurement, ${a.rounds} round(s), median round of each;
-node flags \`${a.nodeFlags.join(" ")}\` (the victim's rate fits its budget; every bound at its default).
+node flags \`${a.nodeFlags.join(" ")}\` (the victim's rate fits its budget; every bound at its default);
+load average ${a.loadAverage ?? "?"} at the end.
 
 | attack | attacker's rate | refusals (first round) | victim msg/s attacked / alone | throughput ratio | victim p99 ms attacked / alone | p99 ratio | CPU % node / attacker | node event-loop delay p99 ms | met |
 |---|---|---|---|---|---|---|---|---|---|
