@@ -1,8 +1,10 @@
 export {
   acceptFields,
   acceptOf,
+  type ConnectProof,
   checkReady,
   connectFields,
+  connectProof,
   offerFields,
   offerFrame,
   offerOf,
@@ -16,6 +18,7 @@ export {
   signResume,
   verifyAccept,
   verifyConnect,
+  verifyConnectProof,
   verifyOffer,
   verifyResume,
 } from "./chat-transcript.js";

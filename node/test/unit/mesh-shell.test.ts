@@ -3,13 +3,16 @@ import { nodemesh } from "@hermes/proto";
 import { describe, expect, it } from "vitest";
 import { defaultConfig } from "../../src/config/index.js";
 import { Identity } from "../../src/identity/index.js";
+import { proofOf } from "../../src/mesh/app-claims.js";
 import { DIRECTORY_DELTA_BATCH_MS, TIELINE_REOPEN_INTERVAL_MS } from "../../src/mesh/config.js";
 import { signDescriptor } from "../../src/mesh/descriptor.js";
 import { EnvelopeSealer } from "../../src/mesh/envelope.js";
 import { IsolationWatch } from "../../src/mesh/isolation.js";
 import { Mesh, type NodeLostReason } from "../../src/mesh/mesh.js";
+import { verifyConnectProof } from "../../src/protocol/index.js";
 import { createLogger, Metrics } from "../../src/telemetry/index.js";
 import { FakeClock } from "../../src/utils/fake-clock.js";
+import { proofFor } from "../support/frames.js";
 import { FakePeerLinks } from "../support/peer-links.js";
 
 /** A mesh shell on a fake clock and in-memory links, with one live peer that joined through it. */
@@ -76,9 +79,9 @@ describe("mesh shell timers, under a fake clock", () => {
   it("batches app connects within one window into a single directory delta per peer", () => {
     const { clock, links, mesh } = meshWithPeer();
     links.gossip.length = 0;
-    const apps = [Identity.generate().id, Identity.generate().id, Identity.generate().id];
+    const apps = [Identity.generate(), Identity.generate(), Identity.generate()];
     for (const app of apps) {
-      mesh.appConnected(app, clock.now());
+      mesh.appConnected(app.id, proofFor(app, mesh.nodeId, clock.now()));
       clock.advance(Math.floor(DIRECTORY_DELTA_BATCH_MS / 4));
     }
     clock.advance(DIRECTORY_DELTA_BATCH_MS);
@@ -87,7 +90,10 @@ describe("mesh shell timers, under a fake clock", () => {
       .filter((body) => body?.$case === "directoryDelta");
     expect(deltas).toHaveLength(1);
     const delta = deltas[0]!.$case === "directoryDelta" ? deltas[0]!.value : undefined;
-    expect(delta?.added.map((a) => a.appId).sort()).toEqual([...apps].sort());
+    expect(delta?.added.map((a) => a.appId).sort()).toEqual(apps.map((a) => a.id).sort());
+    // Each with the app's Connect here: the proof another node asks for before it acts on a move.
+    for (const entry of delta?.added ?? [])
+      expect(verifyConnectProof(entry.appId, proofOf(mesh.nodeId, entry))).toBe(true);
   });
 
   it("says when it is cut off from every other node, and when it is back in touch", () => {
