@@ -214,3 +214,78 @@ describe("AppDirectory: other nodes' apps", () => {
     expect(d.size).toBe(1);
   });
 });
+
+describe("AppDirectory: admitting other nodes' entries", () => {
+  it("asks only about entries that change what it holds for that node", () => {
+    const d = new AppDirectory(SELF, 1);
+    d.applySnapshot({ nodeId: N1, version: 1, apps: [bareEntry(app(1), 10), bareEntry(app(2), 20)] });
+    const asked: string[] = [];
+    const admit = (e: nodemesh.AppEntry) => {
+      asked.push(`${e.appId.slice(0, 4)}@${e.connectedAtMs}`);
+      return true;
+    };
+    // app1 unchanged, app2 reconnected there, app3 new.
+    d.applySnapshot(
+      { nodeId: N1, version: 2, apps: [bareEntry(app(1), 10), bareEntry(app(2), 25), bareEntry(app(3), 30)] },
+      admit,
+    );
+    expect(asked).toEqual(["app2@25", "app3@30"]);
+    asked.length = 0;
+    d.applyDelta(
+      delta({ fromVersion: 2, toVersion: 3, added: [bareEntry(app(1), 10), bareEntry(app(4), 40)] }),
+      admit,
+    );
+    expect(asked).toEqual(["app4@40"]);
+  });
+
+  it("a refused entry changes nothing: a new app stays out, a held one keeps its time", () => {
+    const d = new AppDirectory(SELF, 1);
+    d.applySnapshot({ nodeId: N1, version: 1, apps: [bareEntry(app(1), 10)] });
+    const refuse = () => false;
+    expect(
+      d.applySnapshot(
+        { nodeId: N1, version: 2, apps: [bareEntry(app(1), 99), bareEntry(app(2), 99)] },
+        refuse,
+      ),
+    ).toBe(true);
+    expect(d.snapshotOf(N1)).toEqual({ nodeId: N1, version: 2, apps: [bareEntry(app(1), 10)] });
+    expect(
+      d.applyDelta(
+        delta({ fromVersion: 2, toVersion: 3, added: [bareEntry(app(3), 99)], removed: [] }),
+        refuse,
+      ),
+    ).toBe("applied");
+    expect(d.locate(app(3))).toBeUndefined();
+    expect(d.knownVersion(N1)).toBe(3);
+  });
+
+  it("is not asked about a delta it does not apply (stale or across a gap)", () => {
+    const d = new AppDirectory(SELF, 1);
+    d.applySnapshot({ nodeId: N1, version: 5, apps: [] });
+    let asked = 0;
+    const admit = () => {
+      asked++;
+      return true;
+    };
+    d.applyDelta(delta({ fromVersion: 3, toVersion: 4, added: [bareEntry(app(1), 1)] }), admit);
+    d.applyDelta(delta({ fromVersion: 7, toVersion: 8, added: [bareEntry(app(1), 1)] }), admit);
+    d.applySnapshot({ nodeId: N1, version: 5, apps: [bareEntry(app(1), 1)] }, admit);
+    expect(asked).toBe(0);
+  });
+
+  it("publishes its own apps with their proofs, and relays others' without", () => {
+    const n1 = new AppDirectory(N1, 1);
+    const proven = {
+      ...bareEntry(app(1), 10),
+      publicKey: new Uint8Array(32).fill(1),
+      signature: new Uint8Array(64).fill(2),
+      nonce: new Uint8Array(32).fill(3),
+    };
+    n1.localConnected(proven);
+    expect(n1.snapshot().apps).toEqual([proven]);
+    expect(n1.takeDelta()?.added).toEqual([proven]);
+    const self = new AppDirectory(SELF, 1);
+    self.applySnapshot(n1.snapshot());
+    expect(self.snapshotOf(N1)?.apps).toEqual([bareEntry(app(1), 10)]);
+  });
+});
