@@ -406,6 +406,7 @@ export class Mesh extends EventEmitter<{
     address: string,
     sync: Extract<MembershipMessage, { type: "sync" }>,
   ): Promise<void> {
+    const moved: [string, ClaimCheck][] = [];
     try {
       const response = await this.links.join(
         address,
@@ -413,11 +414,21 @@ export class Mesh extends EventEmitter<{
         this.config.membership.syncTimeoutMs,
       );
       const peer = openDescriptor(response.node, this.clock.now(), this.clockSkewMs);
-      // Other nodes' lists come relayed, without proofs: an unproven claim about an app this node
-      // acts on is left out (no refusal: the node it names tells its own list, with proofs).
       for (const snapshot of response.directory) {
         if (this.isGone(snapshot.nodeId)) continue;
-        this.directory.applySnapshot(snapshot, new ClaimCheck(snapshot.nodeId, this.watch).admit);
+        const claims = new ClaimCheck(snapshot.nodeId, this.watch);
+        for (const entry of snapshot.apps) claims.admit(entry);
+        // Lists relayed for other nodes carry no proofs. One that would move an app this node acts
+        // on is not taken (no refusal): that node is asked for its own list, proofs included,
+        // which taking this one's version would make look stale.
+        if (claims.refusals.length > 0) {
+          this.logger.debug(
+            { peer: snapshot.nodeId, seed: address },
+            "relayed app list needs proofs: not taken",
+          );
+        } else if (this.directory.applySnapshot(snapshot)) {
+          moved.push([snapshot.nodeId, claims]);
+        }
       }
       this.membership.handle(address, {
         type: "sync-reply",
@@ -440,6 +451,9 @@ export class Mesh extends EventEmitter<{
       this.emit("joinAttempted", address, false);
       this.logger.warn({ seed: address, err: (error as Error).message }, "join attempt failed");
     }
+    // Proven moves in the lists taken, told once the members are known (their versions make the
+    // same lists stale when gossip brings them again).
+    for (const [nodeId, claims] of moved) this.settleClaims(nodeId, claims, address);
   }
 
   private descriptor(): nodemesh.SignedDescriptor {

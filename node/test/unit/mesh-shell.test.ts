@@ -142,6 +142,16 @@ describe("mesh shell timers, under a fake clock", () => {
   });
 });
 
+/** appLocated events and unproven_claim refusals of a mesh shell. */
+function watched(w: ReturnType<typeof meshWithPeer>) {
+  const located: [string, string, ConnectProof][] = [];
+  w.mesh.on("appLocated", (...args) => located.push(args));
+  const refused = () =>
+    metricValue(w.metrics.registry.getSingleMetric("hermes_mesh_refused_frames_total") as Counter<string>, {
+      code: "unproven_claim",
+    });
+  return { located, refused };
+}
 describe("directory claims through the mesh shell", () => {
   /** The peer's signed gossip, as the mesh service hands it over. */
   function fromPeer(w: ReturnType<typeof meshWithPeer>) {
@@ -164,16 +174,6 @@ describe("directory claims through the mesh shell", () => {
         );
       },
     };
-  }
-
-  function watched(w: ReturnType<typeof meshWithPeer>) {
-    const located: [string, string, ConnectProof][] = [];
-    w.mesh.on("appLocated", (...args) => located.push(args));
-    const refused = () =>
-      metricValue(w.metrics.registry.getSingleMetric("hermes_mesh_refused_frames_total") as Counter<string>, {
-        code: "unproven_claim",
-      });
-    return { located, refused };
   }
 
   it("a peer's unproven claim to an app connected here is refused and counted; the app stays here", async () => {
@@ -225,6 +225,48 @@ describe("directory claims through the mesh shell", () => {
     const entry = provenEntry(followed, w.peer.id, 6);
     peer.delta([entry]);
     expect(located).toEqual([[followed.id, w.peer.id, proofOf(w.peer.id, entry)]]);
+  });
+});
+
+describe("directory lists relayed in a JoinResponse", () => {
+  it("are not taken when they would move an app this node follows: the node they describe tells its own", async () => {
+    const w = meshWithPeer();
+    const { located, refused } = watched(w);
+    const seed = Identity.generate();
+    const third = Identity.generate();
+    const [followed, stranger] = [Identity.generate(), Identity.generate()];
+    w.mesh.followApps((appId) => appId === followed.id);
+    const thirdList = (apps: nodemesh.AppEntry[]) => ({ nodeId: third.id, version: 7, apps });
+    w.links.join = async () => ({
+      node: signDescriptor(
+        seed,
+        { meshEndpoint: "10.0.0.9:7401", appEndpoint: "10.0.0.9:7400", incarnation: 1, metadata: {} },
+        w.clock.now(),
+      ),
+      members: [],
+      directory: [
+        // As relayed: no proofs. The stranger alone would be taken; with the followed app, not.
+        thirdList([bareEntry(followed.id, 5), bareEntry(stranger.id, 5)]),
+        { nodeId: seed.id, version: 3, apps: [provenEntry(followed, seed.id, 4)] },
+      ],
+    });
+    await w.mesh.join(["10.0.0.9:7401"]);
+    expect(w.mesh.directory.knownVersion(third.id)).toBe(0);
+    expect(w.mesh.directory.locate(stranger.id)).toBeUndefined();
+    // The seed's own list, with its proof, is taken, and its move told.
+    expect(w.mesh.directory.knownVersion(seed.id)).toBe(3);
+    expect(located.map(([appId, nodeId]) => [appId, nodeId])).toEqual([[followed.id, seed.id]]);
+    expect(await refused()).toBe(0);
+    // The third node's own list of the same version, proofs included, is then not stale.
+    const sealer = new EnvelopeSealer(third, "10.0.0.3:7401", 1, () => w.clock.now());
+    const own = thirdList([provenEntry(followed, third.id, 5), bareEntry(stranger.id, 5)]);
+    w.mesh.receiveGossip(
+      sealer.seal(w.mesh.nodeId, 7, { $case: "directorySnapshot", value: own }),
+      "10.0.0.3",
+    );
+    expect(w.mesh.directory.knownVersion(third.id)).toBe(7);
+    expect(w.mesh.directory.locate(followed.id)?.nodeId).toBe(third.id);
+    expect(located.map(([, nodeId]) => nodeId)).toEqual([seed.id, third.id]);
   });
 });
 
