@@ -420,7 +420,7 @@ export class Mesh extends EventEmitter<{
         for (const entry of snapshot.apps) claims.admit(entry);
         // Lists relayed for other nodes carry no proofs. One that would move an app this node acts
         // on is not taken (no refusal): that node is asked for its own list, proofs included,
-        // which taking this one's version would make look stale.
+        // and would find its version taken already, its list ignored as stale.
         if (claims.refusals.length > 0) {
           this.logger.debug(
             { peer: snapshot.nodeId, seed: address },

@@ -112,12 +112,12 @@ export class PersistedPeers implements PeerSource {
     } catch {
       return [];
     }
-    if (answered || this.closed) {
+    const held = [...this.entries.values()].filter((peer) => peer.address === canonical);
+    // Not ours to forget (a static or DNS peer, or one aged out), or it answered.
+    if (answered || this.closed || held.length === 0) {
       this.failingSince.delete(canonical);
       return [];
     }
-    const held = [...this.entries.values()].filter((peer) => peer.address === canonical);
-    if (held.length === 0) return []; // not ours to forget (a static or DNS peer)
     const now = this.clock.now();
     const since = this.failingSince.get(canonical);
     if (since === undefined) this.failingSince.set(canonical, now);
