@@ -78,7 +78,7 @@ describe("remembered peers that never answer", () => {
     const forgotten = () => lines.filter((l) => l.msg.startsWith("remembered peer forgotten"));
 
     // Discovery rounds every ~10 s, each join given syncTimeoutMs: step through them.
-    const stepMs = 1000;
+    const stepMs = 2500;
     for (let waited = 0; waited < UNANSWERED_FORGET_MS - 30_000; waited += stepMs) {
       clock.advance(stepMs);
       await tick();
