@@ -2,13 +2,7 @@ import { randomBytes } from "node:crypto";
 import { approuter, type nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
 import { CHAT_ID_PATTERN, deriveId, ID_PATTERN, type Identity } from "../identity/index.js";
-import {
-  type ConnectProof,
-  connectProof,
-  offerFrame,
-  type SignedOffer,
-  verifyConnect,
-} from "../protocol/index.js";
+import { type ConnectProof, connectProof, offerFrame } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
 import { AddressBudgets } from "./address-budgets.js";
@@ -17,8 +11,9 @@ import { directionFrom, peerOf, rewind } from "./chat.js";
 import { acceptChat, deleteChat, rejectChat, startChat } from "./chat-requests.js";
 import type { ChatStore } from "./chat-store.js";
 import { Chats, type NodeBody } from "./chats.js";
-import { ABUSIVE, checkSkew, codeLabel, type Refusal } from "./checks.js";
+import { ABUSIVE, checkConnect, codeLabel, type Refusal } from "./checks.js";
 import type { RouterLimits, RouterTimeouts } from "./config.js";
+import { connectAck } from "./connect-ack.js";
 import { type AppLocator, localOnly, type MeshLink } from "./locator.js";
 import { ack, message } from "./messages.js";
 import { resumeChats } from "./resume.js";
@@ -348,7 +343,7 @@ export class Router {
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many connects");
       return;
     }
-    const problem = this.checkConnect(session, connect);
+    const problem = checkConnect(connect, this.nodeId, session.nonce, this.timeContext());
     if (problem) {
       this.metrics.connects.inc({ result: "auth_failed" });
       this.addresses.failed(session.remoteAddress, this.clock.now());
@@ -399,67 +394,20 @@ export class Router {
     this.logger.info({ app: appId, session: session.id, replaced: Boolean(previous) }, "app connected");
 
     const ended = resumeChats(this.host, session, connect.resume);
-    const chats: approuter.ChatState[] = [];
-    const offers: SignedOffer[] = [];
-    const pendingOffers: string[] = [];
-    for (const chat of this.chats.table.of(appId)) {
-      if (chat.state === "ready") {
-        chats.push({
-          ready: chat.ready,
-          ackedByPeer: directionFrom(chat, appId).acked,
-          deliveredToMe: directionFrom(chat, peerOf(chat, appId)).acked,
-        });
-      } else if (chat.offer.targetAppId === appId) {
-        offers.push(chat.offer);
-      } else {
-        pendingOffers.push(chat.id);
-      }
-    }
-    const { limits, timeouts } = this;
+    const { ack, offers } = connectAck(this.chats.table, {
+      sessionId: session.id,
+      appId,
+      nodeId: this.nodeId,
+      nodePublicKey: this.identity.publicKey,
+      limits: this.limits,
+      timeouts: this.timeouts,
+      endpoints: this.locator.endpoints(),
+      replaced: Boolean(previous),
+    });
     // Before the ConnectAck, so that the app knows why a chat it resumed is not in it.
     for (const end of ended) this.send(session, { $case: "chatDeleted", value: end });
-    this.send(
-      session,
-      {
-        $case: "connectAck",
-        value: {
-          sessionId: session.id,
-          appId,
-          nodeId: this.nodeId,
-          nodePublicKey: this.identity.publicKey,
-          heartbeatIntervalMs: timeouts.heartbeatIntervalMs,
-          limits: {
-            maxFrameBytes: limits.maxFrameBytes,
-            maxCiphertextBytes: limits.maxCiphertextBytes,
-            messagesPerSecond: limits.messagesPerSecond,
-            chatStartsPerMinute: limits.chatStartsPerMinute,
-            maxChats: limits.maxChatsPerApp,
-            sessionIdleMs: timeouts.sessionIdleMs,
-            chatIdleMs: timeouts.chatIdleMs,
-          },
-          endpoints: this.locator.endpoints().map((l) => ({ nodeId: l.nodeId, appEndpoint: l.appEndpoint })),
-          chats,
-          replacedSession: Boolean(previous),
-          pendingOffers,
-          takesBatches: true,
-        },
-      },
-      cid,
-    );
+    this.send(session, { $case: "connectAck", value: ack }, cid);
     for (const offer of offers) this.send(session, { $case: "chatOffer", value: offerFrame(offer) });
-  }
-
-  private checkConnect(session: Session, connect: approuter.Connect): string | undefined {
-    if (connect.publicKey.length !== 32)
-      return `public_key must be 32 bytes, got ${connect.publicKey.length}`;
-    if (!Buffer.from(connect.nonce).equals(Buffer.from(session.nonce)))
-      return "nonce does not match this stream's challenge";
-    const skew = checkSkew(connect.timestampMs, this.timeContext());
-    if (skew) return skew;
-    if (!verifyConnect(this.nodeId, deriveId(connect.publicKey), connect)) {
-      return "signature does not verify (is it signed for this node and this challenge?)";
-    }
-    return undefined;
   }
 
   // ---- lookups
