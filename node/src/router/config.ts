@@ -11,6 +11,16 @@ export interface RouterLimits {
   maxSessions: number;
   /** Bad frames tolerated per session per minute before the node closes it. */
   badFramesPerMinute: number;
+  /** Connections open at once on the app port; more are refused (an app needs one). */
+  maxConnections: number;
+  /** Connections open at once on the app port from one address (IPv6: one /64). Apps behind one NAT share it. */
+  maxConnectionsPerAddress: number;
+  /**
+   * File descriptors kept out of reach of accepted connections (app and mesh ports together), for
+   * the admin port, the keystore, outbound mesh connections and DNS: connections may use at most
+   * the soft RLIMIT_NOFILE minus this.
+   */
+  reservedFileDescriptors: number;
 }
 
 /** The router's timers. */
@@ -26,6 +36,8 @@ export interface RouterTimeouts {
   clockSkewMs: number;
   /** How long SIGTERM waits for sessions to close and the keystore to flush. */
   shutdownGraceMs: number;
+  /** An app-port connection with no open stream for this long is closed (apps keep one stream open). */
+  connectionIdleMs: number;
 }
 
 export const defaultRouterLimits: Readonly<RouterLimits> = Object.freeze({
@@ -37,6 +49,9 @@ export const defaultRouterLimits: Readonly<RouterLimits> = Object.freeze({
   maxChatsPerApp: 256,
   maxSessions: 100000,
   badFramesPerMinute: 30,
+  maxConnections: 100000,
+  maxConnectionsPerAddress: 4096,
+  reservedFileDescriptors: 64,
 });
 
 export const defaultRouterTimeouts: Readonly<RouterTimeouts> = Object.freeze({
@@ -47,4 +62,5 @@ export const defaultRouterTimeouts: Readonly<RouterTimeouts> = Object.freeze({
   sweepIntervalMs: 5000,
   clockSkewMs: 300000,
   shutdownGraceMs: 10000,
+  connectionIdleMs: 30000,
 });
