@@ -188,7 +188,9 @@ function descriptorBudget(config: NodeConfig, clock: Clock, logger: Logger): Des
   const limit = readSoftFdLimit();
   const budget = new DescriptorBudget({ clock, countOpen: countOpenFds }, { limit, reserve });
   if (limit === undefined) {
-    logger.warn("cannot read the file descriptor limit (/proc/self/limits); the descriptor reserve is not enforced");
+    logger.warn(
+      "cannot read the file descriptor limit (/proc/self/limits); the descriptor reserve is not enforced",
+    );
     return budget;
   }
   const open = budget.openNow();

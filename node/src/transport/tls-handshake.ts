@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import type { Server as TlsServer, TLSSocket } from "node:tls";
+import type { TLSSocket, Server as TlsServer } from "node:tls";
 import type { Clock } from "../utils/clock.js";
 import { peerRefusal } from "./tls.js";
 
@@ -36,7 +36,9 @@ export class TlsHandshakes {
       const finish = this.pending.get(connectionId(secure));
       if (!finish) return void secure.destroy();
       const refusal = peerRefusal(secure);
-      finish(refusal ? { ok: false, reason: "untrusted_peer", detail: refusal } : { ok: true, socket: secure });
+      finish(
+        refusal ? { ok: false, reason: "untrusted_peer", detail: refusal } : { ok: true, socket: secure },
+      );
     });
     server.on("tlsClientError", (error: NodeJS.ErrnoException, secure: TLSSocket) => {
       this.pending.get(connectionId(secure))?.({
@@ -66,7 +68,8 @@ export class TlsHandshakes {
       finish({ ok: false, reason: "tls_handshake", detail: "closed during the handshake" });
     this.pending.set(id, finish);
     cancelTimer = this.clock.setTimeout(
-      () => finish({ ok: false, reason: "tls_handshake", detail: `no handshake within ${this.timeoutMs} ms` }),
+      () =>
+        finish({ ok: false, reason: "tls_handshake", detail: `no handshake within ${this.timeoutMs} ms` }),
       this.timeoutMs,
     );
     socket.once("close", closedEarly);

@@ -1,7 +1,7 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { createServer, type Server as TlsServer, type TLSSocket } from "node:tls";
+import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 
 /**

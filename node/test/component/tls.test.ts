@@ -86,14 +86,14 @@ async function startServer(credentials: MeshCredentials): Promise<number> {
 }
 
 const handlers = {
-    whoAmI: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-      const auth = call.getAuthContext();
-      const answer: WhoAmI = {
-        transport: auth.transportSecurityType ?? null,
-        peerSerial: auth.sslPeerCertificate?.serialNumber?.toLowerCase() ?? null,
-      };
-      callback(null, Buffer.from(JSON.stringify(answer)));
-    },
+  whoAmI: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+    const auth = call.getAuthContext();
+    const answer: WhoAmI = {
+      transport: auth.transportSecurityType ?? null,
+      peerSerial: auth.sslPeerCertificate?.serialNumber?.toLowerCase() ?? null,
+    };
+    callback(null, Buffer.from(JSON.stringify(answer)));
+  },
 };
 
 /** A client on its own subchannel pool, so every client makes a fresh connection. */

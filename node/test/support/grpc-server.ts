@@ -33,6 +33,7 @@ export async function testGrpcServer(
     /** Descriptors kept free; with a limit the test chooses. */
     descriptors?: { limit: number | undefined; reserve: number };
     services?: (server: grpc.Server) => void;
+    grpcOptions?: grpc.ServerOptions;
   } = {},
 ): Promise<TestServer> {
   const logs: Record<string, unknown>[] = [];
@@ -56,8 +57,10 @@ export async function testGrpcServer(
       port: options.port ?? "mesh",
       listen: "127.0.0.1:0",
       bounds: { ...OPEN_BOUNDS, ...options.bounds },
-      grpcOptions: {},
-      ...(options.tls ? { tls: { server: options.tls, handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000 } } : {}),
+      grpcOptions: options.grpcOptions ?? {},
+      ...(options.tls
+        ? { tls: { server: options.tls, handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000 } }
+        : {}),
     },
   );
   options.services?.(server.grpc);
