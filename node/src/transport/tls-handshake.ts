@@ -64,8 +64,13 @@ export class TlsHandshakes {
       if (!outcome.ok) socket.destroy();
       done(outcome);
     };
+    // A peer that does not trust this node's certificate usually hangs up without an alert.
     const closedEarly = () =>
-      finish({ ok: false, reason: "tls_handshake", detail: "closed during the handshake" });
+      finish({
+        ok: false,
+        reason: "tls_handshake",
+        detail: "the peer closed the connection during the handshake (does it trust this node's CA?)",
+      });
     this.pending.set(id, finish);
     cancelTimer = this.clock.setTimeout(
       () =>

@@ -175,7 +175,7 @@ export function loadTlsFiles(config: Pick<MeshTlsConfig, "cert" | "key" | "ca">)
   const files = {
     cert: readTlsFile("cert", config.cert),
     key: readTlsFile("key", config.key),
-    ca: readTlsFile("ca", config.ca),
+    ca: pemBundle(readTlsFile("ca", config.ca)),
   };
   const chain = parseCertificates("cert", config.cert, files.cert);
   const cas = parseCertificates("ca", config.ca, files.ca);
@@ -209,6 +209,16 @@ function readTlsFile(name: "cert" | "key" | "ca", path: string): Buffer {
 }
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * The certificates of a bundle one per line: OpenSSL skips a certificate whose BEGIN line follows
+ * the previous END on the same line, which is what `cat` makes of PEM files without a final
+ * newline (as `hermes certs` writes them), so a CA bundle would trust only its first CA.
+ */
+function pemBundle(data: Buffer): Buffer {
+  const blocks = data.toString("utf8").match(PEM_CERT);
+  return blocks ? Buffer.from(`${blocks.join("\n")}\n`) : data;
+}
 
 function parseCertificates(name: "cert" | "ca", path: string, data: Buffer): X509Certificate[] {
   const blocks = data.toString("utf8").match(PEM_CERT) ?? [];
@@ -374,9 +384,10 @@ class ReloadingProvider implements CertificateProvider {
     for (const listener of this.identityListeners) listener(update);
   };
 
-  private readonly onCa = (update: CaUpdate | null): void => {
+  private readonly onCa = (read: CaUpdate | null): void => {
     if (this.closed) return;
-    if (update === null) return this.reject("ca", this.readFailure(["ca"]));
+    if (read === null) return this.reject("ca", this.readFailure(["ca"]));
+    const update = { caCertificate: pemBundle(read.caCertificate) };
     if (update.caCertificate.equals(this.ca.caCertificate)) return;
     try {
       parseCertificates("ca", this.paths.ca, update.caCertificate);

@@ -102,7 +102,7 @@ const linesFor = (reason: string) =>
   s.logs.filter((l) => l.msg === "connection refused" && l.reason === reason);
 
 /** One TLS connection that trusts the mesh CA and presents `as`; resolves when the server closed it. */
-function tlsAttempt(as: { cert?: string; key?: string }): Promise<void> {
+function tlsAttempt(as: { ca?: string; cert?: string; key?: string }): Promise<void> {
   return new Promise((resolve) => {
     const socket = tlsConnect({
       port: s.port,
@@ -166,15 +166,25 @@ describe("mesh TLS refusals", () => {
     });
   });
 
-  it("refuses a broken handshake and one that never comes", async () => {
+  it("refuses a broken handshake, one that never comes, and one the peer gives up", async () => {
     const before = await refused("tls_handshake");
     // A TLS record header followed by bytes that are no ClientHello.
     await raw(Buffer.from([0x16, 3, 1, 0, 5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
     await raw(undefined);
-    expect(await refused("tls_handshake")).toBe(before + 2);
+    // A peer that trusts another CA hangs up when it sees this node's certificate.
+    const stranger = await issue(otherCa, "stranger");
+    await tlsAttempt({ ca: otherCa.certPem, cert: stranger.certPem, key: stranger.keyPem });
+    // The peer hung up first: the node sees it a moment later.
+    for (let waited = 0; (await refused("tls_handshake")) < before + 3 && waited < 5000; waited += 20)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(await refused("tls_handshake")).toBe(before + 3);
     const details = s.logs.filter((l) => l.reason === "tls_handshake").map((l) => String(l.detail));
     expect(details.length).toBeGreaterThanOrEqual(1);
-    expect(details.every((d) => /^ERR_SSL_|^no handshake within 300 ms$/.test(d))).toBe(true);
+    expect(
+      details.every((d) =>
+        /^ERR_SSL_|^no handshake within 300 ms$|^the peer closed the connection during the handshake/.test(d),
+      ),
+    ).toBe(true);
   });
 
   it("counts every refusal of a flood but logs one line a second per reason", async () => {

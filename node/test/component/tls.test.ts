@@ -197,6 +197,19 @@ describe("mesh mTLS", () => {
     await call(client(`127.0.0.1:${port}`, sslAs(await issue(ca, "node-b"))));
   });
 
+  it("trusts every CA of a bundle, even of PEM files concatenated without a final newline", async () => {
+    expect(otherCa.certPem.endsWith("\n")).toBe(false);
+    const files = await nodeFiles("a", await issue(ca, "node-a"));
+    // As `cat other-ca.pem ca.pem > bundle.pem` makes it: the mesh CA's BEGIN line follows an END.
+    await put(files.ca, otherCa.certPem + ca.certPem);
+    const server = track(meshCredentials(files));
+    const port = await startServer(server);
+    const peerFiles = await nodeFiles("b", await issue(ca, "node-b"));
+    await put(peerFiles.ca, otherCa.certPem + ca.certPem);
+    const peer = track(meshCredentials(peerFiles));
+    expect((await call(client(`127.0.0.1:${port}`, peer.channel))).transport).toBe("ssl");
+  });
+
   it("rejects a server whose certificate comes from another CA", async () => {
     const impostor = track(meshCredentials(await nodeFiles("x", await issue(otherCa, "node-x"), otherCa)));
     const port = await startServer(impostor);
