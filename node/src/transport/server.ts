@@ -70,7 +70,6 @@ export class GrpcServer {
   private readonly injector: ReturnType<grpc.Server["createConnectionInjector"]>;
   private readonly handshakes: TlsHandshakes | undefined;
   private readonly logs: LogThrottle;
-  private readonly logger: Logger;
   private readonly net: NetServer;
   private boundPort = 0;
   private closing: Promise<void> | undefined;
@@ -80,17 +79,12 @@ export class GrpcServer {
     private readonly init: GrpcServerInit,
   ) {
     const { clock, metrics, descriptors } = components;
-    this.logger = components.logger;
     this.logs = new LogThrottle(clock, REFUSAL_LOG_INTERVAL_MS);
     this.table = new ConnectionTable({ clock, descriptors, onIdle: (id) => this.closeIdle(id) }, init.bounds);
     this.grpc = new grpc.Server({ ...init.grpcOptions, interceptors: [this.callTracker] });
     this.injector = this.grpc.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     this.handshakes = init.tls && new TlsHandshakes(init.tls.server, clock, init.tls.handshakeTimeoutMs);
     this.net = createServer({ noDelay: true }, (socket) => this.accepted(socket));
-    // After listening, an error is a failed accept (EMFILE, ENFILE): the server keeps listening.
-    this.net.on("error", (error: NodeJS.ErrnoException) =>
-      this.refused("accept_error", undefined, error.code ?? error.message),
-    );
     metrics.connections.set({ port: init.port }, 0);
   }
 
@@ -103,6 +97,10 @@ export class GrpcServer {
       this.net.once("error", failed);
       this.net.listen({ host: host || undefined, port }, () => {
         this.net.off("error", failed);
+        // From now on an error is a failed accept (EMFILE, ENFILE); the server keeps listening.
+        this.net.on("error", (error: NodeJS.ErrnoException) =>
+          this.refused("accept_error", undefined, error.code ?? error.message),
+        );
         resolve();
       });
     });
@@ -177,7 +175,7 @@ export class GrpcServer {
     this.components.metrics.connectionsIdleClosed.inc({ port: this.init.port });
     const line = this.logs.admit("idle");
     if (line)
-      this.logger.info(
+      this.components.logger.info(
         { port: this.init.port, remote: socket?.remoteAddress, idleMs: this.init.bounds.idleMs, ...line },
         "idle connection closed",
       );
@@ -189,7 +187,10 @@ export class GrpcServer {
     this.components.metrics.connectionsRefused.inc({ port: this.init.port, reason });
     const line = this.logs.admit(reason);
     if (line)
-      this.logger.warn({ port: this.init.port, reason, remote, detail, ...line }, "connection refused");
+      this.components.logger.warn(
+        { port: this.init.port, reason, remote, detail, ...line },
+        "connection refused",
+      );
   }
 }
 
