@@ -97,7 +97,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
   mesh?.mesh.on("isolated", (isolated) => {
     if (isolated) router.sendAway("this node is cut off from the rest of the mesh");
   });
-  addAppRouter(server.grpc, router, logger);
+  addAppRouter(server.grpc, { router, logger, metrics }, config.limits);
 
   let serving = true;
   const flush = async () => {

@@ -340,6 +340,9 @@ describe.sequential("Hermes on a real cluster", () => {
         duplicated: 0,
         reordered: 0,
       });
+      // Chats outlive their nodes: the one chat went on across every restart.
+      expect(final.chatsStarted, "chats started").toBe(1);
+      expect([final.told.a.chatsEnded, final.told.b.chatsEnded], "chats ended, by app").toEqual([{}, {}]);
     },
   );
 

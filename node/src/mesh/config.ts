@@ -83,6 +83,11 @@ export const defaultMeshConfig: Readonly<MeshConfig> = Object.freeze({
 export const REFUSAL_LOG_INTERVAL_MS = 1000;
 /** A lost tieline is re-dialled this often (within PeerLinks' backoff) while its peer is live. */
 export const TIELINE_REOPEN_INTERVAL_MS = 100;
+/**
+ * A tieline whose peer has not answered its hello within this is given up and dialled again:
+ * frames written to it meanwhile would otherwise wait, unsent and unrefused, for ever.
+ */
+export const TIELINE_HELLO_TIMEOUT_MS = 5000;
 /** App connects and disconnects within this window travel as one directory delta. */
 export const DIRECTORY_DELTA_BATCH_MS = 50;
 /** A node is asked for its whole app list at most once per this interval, unless a delta was missed. */

@@ -18,6 +18,7 @@ import {
 import { openDescriptor, signDescriptor } from "./descriptor.js";
 import { AppDirectory } from "./directory.js";
 import { EnvelopeSealer, MeshFrameError, openEnvelope, type Refusal, ReplayGuard } from "./envelope.js";
+import { IsolationWatch } from "./isolation.js";
 import {
   isLive,
   type Member,
@@ -25,6 +26,7 @@ import {
   Membership,
   type MembershipEvent,
   type MembershipMessage,
+  suspicionMinTimeoutMs,
   toRecord,
 } from "./membership/index.js";
 import { MeshMetrics } from "./mesh-metrics.js";
@@ -98,8 +100,10 @@ export class Mesh extends EventEmitter<{
   private readonly joinedVia = new Map<string, string>();
   private readonly lastRefusalLog = new Map<Refusal, { at: number; suppressed: number }>();
   private cancelDelta: (() => void) | undefined;
+  private cancelIsolationCheck: (() => void) | undefined;
   private joined = false;
   private isolated = false;
+  private readonly isolation: IsolationWatch;
 
   constructor(components: MeshComponents, init: MeshInit) {
     super();
@@ -145,6 +149,7 @@ export class Mesh extends EventEmitter<{
       tielines: () => this.membership.members().filter((m) => this.links.isRouteUp(m.id)).length,
     });
     this.membership.onEvent((event) => this.onMembershipEvent(event));
+    this.isolation = new IsolationWatch(clock.now(), init.config.membership.probeTimeoutMs);
     this.links.on("routeUp", (nodeId) => {
       this.graceTimers.get(nodeId)?.();
       this.graceTimers.delete(nodeId);
@@ -157,6 +162,8 @@ export class Mesh extends EventEmitter<{
 
   start(): void {
     this.membership.start();
+    const tickMs = this.config.membership.probeTimeoutMs;
+    this.cancelIsolationCheck = this.clock.setInterval(() => this.checkIsolation(), tickMs);
   }
 
   /** Joins through seed addresses; resolves with how many answered. */
@@ -191,6 +198,7 @@ export class Mesh extends EventEmitter<{
   stop(): void {
     this.membership.stop();
     this.cancelDelta?.();
+    this.cancelIsolationCheck?.();
     for (const cancel of this.graceTimers.values()) cancel();
     for (const cancel of this.reopenTimers.values()) cancel();
     this.links.close();
@@ -278,6 +286,8 @@ export class Mesh extends EventEmitter<{
     const bytes = envelope.payload.length + envelope.signature.length;
     this.metrics.gossipBytes.inc({ direction: "received" }, bytes);
     this.metrics.gossipMessages.inc({ direction: "received" });
+    this.isolation.heard(this.clock.now());
+    if (this.isolated) this.setIsolated(false);
     const sender = payload.senderId;
     const body = payload.body!;
     const boot = this.boots.get(sender);
@@ -539,8 +549,22 @@ export class Mesh extends EventEmitter<{
     return member !== undefined && isLive(member.state);
   }
 
+  /**
+   * Cut off when no peer was heard for as long as the others take to declare a silent node dead
+   * (a probe's timeout and the suspicion that follows).
+   */
+  private checkIsolation(): void {
+    const { probeTimeoutMs, probeIntervalMs, suspicionMult } = this.config.membership;
+    const members = this.membership.members();
+    const afterMs = probeTimeoutMs + suspicionMinTimeoutMs(suspicionMult, members.length, probeIntervalMs);
+    const silent = this.isolation.silent(this.clock.now(), afterMs);
+    const livePeers = members.some((m) => m.id !== this.nodeId && isLive(m.state));
+    if (silent && livePeers && !this.isolated) this.setIsolated(true);
+  }
+
   private setIsolated(isolated: boolean): void {
     this.isolated = isolated;
+    this.membership.setCutOff(isolated);
     if (isolated) this.logger.warn("cut off from every other node of the mesh");
     else this.logger.info("in touch with the mesh again");
     this.emit("isolated", isolated);

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { Identity } from "../identity/index.js";
 import { backoffDelay } from "../utils/backoff.js";
 import type { Clock } from "../utils/clock.js";
+import { TIELINE_HELLO_TIMEOUT_MS } from "./config.js";
 import { checkRouteHello, routeHello } from "./descriptor.js";
 
 const { NodeMeshClient } = nodemesh;
@@ -192,8 +193,14 @@ export class PeerLinks extends EventEmitter<PeerLinkEvents> implements PeerLinks
     this.routes.set(nodeId, link);
     const { identity, clock, logger } = this.components;
     call.write({ body: { $case: "hello", value: routeHello(identity, nodeId, clock.now()) } });
+    const cancelHelloTimer = clock.setTimeout(() => {
+      if (link.up || this.routes.get(nodeId) !== link) return;
+      lost(`no hello from ${address} within ${TIELINE_HELLO_TIMEOUT_MS} ms`);
+      call.cancel();
+    }, TIELINE_HELLO_TIMEOUT_MS);
     call.on("data", (frame: nodemesh.RouteFrame) => {
       if (link.up || frame.body?.$case !== "hello") return;
+      cancelHelloTimer();
       try {
         const peer = checkRouteHello(frame.body.value, identity.id, clock.now(), this.init.clockSkewMs);
         if (peer !== nodeId) throw new Error(`expected node ${nodeId}, ${address} is ${peer}`);
@@ -207,6 +214,7 @@ export class PeerLinks extends EventEmitter<PeerLinkEvents> implements PeerLinks
       this.emit("routeUp", nodeId);
     });
     const lost = (why: string) => {
+      cancelHelloTimer();
       if (this.routes.get(nodeId) !== link) return;
       this.routes.delete(nodeId);
       this.failed(`route ${nodeId}`);

@@ -1,21 +1,28 @@
+import http2 from "node:http2";
 import type * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
 import type { Logger } from "pino";
+import type { Metrics } from "../telemetry/metrics.js";
 import { decodeOrMalformed } from "../transport/server.js";
+import type { RouterLimits } from "./config.js";
 import type { InboundFrame, Router } from "./router.js";
+import type { Session } from "./session.js";
+import { WriteQueues } from "./write-queues.js";
 
-const { AppFrame, AppRouterService } = approuter;
+const { AppFrame, NodeFrame, AppRouterService } = approuter;
 
-/** Frames queued on one app's stream beyond which the app is considered too slow to keep up. */
-const MAX_QUEUED_FRAMES = 20_000;
+/** Slow readers are logged at most once per this interval; every one is counted. */
+const SLOW_LOG_INTERVAL_MS = 1000;
 
 /**
  * Decoding never throws into grpc-js: bytes that are not an AppFrame become a `malformed`
- * frame, which the router answers with an error while the stream stays up.
+ * frame, which the router answers with an error while the stream stays up. Frames out are
+ * encoded here (the shell counts their bytes), so grpc-js passes them through.
  */
 const openMethod = {
   ...AppRouterService.open,
   requestDeserialize: decodeOrMalformed(AppFrame.decode) as (bytes: Buffer) => InboundFrame,
+  responseSerialize: (bytes: Buffer) => bytes,
 };
 
 export function appServerOptions(maxFrameBytes: number): grpc.ServerOptions {
@@ -26,37 +33,72 @@ export function appServerOptions(maxFrameBytes: number): grpc.ServerOptions {
     "grpc.keepalive_time_ms": 30_000,
     "grpc.keepalive_timeout_ms": 10_000,
     "grpc.keepalive_permit_without_calls": 1,
-    "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+    "grpc.http2.min_ping_interval_without_data_ms": 1_000,
   };
 }
 
+type OpenCall = grpc.ServerDuplexStream<InboundFrame, Buffer>;
+
+export interface AppServiceComponents {
+  router: Router;
+  logger: Logger;
+  metrics: Metrics;
+}
+
 /** The AppRouter gRPC service: a thin shell that feeds each Open stream to the router. */
-export function addAppRouter(server: grpc.Server, router: Router, logger: Logger): void {
+export function addAppRouter(
+  server: grpc.Server,
+  components: AppServiceComponents,
+  limits: RouterLimits,
+): void {
+  const { router, logger, metrics } = components;
+  const queues = new WriteQueues<OpenCall>(limits);
+  const sessions = new Map<OpenCall, Session>();
+  metrics.setQueuedBytesSource(() => queues.totalBytes);
+  let lastSlowLog = Number.NEGATIVE_INFINITY;
+  /** Ends a stream that reads too slowly, and drops what it held at once (a plain end would wait for it). */
+  const cutSlow = (call: OpenCall) => {
+    const session = sessions.get(call);
+    metrics.limitRefusals.inc({ limit: "queued_bytes" });
+    if (Date.now() - lastSlowLog > SLOW_LOG_INTERVAL_MS) {
+      lastSlowLog = Date.now();
+      logger.warn(
+        { session: session?.id, app: session?.appId || undefined, queuedBytes: queues.totalBytes },
+        "app reads too slowly: stream closed",
+      );
+    }
+    if (session) router.disconnected(session);
+    queues.drop(call);
+    sessions.delete(call);
+    resetStream(call);
+  };
+
   server.addService({ open: openMethod } as unknown as grpc.ServiceDefinition, {
-    open: (call: grpc.ServerDuplexStream<InboundFrame, approuter.NodeFrame>) => {
+    open: (call: OpenCall) => {
       let ended = false;
-      const session = router.open({
-        send(frame) {
-          if (ended) return;
-          call.write(frame);
-          if (call.writableLength > MAX_QUEUED_FRAMES) {
-            logger.warn(
-              { session: session.id, queued: call.writableLength },
-              "app too slow, closing its stream",
-            );
-            this.end();
-            router.disconnected(session);
-          }
+      const session = router.open(
+        {
+          send(frame) {
+            if (ended) return;
+            const bytes = Buffer.from(NodeFrame.encode(frame).finish());
+            const tooMuch = queues.add(call, bytes.length);
+            call.write(bytes, () => queues.taken(call, bytes.length));
+            if (tooMuch) cutSlow(tooMuch);
+          },
+          end() {
+            if (ended) return;
+            ended = true;
+            call.end();
+          },
         },
-        end() {
-          if (ended) return;
-          ended = true;
-          call.end();
-        },
-      });
+        hostOf(call.getPeer()),
+      );
+      sessions.set(call, session);
       call.on("data", (frame: InboundFrame) => router.receive(session, frame));
       const gone = () => {
         ended = true;
+        queues.drop(call);
+        sessions.delete(call);
         router.disconnected(session);
       };
       call.on("end", () => {
@@ -68,4 +110,20 @@ export function addAppRouter(server: grpc.Server, router: Router, logger: Logger
       call.on("close", gone);
     },
   });
+}
+
+/** "1.2.3.4:5678" or "[::1]:5678" → the host. */
+function hostOf(peer: string): string {
+  return peer.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+}
+
+/**
+ * Resets the HTTP/2 stream under a call, dropping the frames still queued on it. grpc-js has
+ * no public way to abort a server call; its call object keeps the HTTP/2 stream as `stream`.
+ */
+function resetStream(call: OpenCall): void {
+  const inner = (call as unknown as { call?: { stream?: http2.ServerHttp2Stream } }).call;
+  const stream = inner?.stream;
+  if (stream && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+  else call.end();
 }

@@ -2,7 +2,7 @@ import { approuter } from "@hermes/proto";
 import { offerFrame, readyOf, type SignedOffer } from "../protocol/index.js";
 import type { AppFrameHost } from "./app-host.js";
 import { type Chat, isParticipant, type PendingChat, remoteRoute } from "./chat.js";
-import { checkAccept, checkOffer, type Refusal } from "./checks.js";
+import { checkAccept, checkOffer, checkPendingOffers, type Refusal } from "./checks.js";
 import type { RouterLimits } from "./config.js";
 import type { Session } from "./session.js";
 
@@ -51,6 +51,11 @@ export function startChat(
     );
   }
   if (table.countedFor(appId) >= host.limits.maxChatsPerApp) return refuse(tooManyChats(host.limits));
+  const waiting = checkPendingOffers(
+    table.pendingOffersTo(start.targetAppId),
+    host.limits.maxPendingOffersPerApp,
+  );
+  if (waiting) return refuse(waiting, 1000);
   const target = host.session(start.targetAppId);
   const remote = target ? undefined : host.mesh?.locate(start.targetAppId);
   if (!target && !remote) {

@@ -95,6 +95,13 @@ export class ChatTable {
     }
   }
 
+  /** Offers waiting for `appId`'s answer. */
+  pendingOffersTo(appId: string): number {
+    let n = 0;
+    for (const chat of this.of(appId)) if (chat.state === "pending" && chat.offer.targetAppId === appId) n++;
+    return n;
+  }
+
   /** Chats that count against an app's limit: ready ones and offers it made (not offers it received). */
   countedFor(appId: string): number {
     let n = 0;

@@ -103,3 +103,26 @@ export function checkCiphertextSize(bytes: number, maxCiphertextBytes: number): 
     limit: "frame_size",
   };
 }
+
+/** Told to a sender with too many unacknowledged messages: acks usually come within this. */
+export const IN_FLIGHT_RETRY_MS = 100;
+
+/** A sender may have at most `max` messages relayed and not acknowledged in one direction. */
+export function checkInFlight(acked: number, seq: number, max: number): Refusal | undefined {
+  if (seq - acked <= max) return undefined;
+  return {
+    code: ErrorCode.ERROR_CODE_RATE_LIMITED,
+    message: `more than ${max} messages of this chat unacknowledged; wait for acks`,
+    limit: "in_flight",
+  };
+}
+
+/** An app may have at most `max` offers waiting for its answer. */
+export function checkPendingOffers(waiting: number, max: number): Refusal | undefined {
+  if (waiting < max) return undefined;
+  return {
+    code: ErrorCode.ERROR_CODE_RATE_LIMITED,
+    message: `the target has ${max} offers waiting for an answer; retry later`,
+    limit: "pending_offers",
+  };
+}

@@ -11,6 +11,25 @@ export interface RouterLimits {
   maxSessions: number;
   /** Bad frames tolerated per session per minute before the node closes it. */
   badFramesPerMinute: number;
+  /**
+   * Frames of any kind a session may send per second (bursts twice that). Beyond it each frame is
+   * refused with RATE_LIMITED and spends the bad-frame budget, so a flood closes the session.
+   */
+  framesPerSecond: number;
+  /** A chat direction may have this many messages relayed and not yet acknowledged; beyond, RATE_LIMITED. */
+  maxInFlightPerChat: number;
+  /** Offers waiting for one app's answer at most; more get RATE_LIMITED (a flood of fresh identities). */
+  maxPendingOffersPerApp: number;
+  /** Bytes queued towards one app (written, not yet taken by its connection); beyond, the stream is closed. */
+  maxQueuedBytesPerSession: number;
+  /** Bytes queued towards all apps; beyond, the stream holding most is closed. */
+  maxQueuedBytes: number;
+  /** Streams open and not yet authenticated, at most; more are closed at once. */
+  maxUnauthenticatedSessions: number;
+  /** Connects verified per second per remote address (bursts twice that); beyond, RATE_LIMITED before any signature check. */
+  connectsPerSecondPerAddress: number;
+  /** Failed connects per minute per remote address; beyond, its connects are refused unchecked until the budget refills. */
+  connectFailuresPerMinutePerAddress: number;
   /** Connections open at once on the app port; more are refused (an app needs one). */
   maxConnections: number;
   /** Connections open at once on the app port from one address (IPv6: one /64). Apps behind one NAT share it. */
@@ -36,6 +55,8 @@ export interface RouterTimeouts {
   clockSkewMs: number;
   /** How long SIGTERM waits for sessions to close and the keystore to flush. */
   shutdownGraceMs: number;
+  /** A stream must connect within this long of opening, whatever it sends meanwhile. */
+  authenticateWithinMs: number;
   /** An app-port connection with no open stream for this long is closed (apps keep one stream open). */
   connectionIdleMs: number;
 }
@@ -49,6 +70,14 @@ export const defaultRouterLimits: Readonly<RouterLimits> = Object.freeze({
   maxChatsPerApp: 256,
   maxSessions: 100000,
   badFramesPerMinute: 30,
+  framesPerSecond: 1000,
+  maxInFlightPerChat: 256,
+  maxPendingOffersPerApp: 32,
+  maxQueuedBytesPerSession: 4 * 1024 * 1024,
+  maxQueuedBytes: 256 * 1024 * 1024,
+  maxUnauthenticatedSessions: 1000,
+  connectsPerSecondPerAddress: 20,
+  connectFailuresPerMinutePerAddress: 30,
   maxConnections: 100000,
   maxConnectionsPerAddress: 4096,
   reservedFileDescriptors: 64,
@@ -62,5 +91,6 @@ export const defaultRouterTimeouts: Readonly<RouterTimeouts> = Object.freeze({
   sweepIntervalMs: 5000,
   clockSkewMs: 300000,
   shutdownGraceMs: 10000,
+  authenticateWithinMs: 10000,
   connectionIdleMs: 30000,
 });

@@ -1,7 +1,7 @@
 import { approuter } from "@hermes/proto";
 import type { AppFrameHost } from "./app-host.js";
 import { applyAck, directionFrom, isParticipant, judgeSeq, peerOf, resyncAfterRestore } from "./chat.js";
-import { checkCiphertextSize } from "./checks.js";
+import { checkCiphertextSize, checkInFlight, IN_FLIGHT_RETRY_MS } from "./checks.js";
 import type { Session } from "./session.js";
 
 /**
@@ -74,6 +74,8 @@ export function message(host: AppFrameHost, session: Session, m: approuter.ChatM
     case "forward":
       break;
   }
+  const tooMany = checkInFlight(dir.acked, m.seq, host.limits.maxInFlightPerChat);
+  if (tooMany) return host.refuse(session, tooMany, { ...detail, retryAfterMs: IN_FLIGHT_RETRY_MS });
   const peerId = peerOf(chat, appId);
   const { route } = chat;
   if (route.kind === "remote" && (route.node === "" || !route.reachable)) {

@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { approuter, type nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
-import { deriveId, ID_PATTERN, type Identity } from "../identity/index.js";
+import { CHAT_ID_PATTERN, deriveId, ID_PATTERN, type Identity } from "../identity/index.js";
 import { offerFrame, type SignedOffer, verifyConnect } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
+import { AddressBudgets } from "./address-budgets.js";
 import type { AppFrameHost, ErrorDetail } from "./app-host.js";
 import { directionFrom, peerOf, rewind } from "./chat.js";
 import { acceptChat, deleteChat, rejectChat, startChat } from "./chat-requests.js";
@@ -25,8 +26,10 @@ export const PROTOCOL_VERSION = 1;
 /** A frame as it comes off the wire: decoded, or the reason it could not be. */
 export type InboundFrame = approuter.AppFrame | { malformed: string };
 
-/** Unauthenticated streams get this long to connect (or sessionIdleMs, when that is shorter). */
-const UNAUTHENTICATED_MAX_MS = 10_000;
+/** Refusals are all counted; each kind is logged at most once per this interval. */
+const REFUSAL_LOG_INTERVAL_MS = 1000;
+/** Longest correlation_id taken (the SDK's are a few characters); a longer one is refused, not echoed. */
+const MAX_CORRELATION_ID_LENGTH = 128;
 /** Told to apps refused for capacity: when to try again. */
 const AT_CAPACITY_RETRY_MS = 5000;
 
@@ -59,6 +62,9 @@ export class Router {
    * disconnecting and connecting again does not reset an app's rate limits.
    */
   private readonly leftBudgets = new Map<string, { budgets: AppBudgets; at: number }>();
+  private readonly addresses: AddressBudgets;
+  /** When each kind of rate-limited warning was last logged. */
+  private readonly lastWarned = new Map<string, number>();
   private readonly locator: AppLocator;
   private readonly mesh: MeshLink | undefined;
   private readonly store: ChatStore;
@@ -82,6 +88,7 @@ export class Router {
     this.limits = init.limits;
     this.timeouts = init.timeouts;
     this.locator = mesh ?? localOnly;
+    this.addresses = new AddressBudgets(init.limits);
     this.mesh = mesh;
     this.store = store;
     this.chats = new Chats({
@@ -165,14 +172,33 @@ export class Router {
 
   // ---- session lifecycle
 
-  open(sink: SessionSink): Session {
+  /** A new stream from `remoteAddress` (its host; empty when unknown). */
+  open(sink: SessionSink, remoteAddress = ""): Session {
     const now = this.clock.now();
-    const session = new Session(randomBytes(16).toString("hex"), randomBytes(32), sink, this.limits, now);
+    const id = randomBytes(16).toString("hex");
+    const session = new Session(id, randomBytes(32), sink, this.limits, now, remoteAddress);
     this.sessions.add(session);
     if (!this.accepting) {
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_SHUTDOWN, "node is shutting down");
       return session;
     }
+    if (this.sessions.size - this.byApp.size > this.limits.maxUnauthenticatedSessions) {
+      this.metrics.limitRefusals.inc({ limit: "unauthenticated_sessions" });
+      this.warnOnce(
+        "unauthenticated_sessions",
+        { remote: remoteAddress },
+        "too many streams not yet connected",
+      );
+      this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_SHUTDOWN, "node at capacity");
+      return session;
+    }
+    // Whatever it sends meanwhile, a stream that does not connect in time goes.
+    const within = this.timeouts.authenticateWithinMs;
+    session.cancelAuthDeadline = this.clock.setTimeout(() => {
+      if (session.state !== "challenged") return;
+      this.metrics.limitRefusals.inc({ limit: "authenticate_within" });
+      this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_IDLE, `no connect within ${within} ms`);
+    }, within);
     this.send(session, {
       $case: "challenge",
       value: {
@@ -189,21 +215,57 @@ export class Router {
   disconnected(session: Session): void {
     this.sessions.delete(session);
     if (session.state === "closed") return;
+    session.cancelAuthDeadline?.();
     this.detach(session);
     session.state = "closed";
   }
 
   receive(session: Session, frame: InboundFrame): void {
     if (session.state === "closed") return;
-    session.lastSeen = this.clock.now();
+    const now = this.clock.now();
+    session.lastSeen = now;
+    const frames = session.frames.take(now);
+    if (!frames.ok) {
+      // Every kind of frame counts, the ignored ones too (an ack for seq 0 costs as much to read).
+      this.refuse(
+        session,
+        {
+          code: ErrorCode.ERROR_CODE_RATE_LIMITED,
+          message: `more than ${this.limits.framesPerSecond} frames per second`,
+          limit: "frame_rate",
+        },
+        { retryAfterMs: frames.retryAfterMs },
+      );
+      this.spendBadFrame(session);
+      return;
+    }
     if ("malformed" in frame) {
       this.fail(session, ErrorCode.ERROR_CODE_MALFORMED_FRAME, `not an AppFrame: ${frame.malformed}`);
+      // Before a Connect there is nothing to keep the stream for.
+      if (session.state === "challenged")
+        this.close(
+          session,
+          SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL,
+          "a malformed frame before connect",
+        );
+      return;
+    }
+    // What a node echoes back stays small: an oversized id is refused, not repeated.
+    if (frame.correlationId.length > MAX_CORRELATION_ID_LENGTH) {
+      const message = `correlation_id longer than ${MAX_CORRELATION_ID_LENGTH} characters`;
+      this.fail(session, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, message);
       return;
     }
     const cid = frame.correlationId;
     const body = frame.body;
     if (!body) {
       this.fail(session, ErrorCode.ERROR_CODE_MALFORMED_FRAME, "frame has no body", { correlationId: cid });
+      return;
+    }
+    const chatId = (body.value as { chatId?: string }).chatId;
+    if (chatId !== undefined && !CHAT_ID_PATTERN.test(chatId)) {
+      const message = "chat_id must be 32 lowercase hex characters";
+      this.fail(session, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, message, { correlationId: cid });
       return;
     }
     if (body.$case === "connect") return this.connect(session, body.value, cid);
@@ -240,9 +302,26 @@ export class Router {
       });
       return;
     }
+    // A signature check is the dearest thing a stranger can ask for: budgeted per address.
+    const allowed = this.addresses.takeConnect(session.remoteAddress, this.clock.now());
+    if (!allowed.ok) {
+      this.metrics.connects.inc({ result: "refused" });
+      this.refuse(
+        session,
+        {
+          code: ErrorCode.ERROR_CODE_RATE_LIMITED,
+          message: `too many connects from ${session.remoteAddress || "this address"}; retry later`,
+          limit: "connect_rate",
+        },
+        { correlationId: cid, retryAfterMs: allowed.retryAfterMs },
+      );
+      this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many connects");
+      return;
+    }
     const problem = this.checkConnect(session, connect);
     if (problem) {
       this.metrics.connects.inc({ result: "auth_failed" });
+      this.addresses.failed(session.remoteAddress, this.clock.now());
       this.fail(session, ErrorCode.ERROR_CODE_AUTH_FAILED, problem, { correlationId: cid });
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "authentication failed");
       return;
@@ -276,6 +355,7 @@ export class Router {
     }
     this.leftBudgets.delete(appId);
     session.state = "connected";
+    session.cancelAuthDeadline?.();
     session.appId = appId;
     session.publicKey = Uint8Array.from(connect.publicKey);
     this.byApp.set(appId, session);
@@ -374,11 +454,13 @@ export class Router {
   sweep(): void {
     const now = this.clock.now();
     const t = this.timeouts;
-    const unauthenticatedMs = Math.min(t.sessionIdleMs, UNAUTHENTICATED_MAX_MS);
     for (const session of this.sessions) {
-      const limit = session.state === "connected" ? t.sessionIdleMs : unauthenticatedMs;
-      if (now - session.lastSeen > limit) {
-        this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_IDLE, `no frame for ${limit} ms`);
+      if (session.state === "connected" && now - session.lastSeen > t.sessionIdleMs) {
+        this.close(
+          session,
+          SessionCloseReason.SESSION_CLOSE_REASON_IDLE,
+          `no frame for ${t.sessionIdleMs} ms`,
+        );
       }
     }
     for (const chat of [...this.chats.table.all()]) {
@@ -443,6 +525,7 @@ export class Router {
 
   private close(session: Session, reason: approuter.SessionCloseReason, detail: string): void {
     if (session.state === "closed") return;
+    session.cancelAuthDeadline?.();
     this.detach(session);
     session.state = "closed";
     this.sessions.delete(session);
@@ -486,9 +569,22 @@ export class Router {
       },
       detail.correlationId ?? "",
     );
-    if (ABUSIVE.has(code) && !session.badFrames.take(this.clock.now()).ok) {
-      this.metrics.limitRefusals.inc({ limit: "bad_frames" });
-      this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many bad frames");
-    }
+    if (ABUSIVE.has(code)) this.spendBadFrame(session);
+  }
+
+  /** One more bad frame; past the budget the session is closed. */
+  private spendBadFrame(session: Session): void {
+    if (session.state === "closed" || session.badFrames.take(this.clock.now()).ok) return;
+    this.metrics.limitRefusals.inc({ limit: "bad_frames" });
+    this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many bad frames");
+  }
+
+  /** A warning per kind at most once per REFUSAL_LOG_INTERVAL_MS: a flood is counted, not logged line by line. */
+  private warnOnce(kind: string, fields: object, message: string): void {
+    const now = this.clock.now();
+    const last = this.lastWarned.get(kind) ?? Number.NEGATIVE_INFINITY;
+    if (now - last < REFUSAL_LOG_INTERVAL_MS) return;
+    this.lastWarned.set(kind, now);
+    this.logger.warn(fields, message);
   }
 }

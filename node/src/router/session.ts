@@ -13,6 +13,7 @@ export interface SessionLimits {
   messageBurst: number;
   chatStartsPerMinute: number;
   badFramesPerMinute: number;
+  framesPerSecond: number;
 }
 
 /** Per-app budgets. They move with the app to its next session, so reconnecting does not refill them. */
@@ -26,13 +27,18 @@ export class AppBudgets {
   }
 }
 
+/** One app stream: challenged until the app connects, then the app's session, then closed. */
 export class Session {
   state: "challenged" | "connected" | "closed" = "challenged";
   appId = "";
   publicKey: Uint8Array = new Uint8Array(0);
   budgets: AppBudgets;
   readonly badFrames: TokenBucket;
+  /** Every frame the stream sends spends one. */
+  readonly frames: TokenBucket;
   lastSeen: number;
+  /** Cancels the deadline to connect by. */
+  cancelAuthDeadline: (() => void) | undefined;
 
   constructor(
     readonly id: string,
@@ -40,9 +46,12 @@ export class Session {
     readonly sink: SessionSink,
     limits: SessionLimits,
     readonly openedAt: number,
+    /** The remote host the stream came from (no port); empty when unknown. */
+    readonly remoteAddress = "",
   ) {
     this.lastSeen = openedAt;
     this.budgets = new AppBudgets(limits, openedAt);
     this.badFrames = new TokenBucket(limits.badFramesPerMinute, 60_000, limits.badFramesPerMinute, openedAt);
+    this.frames = new TokenBucket(limits.framesPerSecond, 1000, limits.framesPerSecond * 2, openedAt);
   }
 }

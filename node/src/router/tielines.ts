@@ -21,10 +21,13 @@ import type { Chats } from "./chats.js";
 import {
   checkAccept,
   checkCiphertextSize,
+  checkInFlight,
   checkOffer,
+  checkPendingOffers,
   checkReadyMatches,
   checkSkew,
   codeLabel,
+  IN_FLIGHT_RETRY_MS,
   type Refusal,
 } from "./checks.js";
 import type { RouterLimits } from "./config.js";
@@ -204,6 +207,11 @@ export class Tielines {
           ? { code: ErrorCode.ERROR_CODE_REPLAYED, message: "this chat id was used before" }
           : undefined);
     if (refusal) return this.refuse(node, o.chatId, refusal);
+    const waiting = checkPendingOffers(
+      chats.table.pendingOffersTo(o.targetAppId),
+      this.init.limits.maxPendingOffersPerApp,
+    );
+    if (waiting) return this.refuse(node, o.chatId, waiting, { retryAfterMs: PEER_RETRY_MS });
     const target = chats.localSession(o.targetAppId);
     if (!target) {
       return this.refuse(node, o.chatId, {
@@ -299,6 +307,8 @@ export class Tielines {
       case "forward":
         break;
     }
+    const tooMany = checkInFlight(dir.acked, r.seq, this.init.limits.maxInFlightPerChat);
+    if (tooMany) return this.refuse(node, chat.id, tooMany, { seq: r.seq, retryAfterMs: IN_FLIGHT_RETRY_MS });
     const receiver = chats.localSession(peerOf(chat, r.fromAppId));
     if (!receiver) {
       return this.refuse(
@@ -446,7 +456,7 @@ export class Tielines {
 
   /** A sync for a chat this node does not carry (any more, or yet). */
   private adopt(node: string, s: nodemesh.ChatSync): void {
-    const { chats, clock, logger, mesh } = this.components;
+    const { chats, clock, mesh } = this.components;
     if (s.reply) return;
     if (chats.table.endedRecently(s.chatId)) return this.notCarried(node, s.chatId, s.appId);
     const ready = s.proof?.ready;

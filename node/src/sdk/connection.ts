@@ -18,6 +18,13 @@ const MOVE_ON = new Set<approuter.SessionCloseReason>([
   approuter.SessionCloseReason.SESSION_CLOSE_REASON_SHUTDOWN,
   approuter.SessionCloseReason.SESSION_CLOSE_REASON_ISOLATED,
 ]);
+/**
+ * A node that has not answered an app waiting on it for this long is sent a heartbeat; without
+ * an answer within keepalive.timeoutMs the app goes elsewhere (sooner than HTTP/2 pings tell).
+ */
+const QUIET_PROBE_AFTER_MS = 1000;
+/** How often a connected app looks at how long its node has been quiet. */
+const QUIET_CHECK_MS = 250;
 /** Endpoints learned from ConnectAck are kept up to this many, beside the configured ones. */
 const MAX_LEARNED_ENDPOINTS = 16;
 
@@ -67,7 +74,8 @@ interface Request {
  * An app's session with the mesh: one stream to one node at a time. It answers the node's
  * challenge (stating the chats to resume), keeps the session alive, matches answers to requests
  * by correlation id, and when the stream is lost it fails over: the same endpoint once more
- * (a restarted node, or a Service that now sends it elsewhere), then the other endpoints it was
+ * (a restarted node, or a Service that now sends it elsewhere) unless the node sent it away or
+ * had stopped answering, then the other endpoints it was
  * configured with or told of in ConnectAck, round and round with a bounded, jittered backoff,
  * until close(). When no node takes it back within unreachableAfterMs, it says so.
  */
@@ -93,8 +101,18 @@ export class Connection extends EventEmitter<{
   private closed = false;
   /** Attempts since the last session, which choose the next endpoint and the backoff. */
   private attempt = 0;
-  /** The node asked the app to go elsewhere (it stops, or is cut off): skip it on the next attempt. */
+  /**
+   * The node asked the app to go elsewhere (it stops, or is cut off), or stopped answering: skip
+   * it on the next attempt.
+   */
   private moveOn = false;
+  /** Since when the app has written to the node and heard nothing back (undefined: not waiting). */
+  private waitingSince: number | undefined;
+  /** When the heartbeat asking a quiet node whether it is there went out. */
+  private probedAt: number | undefined;
+  /** Gives up the current stream as lost (no-op once it is). */
+  private dropStream: ((why: string) => void) | undefined;
+  private stopWatch: (() => void) | undefined;
   private lastError = "";
   private nextCorrelation = 1;
   private readonly requests = new Map<string, Request>();
@@ -129,6 +147,7 @@ export class Connection extends EventEmitter<{
   /** Writes a frame; false when there is no session to write on (Connect goes before one). */
   write(body: AppBody, correlationId = ""): boolean {
     if (!this.stream || (!this.connected && body.$case !== "connect")) return false;
+    this.waitingSince ??= this.options.clock.now();
     this.stream.write({ correlationId, body });
     return true;
   }
@@ -148,6 +167,7 @@ export class Connection extends EventEmitter<{
     this.closed = true;
     this.connected = false;
     this.stopHeartbeat?.();
+    this.stopWatch?.();
     this.cancelReconnect?.();
     this.cancelAttempt?.();
     this.cancelUnreachable?.();
@@ -164,7 +184,10 @@ export class Connection extends EventEmitter<{
     let done = false;
     const stream = this.open(this.endpoint, {
       frame: (frame) => {
-        if (!done) this.dispatch(frame);
+        if (done) return;
+        this.waitingSince = undefined;
+        this.probedAt = undefined;
+        this.dispatch(frame);
       },
       lost: (why) => {
         if (done) return;
@@ -173,21 +196,46 @@ export class Connection extends EventEmitter<{
       },
     });
     this.stream = stream;
-    this.cancelAttempt = this.options.clock.setTimeout(() => {
-      if (done || this.connected) return;
+    this.dropStream = (why) => {
+      if (done) return;
       done = true;
       stream.close();
-      this.lost(`no session with ${this.endpoint} within ${this.options.connectTimeoutMs} ms`);
+      this.lost(why);
+    };
+    this.cancelAttempt = this.options.clock.setTimeout(() => {
+      if (!this.connected)
+        this.dropStream?.(`no session with ${this.endpoint} within ${this.options.connectTimeoutMs} ms`);
     }, this.options.connectTimeoutMs);
+  }
+
+  /** While the app waits on its node: a heartbeat after a quiet second, and on if that goes unanswered. */
+  private watchQuiet(): void {
+    const now = this.options.clock.now();
+    if (this.waitingSince === undefined || now - this.waitingSince < QUIET_PROBE_AFTER_MS) return;
+    if (this.probedAt === undefined) {
+      this.probedAt = now;
+      this.write({ $case: "heartbeat", value: { timestampMs: now } });
+    } else if (now - this.probedAt >= this.options.keepalive.timeoutMs) {
+      this.dropStream?.(`${this.endpoint} did not answer for ${now - this.waitingSince} ms`);
+    }
   }
 
   private lost(why: string): void {
     const { clock, reconnect, random, unreachableAfterMs } = this.options;
     const wasConnected = this.connected;
+    // A node that went quiet on a waiting app (stopped, or cut off from it) is not tried again first.
+    if (
+      this.waitingSince !== undefined &&
+      clock.now() - this.waitingSince >= this.options.keepalive.timeoutMs
+    )
+      this.moveOn = true;
+    this.waitingSince = undefined;
+    this.probedAt = undefined;
     this.stream = undefined;
     this.connected = false;
     this.lastError = why;
     this.stopHeartbeat?.();
+    this.stopWatch?.();
     this.cancelAttempt?.();
     this.failRequests(`disconnected: ${why}`);
     if (wasConnected) this.emit("disconnected", why);
@@ -261,6 +309,8 @@ export class Connection extends EventEmitter<{
       () => this.write({ $case: "heartbeat", value: { timestampMs: this.options.clock.now() } }),
       Math.max(MIN_HEARTBEAT_MS, ack.heartbeatIntervalMs),
     );
+    this.stopWatch?.();
+    this.stopWatch = this.options.clock.setInterval(() => this.watchQuiet(), QUIET_CHECK_MS);
     this.emit("connected", ack);
   }
 

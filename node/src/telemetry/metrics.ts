@@ -36,6 +36,14 @@ export class Metrics {
   readonly limitRefusals = this.counter("hermes_limit_refusals_total", "Requests refused by a limit", [
     "limit",
   ]);
+  /** Bytes written to app streams and not yet taken by their connections (setQueuedBytesSource). */
+  readonly appQueuedBytes: Gauge = new Gauge({
+    name: checked("hermes_app_queued_bytes"),
+    help: "Bytes queued towards app streams that their connections have not taken yet",
+    registers: [this.registry],
+    collect: () => this.appQueuedBytes.set(this.queuedBytes()),
+  });
+  private queuedBytes: () => number = () => 0;
   readonly connections = this.gauge("hermes_connections", "Open connections on a gRPC port", ["port"]);
   readonly connectionsRefused = this.counter(
     "hermes_connections_refused_total",
@@ -81,6 +89,13 @@ export class Metrics {
       "max_chats",
       "max_sessions",
       "bad_frames",
+      "frame_rate",
+      "in_flight",
+      "pending_offers",
+      "queued_bytes",
+      "unauthenticated_sessions",
+      "authenticate_within",
+      "connect_rate",
     ]);
     zero(this.keystoreFlushes, "result", ["ok", "error"]);
     for (const port of ["app", "mesh"]) {
@@ -91,6 +106,11 @@ export class Metrics {
     for (const reason of ["plain_text", "tls_handshake", "untrusted_peer"])
       this.connectionsRefused.inc({ port: "mesh", reason }, 0);
     for (const state of ["pending", "ready"]) this.chats.set({ state }, 0);
+  }
+
+  /** Where hermes_app_queued_bytes is read from when scraped. */
+  setQueuedBytesSource(source: () => number): void {
+    this.queuedBytes = source;
   }
 
   /** Sets hermes_node_info{node_id, version} to 1, replacing any earlier value. */

@@ -8,7 +8,7 @@ import type { InboundFrame } from "../../src/router/index.js";
 import type { Chat, HermesClient } from "../../src/sdk/index.js";
 import { chatBetween, collect, freePort, newApp, startTestNode, until } from "./harness.js";
 
-const { ErrorCode, NodeFrame, AppFrame } = approuter;
+const { ErrorCode, NodeFrame, AppFrame, SessionCloseReason } = approuter;
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -122,17 +122,21 @@ describe("AppRouter over gRPC", () => {
     expect(seen.filter((f) => f.length > 40)).not.toHaveLength(0);
   });
 
-  it("answers garbage bytes with MALFORMED_FRAME and keeps the stream", async () => {
+  it("answers garbage bytes with MALFORMED_FRAME: before connect it closes the stream, after connect it keeps it", async () => {
     const n = await node();
+    const stranger = rawStream(n.endpoint);
+    await until(() => stranger.frames.length === 1, 5000, "challenge");
+    stranger.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f]));
+    await until(() => stranger.frames.length === 3, 5000, "error and close");
+    const [, refused, closed] = stranger.frames.map((f) => f.body);
+    expect(refused?.$case === "error" && refused.value.code).toBe(ErrorCode.ERROR_CODE_MALFORMED_FRAME);
+    expect(closed?.$case === "sessionClosed" && closed.value.reason).toBe(
+      SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL,
+    );
+
     const raw = rawStream(n.endpoint);
     await until(() => raw.frames.length === 1, 5000, "challenge");
     const challenge = raw.frames[0]!.body;
-    expect(challenge?.$case).toBe("challenge");
-    raw.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f]));
-    await until(() => raw.frames.length === 2, 5000, "error frame");
-    const error = raw.frames[1]!.body;
-    expect(error?.$case === "error" && error.value.code).toBe(ErrorCode.ERROR_CODE_MALFORMED_FRAME);
-
     if (challenge?.$case !== "challenge") throw new Error("no challenge");
     const id = Identity.generate();
     const timestampMs = Date.now();
@@ -149,9 +153,16 @@ describe("AppRouter over gRPC", () => {
         value: { publicKey: id.publicKey, nonce: challenge.value.nonce, timestampMs, signature, resume: [] },
       },
     });
-    await until(() => raw.frames.length === 3, 5000, "connect ack");
-    expect(raw.frames[2]!.body?.$case).toBe("connectAck");
-    expect(raw.frames[2]!.correlationId).toBe("c1");
+    await until(() => raw.frames.length === 2, 5000, "connect ack");
+    expect(raw.frames[1]!.body?.$case).toBe("connectAck");
+    expect(raw.frames[1]!.correlationId).toBe("c1");
+    raw.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f]));
+    await until(() => raw.frames.length === 3, 5000, "error frame");
+    const error = raw.frames[2]!.body;
+    expect(error?.$case === "error" && error.value.code).toBe(ErrorCode.ERROR_CODE_MALFORMED_FRAME);
+    raw.writeFrame({ correlationId: "h1", body: { $case: "heartbeat", value: { timestampMs: Date.now() } } });
+    await until(() => raw.frames.length === 4, 5000, "heartbeat answer");
+    expect(raw.frames[3]!.correlationId).toBe("h1");
   });
 
   it("ends the stream with RESOURCE_EXHAUSTED for a frame over maxFrameBytes", async () => {

@@ -93,6 +93,13 @@ export class AppStreams {
     for (const state of this.streams.get(endpoint) ?? []) state.closed = true;
   }
 
+  /** HTTP/2 keep-alive gives up on a silenced node: the streams it still had break. */
+  keepaliveFails(node: MeshNode): void {
+    const endpoint = endpointOf(node);
+    for (const state of this.streams.get(endpoint) ?? []) state.handlers.lost("Connection dropped");
+    this.streams.delete(endpoint);
+  }
+
   /** The node is back (a restart on the same address): new streams reach `node`. */
   revive(node: MeshNode): void {
     this.dead.delete(endpointOf(node));

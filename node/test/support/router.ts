@@ -49,8 +49,8 @@ export interface Harness {
   identity: Identity;
   limits: RouterLimits;
   timeouts: RouterTimeouts;
-  /** A new app (not yet connected) on this router. */
-  app(identity?: Identity): TestApp;
+  /** A new app (not yet connected) on this router, its streams coming from `remoteAddress`. */
+  app(identity?: Identity, remoteAddress?: string): TestApp;
 }
 
 /** A Router over a fake clock, fresh metrics, a silent logger and an in-memory keystore. */
@@ -82,7 +82,7 @@ export function newRouter(o: RouterOverrides = {}): Harness {
     identity,
     limits,
     timeouts,
-    app: (id) => new TestApp(h, id),
+    app: (id, remoteAddress) => new TestApp(h, id, remoteAddress),
   };
   return h;
 }
@@ -96,6 +96,8 @@ export class TestApp {
   constructor(
     readonly h: Harness,
     readonly identity: Identity = Identity.generate(),
+    /** The host its streams come from. */
+    readonly remoteAddress = "192.0.2.1",
   ) {}
 
   get id(): string {
@@ -105,7 +107,7 @@ export class TestApp {
   /** Opens a new stream (a fresh sink) and returns the node's challenge. */
   open(): approuter.Challenge {
     this.sink = new RecordingSink();
-    this.session = this.h.router.open(this.sink);
+    this.session = this.h.router.open(this.sink, this.remoteAddress);
     this.challenge = this.sink.one("challenge");
     return this.challenge;
   }

@@ -150,6 +150,25 @@ describe("membership cluster (fake clock, in-memory network)", () => {
     expect(sim.allSee(nodes, nodes, "alive")).toBe(true);
   });
 
+  it("a cut-off node keeps its verdicts to itself: once healed, nobody drops a node that was alive all along", async () => {
+    const sim = new Simulation({ seed: 29 });
+    const nodes = await sim.startCluster(4);
+    sim.runUntil(() => sim.allSee(nodes, nodes, "alive"), 10_000);
+    const cut = nodes[1]!;
+    const rest = others(nodes, cut);
+    sim.network.partition([cut.address]);
+    cut.membership.setCutOff(true); // what the mesh shell says once it hears from no one
+    sim.runUntil(() => sim.allSee([cut], rest, "dead") && sim.allSee(rest, [cut], "dead"), 60_000);
+    sim.network.heal();
+    sim.runUntil(() => sim.allSee(nodes, nodes, "alive"), cfg.pushPullIntervalMs + 10 * cfg.probeIntervalMs);
+    cut.membership.setCutOff(false);
+    sim.clock.advance(20_000);
+    for (const o of rest)
+      for (const r of others(rest, o))
+        expect(eventsAbout(o, r, "memberDead"), `${o.id} about ${r.id}`).toEqual([]);
+    expect(sim.allSee(nodes, nodes, "alive")).toBe(true);
+  });
+
   it("after a partition long enough to reap each other, the lone side rejoins through its seeds", async () => {
     const sim = new Simulation({ seed: 61 });
     const nodes = await sim.startCluster(4);

@@ -5,6 +5,8 @@ import { defaultConfig } from "../../src/config/index.js";
 import { Identity } from "../../src/identity/index.js";
 import { DIRECTORY_DELTA_BATCH_MS, TIELINE_REOPEN_INTERVAL_MS } from "../../src/mesh/config.js";
 import { signDescriptor } from "../../src/mesh/descriptor.js";
+import { EnvelopeSealer } from "../../src/mesh/envelope.js";
+import { IsolationWatch } from "../../src/mesh/isolation.js";
 import { Mesh, type NodeLostReason } from "../../src/mesh/mesh.js";
 import { createLogger, Metrics } from "../../src/telemetry/index.js";
 import { FakeClock } from "../../src/utils/fake-clock.js";
@@ -105,5 +107,47 @@ describe("mesh shell timers, under a fake clock", () => {
       ],
     });
     expect(seen).toEqual([true, false]);
+  });
+
+  it("says it is cut off once no peer was heard for a probe timeout and a suspicion, before SWIM declares them dead", () => {
+    const { clock, mesh, peer, config } = meshWithPeer();
+    const seen: boolean[] = [];
+    const peerStates: string[] = [];
+    mesh.on("isolated", (isolated) => {
+      seen.push(isolated);
+      peerStates.push(mesh.membership.member(peer.id)!.state);
+    });
+    mesh.start();
+    const { probeTimeoutMs, probeIntervalMs, suspicionMult } = config.membership;
+    // Two members: the suspicion floor is suspicionMult probe intervals.
+    const afterMs = probeTimeoutMs + suspicionMult * probeIntervalMs;
+    clock.advance(afterMs);
+    expect(seen).toEqual([]);
+    clock.advance(probeTimeoutMs);
+    expect(seen).toEqual([true]);
+    expect(peerStates[0]).not.toBe("dead");
+    const sealer = new EnvelopeSealer(peer, "10.0.0.2:7401", 1, () => clock.now());
+    mesh.receiveGossip(sealer.seal(mesh.nodeId, 0, { $case: "directoryRequest", value: {} }), "10.0.0.2");
+    expect(seen).toEqual([true, false]);
+    mesh.stop();
+  });
+});
+
+describe("IsolationWatch", () => {
+  it("counts silence from the last thing heard, in ticks", () => {
+    const watch = new IsolationWatch(0, 500);
+    expect(watch.silent(500, 1000)).toBe(false);
+    expect(watch.silent(1000, 1000)).toBe(false);
+    expect(watch.silent(1500, 1000)).toBe(true);
+    watch.heard(1700);
+    expect(watch.silent(2000, 1000)).toBe(false);
+  });
+
+  it("does not count a stall of its own process as silence: a late tick starts the count again", () => {
+    const watch = new IsolationWatch(0, 500);
+    expect(watch.silent(500, 1000)).toBe(false);
+    expect(watch.silent(10_500, 1000)).toBe(false);
+    expect(watch.silent(11_000, 1000)).toBe(false);
+    expect(watch.silent(11_600, 1000)).toBe(true);
   });
 });

@@ -335,17 +335,31 @@ describe("Router: session expiry and shutdown", () => {
     expect(app.sink.ended).toBe(false);
   });
 
-  it("closes a stream that never connects after 10 s", () => {
-    const h = newRouter();
+  it("closes a stream that never connects within authenticateWithinMs, however busy it keeps", () => {
+    const h = newRouter({ timeouts: { authenticateWithinMs: 10_000 } });
     const app = h.app();
     app.open();
-    h.clock.advance(10_000);
-    h.router.sweep();
+    for (let t = 0; t < 9; t++) {
+      h.clock.advance(1000);
+      app.send({ $case: "heartbeat", value: { timestampMs: h.clock.now() } });
+      h.router.sweep();
+    }
+    h.clock.advance(999);
     expect(app.sink.ended).toBe(false);
+    app.sink.take();
     h.clock.advance(1);
-    h.router.sweep();
     expect(app.sink.one("sessionClosed").reason).toBe(SessionCloseReason.SESSION_CLOSE_REASON_IDLE);
     expect(app.sink.ended).toBe(true);
+    expect(h.clock.pending()).toBe(0);
+  });
+
+  it("a connected app's deadline to connect is cancelled", () => {
+    const h = newRouter({ timeouts: { authenticateWithinMs: 10_000 } });
+    const app = h.app();
+    app.connect();
+    h.clock.advance(20_000);
+    expect(app.sink.ended).toBe(false);
+    expect(h.clock.pending()).toBe(0);
   });
 
   it("shutdown() closes every session with SHUTDOWN and closes new streams at once", () => {

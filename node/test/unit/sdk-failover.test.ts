@@ -122,6 +122,43 @@ describe("SDK failover", () => {
     expect(atB).toEqual(["from elsewhere"]);
   });
 
+  it("leaves a node that stopped answering while the app waited on it, sooner than HTTP/2 pings tell, and not for it again", async () => {
+    const w = world(3);
+    const [A, B] = w.nodes as [MeshNode, MeshNode, MeshNode];
+    const a = w.client(A);
+    const b = w.client(B);
+    await connected(w, a, b);
+    const [ab, ba] = await chat(w, a, b);
+    const atB = received(ba);
+    const dialled = w.streams.dials.length;
+    w.streams.silence(A);
+    const from = w.clock.now();
+    const sent = ab.send("while A stood still");
+    await w.until(() => a.isConnected && a.nodeId !== A.nodeId, 10_000, 50);
+    // A quiet second, a heartbeat, keepalive.timeoutMs (2 s) without an answer, one backoff.
+    expect(w.clock.now() - from).toBeLessThan(3000 + 2000);
+    expect(w.streams.dials.slice(dialled)).toHaveLength(1);
+    expect(w.streams.dials[dialled]).not.toBe(endpointOf(A));
+    await sent;
+    await w.until(() => atB.length === 1);
+    expect(atB).toEqual(["while A stood still"]);
+  });
+
+  it("an idle app whose node goes quiet learns it from the HTTP/2 keep-alive, then tries that node once more", async () => {
+    const w = world(2);
+    const [A, B] = w.nodes as [MeshNode, MeshNode];
+    const a = w.client(A, { endpoints: [endpointOf(B)] });
+    await connected(w, a);
+    const dialled = w.streams.dials.length;
+    w.streams.silence(A);
+    await w.tick(5000);
+    expect(a.isConnected).toBe(true); // nothing asked of the node, nothing noticed yet
+    w.streams.keepaliveFails(A);
+    await w.until(() => a.isConnected, 10_000, 50);
+    expect(a.nodeId).toBe(B.nodeId);
+    expect(w.streams.dials.slice(dialled)).toEqual([endpointOf(A), endpointOf(B)]);
+  });
+
   it("tries the next endpoint when one does not answer within connectTimeoutMs", async () => {
     const w = world(2);
     const [A, B] = w.nodes as [MeshNode, MeshNode];

@@ -134,6 +134,8 @@ export class Membership {
   private seeds: string[] = [];
   private started = false;
   private leaving = false;
+  /** This node hears from no one (setCutOff): its own verdicts about others stay local. */
+  private cutOff = false;
   private stopped = false;
 
   constructor(options: MembershipOptions) {
@@ -236,6 +238,16 @@ export class Membership {
     for (const r of this.relays.values()) this.clearRelay(r);
     this.relays.clear();
     for (const j of [...this.joins]) this.finishJoin(j);
+  }
+
+  /**
+   * Tells the membership that this node hears from no other (or hears again). While cut off, it
+   * still suspects and declares peers dead for itself, but does not gossip those verdicts: once
+   * the cut heals they would make the others drop nodes that were alive all along. (Its records
+   * still carry them in a sync, where another's "dead" only makes a node suspect and probe.)
+   */
+  setCutOff(cutOff: boolean): void {
+    this.cutOff = cutOff;
   }
 
   /** Announces new metadata (bumps the incarnation so it overrides the old alive). */
@@ -693,7 +705,8 @@ export class Membership {
     if (isLive(next.state)) this.cancelReap(next.id);
     if (next.state === "suspect" && prev?.state !== "suspect") this.startSuspicion(next, u);
     if (!isLive(next.state) && (!prev || isLive(prev.state))) this.scheduleReap(next.id);
-    this.broadcasts.enqueue(u);
+    const ownVerdict = u.type !== "alive" && u.from === this.id;
+    if (!(this.cutOff && ownVerdict)) this.broadcasts.enqueue(u);
     this.emitTransition(prev, next);
   }
 
