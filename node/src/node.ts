@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { type AdminServer, meshRoutes, startAdminServer } from "./admin/index.js";
 import { ConfigError, type NodeConfig } from "./config/index.js";
+import { cryptoBackend } from "./crypto/index.js";
 import {
   FileKeyBackend,
   type KeyBackend,
@@ -144,6 +145,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       admin: config.listen.admin,
       adminPort: admin.port,
       meshPort: mesh?.port,
+      crypto: cryptoBackend().name,
     },
     "node serving",
   );
