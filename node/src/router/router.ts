@@ -2,7 +2,13 @@ import { randomBytes } from "node:crypto";
 import { approuter, type nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
 import { CHAT_ID_PATTERN, deriveId, ID_PATTERN, type Identity } from "../identity/index.js";
-import { offerFrame, type SignedOffer, verifyConnect } from "../protocol/index.js";
+import {
+  type ConnectProof,
+  connectProof,
+  offerFrame,
+  type SignedOffer,
+  verifyConnect,
+} from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
 import { AddressBudgets } from "./address-budgets.js";
@@ -110,15 +116,20 @@ export class Router {
             logger,
             chats: this.chats,
             mesh,
-            closeSession: (appId, reason, detail) => {
+            closeSession: (appId, reason, detail, replacedBy) => {
               const session = this.byApp.get(appId);
-              if (session) this.close(session, reason, detail);
+              if (session) this.close(session, reason, detail, replacedBy);
               return session !== undefined;
             },
           },
           { nodeId: identity.id, limits: init.limits, clockSkewMs: init.timeouts.clockSkewMs },
         )
       : undefined;
+    // Moves of the apps its chats follow need proof too: a claimed move would send them after it.
+    mesh?.followApps((appId) => {
+      for (const _ of this.chats.table.of(appId)) return true;
+      return false;
+    });
     this.host = {
       nodeId: identity.id,
       chats: this.chats,
@@ -166,8 +177,9 @@ export class Router {
     this.tielines?.tielineUp(nodeId);
   }
 
-  appLocated(appId: string, nodeId: string): void {
-    this.tielines?.appLocated(appId, nodeId);
+  /** The app connected to node `nodeId`, as `proof` (its signed Connect there) shows. */
+  appLocated(appId: string, nodeId: string, proof: ConnectProof): void {
+    this.tielines?.appLocated(appId, nodeId, proof);
   }
 
   // ---- session lifecycle
@@ -363,12 +375,15 @@ export class Router {
     }
     const left = this.leftBudgets.get(appId);
     if (left) session.budgets = left.budgets;
+    // Kept for the directory (other nodes believe a move on it) and shown to a replaced session.
+    const proof = connectProof(this.nodeId, connect);
     if (previous) {
       session.budgets = previous.budgets;
       this.close(
         previous,
         SessionCloseReason.SESSION_CLOSE_REASON_REPLACED,
         `replaced by session ${session.id}`,
+        proof,
       );
     }
     this.leftBudgets.delete(appId);
@@ -378,7 +393,7 @@ export class Router {
     session.publicKey = Uint8Array.from(connect.publicKey);
     session.takesBatches = connect.takesBatches;
     this.byApp.set(appId, session);
-    this.mesh?.appConnected(appId, this.clock.now());
+    this.mesh?.appConnected(appId, proof);
     this.metrics.sessions.set(this.byApp.size);
     this.metrics.connects.inc({ result: previous ? "replaced" : "ok" });
     this.logger.info({ app: appId, session: session.id, replaced: Boolean(previous) }, "app connected");
@@ -543,13 +558,24 @@ export class Router {
     this.logger.info({ app: session.appId, session: session.id }, "app disconnected");
   }
 
-  private close(session: Session, reason: approuter.SessionCloseReason, detail: string): void {
+  /** Ends a session, telling the app why; a REPLACED one is shown the Connect that replaced it. */
+  private close(
+    session: Session,
+    reason: approuter.SessionCloseReason,
+    detail: string,
+    replacedBy?: ConnectProof,
+  ): void {
     if (session.state === "closed") return;
     session.cancelAuthDeadline?.();
     this.detach(session);
     session.state = "closed";
     this.sessions.delete(session);
-    session.sink.send({ correlationId: "", body: { $case: "sessionClosed", value: { reason, detail } } });
+    const value: approuter.SessionClosed = { reason, detail, replacedBy: undefined };
+    if (replacedBy) {
+      const { nodeId, nonce, timestampMs, signature } = replacedBy;
+      value.replacedBy = { nodeId, nonce, timestampMs, signature };
+    }
+    session.sink.send({ correlationId: "", body: { $case: "sessionClosed", value } });
     session.sink.end();
   }
 
