@@ -49,18 +49,18 @@ export interface ChatsComponents {
  */
 export class Chats {
   readonly table = new ChatTable();
-  /** Metric children for the per-message path, bound once (label lookups cost per call). */
+  /** Per-message counts, as plain numbers the metrics fold in when read. */
   readonly hot;
 
   constructor(private readonly components: ChatsComponents) {
     const { metrics } = components;
     this.hot = {
-      relayed: metrics.messagesRelayed.labels({ scope: "local" }),
-      bytes: metrics.bytesRelayed.labels({ scope: "local" }),
-      acks: metrics.acksRelayed.labels({ scope: "local" }),
-      meshRelayed: metrics.messagesRelayed.labels({ scope: "mesh" }),
-      meshBytes: metrics.bytesRelayed.labels({ scope: "mesh" }),
-      meshAcks: metrics.acksRelayed.labels({ scope: "mesh" }),
+      relayed: metrics.hot(metrics.messagesRelayed, { scope: "local" }),
+      bytes: metrics.hot(metrics.bytesRelayed, { scope: "local" }),
+      acks: metrics.hot(metrics.acksRelayed, { scope: "local" }),
+      meshRelayed: metrics.hot(metrics.messagesRelayed, { scope: "mesh" }),
+      meshBytes: metrics.hot(metrics.bytesRelayed, { scope: "mesh" }),
+      meshAcks: metrics.hot(metrics.acksRelayed, { scope: "mesh" }),
     };
   }
 
