@@ -29,7 +29,10 @@ const ATTACK_BOUND_MS = 600_000;
 /** Every victim send must be acknowledged within this long of the measurement's end. */
 const SETTLE_MS = 30_000;
 
-/** Each attack: the attacker's mode and options, and the limit label whose refusals show the bound biting. */
+/**
+ * Each attack: the attacker's mode and options, the limits (and connection refusal reasons)
+ * whose counters show the bound biting, and what its rate counts.
+ */
 const ATTACKS = {
   "slow-reader": {
     args: { readers: 4 },
@@ -47,6 +50,12 @@ const ATTACKS = {
     rate: (r) => [r.attempts, "connects"],
   },
   "frame-flood": { args: {}, limits: ["frame_rate", "bad_frames"], rate: (r) => [r.framesSent, "frames"] },
+  "idle-connections": {
+    args: { connections: 3000 },
+    limits: [],
+    connectionRefusals: ["per_address", "fd_reserve"],
+    rate: (r) => [r.opened, "connections opened"],
+  },
   "offer-flood": {
     args: { concurrency: 8, hold: 200 },
     limits: ["pending_offers"],
@@ -117,14 +126,15 @@ async function oneAttack(name, spec, { measureMs, rounds }) {
       const report = await attacker.stop();
       const [count, what] = spec.rate(report);
       runs.attacker.push({ perSecond: round((count / report.elapsedMs) * 1000, 1), what, report });
+      const grew = (name, labels) => after(name, labels) - before(name, labels);
       runs.refusals.push(
-        Object.fromEntries(
-          spec.limits.map((l) => [
-            l,
-            after("hermes_limit_refusals_total", { limit: l }) -
-              before("hermes_limit_refusals_total", { limit: l }),
+        Object.fromEntries([
+          ...spec.limits.map((l) => [l, grew("hermes_limit_refusals_total", { limit: l })]),
+          ...(spec.connectionRefusals ?? []).map((reason) => [
+            reason,
+            grew("hermes_connections_refused_total", { port: "app", reason }),
           ]),
-        ),
+        ]),
       );
       // What the attack left queued drains before the next baseline.
       await until(

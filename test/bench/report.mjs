@@ -172,12 +172,13 @@ at a fixed rate, each timed to its end-to-end ack) on a node with its default bo
 attacking process (\`test/hostile/attacker.mjs\`, connecting from 127.0.0.2) goes at the node
 as fast as it can: apps that accept chats and never read (slow-reader), streams that never
 connect and keep sending (unauthenticated), Connects with random signatures (connect-flood),
-pipelined frames the node ignores (frame-flood), offers to app B from fresh identities
-(offer-flood). Each attack has a node of its own; the same chat without the attack, on the same
-node, alternating round by round, is the baseline. **Throughput ratio**: messages acked per
-second under attack ÷ without (below 1: the node fell behind the victim's rate). **p99 ratio**:
-the victim's p99 latency under attack ÷ without. Targets (issue 10): ≥ ${ATTACK_THROUGHPUT_TARGET} and
-≤ ${ATTACK_P99_TARGET}. Run it alone with \`npm run bench -- --only attack\` (\`--quick\`: one round of 2 s).`;
+pipelined frames the node ignores (frame-flood), connections that open no stream
+(idle-connections), offers to app B from fresh identities (offer-flood). Each attack has a node
+of its own; the same chat without the attack, on the same node, alternating round by round, is
+the baseline. **Throughput ratio**: messages acked per second under attack ÷ without (below 1:
+the node fell behind the victim's rate). **p99 ratio**: the victim's p99 latency under attack ÷
+without. Targets (issue 10): ≥ ${ATTACK_THROUGHPUT_TARGET} and ≤ ${ATTACK_P99_TARGET}. Run it alone with
+\`npm run bench -- --only attack\` (\`--quick\`: one round of 2 s).`;
   if (!a) return `${intro}\n\nNot measured in this run.`;
   const rows = Object.entries(a.attacks).map(([name, x]) => {
     if (x.error) return `| ${name} | failed: ${x.error} | | | | | | | | **no** |`;

@@ -10,7 +10,11 @@
 //   connect-flood    Connects with random keys and signatures, many at once
 //   frame-flood      an app that pipelines ignored frames (MessageAck seq 0 of its own chat)
 //   offer-flood      fresh identities, each offering a chat to one app (--to)
+//   idle-connections HTTP/2 connections that finish the preface and open no stream, held
+//   mesh-probes      to a mesh port: plain text, TLS without a certificate, and silence
 import { randomBytes } from "node:crypto";
+import net from "node:net";
+import tls from "node:tls";
 import { parseArgs } from "node:util";
 import {
   chatPair,
@@ -68,6 +72,8 @@ const modes = {
   "connect-flood": connectFlood,
   "frame-flood": frameFlood,
   "offer-flood": offerFlood,
+  "idle-connections": idleConnections,
+  "mesh-probes": meshProbes,
 };
 if (!modes[mode]) fail(`unknown mode ${mode} (known: ${Object.keys(modes).join(", ")})`);
 /** What the attack has done so far: each mode fills it in as it goes. */
@@ -281,6 +287,97 @@ async function offerFlood() {
   };
   await Promise.all(Array.from({ length: Number(opts.concurrency) }, worker));
   for (const app of held) app.close();
+  return result;
+}
+
+/**
+ * --connections HTTP/2 connections opened (50 at a time) and held without a stream. One the
+ * node admitted answers the preface with its SETTINGS; one it refused is closed without them.
+ * Per kind: how many, and the longest one stayed open.
+ */
+async function idleConnections() {
+  const total = Number(opts.connections);
+  const result = { opened: 0, admitted: 0, refused: 0, admittedOpenMsMax: 0, stillOpen: 0 };
+  report = result;
+  const one = async () => {
+    const openedAt = Date.now();
+    const session = connect(target, from);
+    result.opened++;
+    let admitted = false;
+    session.once("remoteSettings", () => {
+      admitted = true;
+      result.admitted++;
+    });
+    const closed = await Promise.race([
+      new Promise((resolve) => session.once("close", () => resolve(true))),
+      (async () => {
+        while (!stopAt()) await sleep(50);
+        return false;
+      })(),
+    ]);
+    if (!closed) {
+      result.stillOpen++;
+      session.destroy();
+    } else if (admitted) result.admittedOpenMsMax = Math.max(result.admittedOpenMsMax, Date.now() - openedAt);
+    else result.refused++;
+  };
+  const held = [];
+  for (let i = 0; i < total && !stopAt(); i += 50) {
+    const batch = Array.from({ length: Math.min(50, total - i) }, one);
+    held.push(...batch);
+    await sleep(20);
+  }
+  await Promise.all(held);
+  return result;
+}
+
+/**
+ * --connections of each kind to a mesh port (--target): plain text (an HTTP/2 preface in the
+ * clear), TLS without a client certificate, and a TCP connection that sends nothing. Per kind:
+ * how many the node closed, and the longest one stayed open.
+ */
+async function meshProbes() {
+  const [host, port] = [
+    target.slice(0, target.lastIndexOf(":")),
+    Number(target.slice(target.lastIndexOf(":") + 1)),
+  ];
+  const count = Number(opts.connections);
+  const result = {};
+  report = result;
+  const probe = async (kind, open) => {
+    result[kind] ??= { closed: 0, openMsMax: 0, stillOpen: 0 };
+    const counts = result[kind];
+    const openedAt = Date.now();
+    const socket = open();
+    socket.on("error", () => {});
+    const closed = await Promise.race([
+      new Promise((resolve) => socket.once("close", () => resolve(true))),
+      (async () => {
+        while (!stopAt()) await sleep(50);
+        return false;
+      })(),
+    ]);
+    if (closed) {
+      counts.closed++;
+      counts.openMsMax = Math.max(counts.openMsMax, Date.now() - openedAt);
+    } else {
+      counts.stillOpen++;
+      socket.destroy();
+    }
+  };
+  const local = from ? { localAddress: from } : {};
+  const kinds = {
+    "plain-text": () =>
+      net.connect({ host, port, ...local }, function () {
+        this.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+      }),
+    "tls-without-certificate": () =>
+      tls.connect({ host, port, ...local, rejectUnauthorized: false, ALPNProtocols: ["h2"] }),
+    silent: () => net.connect({ host, port, ...local }),
+  };
+  await Promise.all(
+    Object.entries(kinds).flatMap(([kind, open]) => Array.from({ length: count }, () => probe(kind, open))),
+  );
   return result;
 }
 

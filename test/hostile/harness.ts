@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { type SpawnedNode, spawnNode } from "../../node/dist/cli/spawn-node.js";
+import { type SpawnedNode, type SpawnOptions, spawnNode } from "../../node/dist/cli/spawn-node.js";
 
 /**
  * The hostile-client suite's harness: a real node process on loopback with small limits, an
@@ -21,10 +21,10 @@ export const ATTACKER_ADDRESS = "127.0.0.2";
 /** Beyond its own --duration-ms, an attacker gets this long to report before it is killed. */
 const REPORT_GRACE_MS = 15_000;
 
-export async function hostileNode(flags: string[]): Promise<SpawnedNode> {
+export async function hostileNode(flags: string[], options: SpawnOptions = {}): Promise<SpawnedNode> {
   if (!existsSync(CLI))
     throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it) before the hostile suite`);
-  return spawnNode({ flags });
+  return spawnNode({ ...options, flags });
 }
 
 /** What an attacker says it did: its mode's counters (attacker.mjs). */
@@ -38,9 +38,14 @@ export interface Attack {
   stop(): Promise<AttackReport>;
 }
 
-/** Starts attacker.mjs in `mode` against `node` from ATTACKER_ADDRESS. */
-export function attack(node: SpawnedNode, mode: string, options: Record<string, string | number | boolean>) {
-  const args = [ATTACKER, mode, "--target", node.appEndpoint, "--from", ATTACKER_ADDRESS];
+/** Starts attacker.mjs in `mode` against `target` (default: the node's app port) from ATTACKER_ADDRESS. */
+export function attack(
+  node: SpawnedNode,
+  mode: string,
+  options: Record<string, string | number | boolean>,
+  target = node.appEndpoint,
+) {
+  const args = [ATTACKER, mode, "--target", target, "--from", ATTACKER_ADDRESS];
   for (const [key, value] of Object.entries(options)) {
     if (value === true) args.push(`--${key}`);
     else if (value !== false) args.push(`--${key}`, String(value));
