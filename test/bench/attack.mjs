@@ -26,6 +26,8 @@ const NODE_FLAGS = ["--limits.messagesPerSecond=2000", "--limits.messageBurst=40
 const WARMUP_MS = 1500;
 /** Attackers run until stopped; this only bounds one that is never stopped. */
 const ATTACK_BOUND_MS = 600_000;
+/** An attacker gets this long to report after SIGTERM before it is killed (its report is then missing). */
+const STOP_BOUND_MS = 15_000;
 /** Every victim send must be acknowledged within this long of the measurement's end. */
 const SETTLE_MS = 30_000;
 
@@ -215,21 +217,34 @@ function startAttacker(node, mode, options) {
     else args.push(`--${key}`, String(value));
   }
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  let line;
+  createInterface({ input: child.stdout }).once("line", (l) => {
+    line = l;
+  });
+  let killed = false;
+  // 'close' comes after the child's output is read to the end, so its report is never missed.
   const report = new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once("line", (line) => {
+    child.once("close", (code, signal) => {
+      if (line === undefined) {
+        const why = killed
+          ? `did not stop within ${STOP_BOUND_MS} ms of SIGTERM`
+          : `exited (${signal ?? code})`;
+        return reject(new Error(`attacker ${mode} ${why} without a report`));
+      }
       const parsed = JSON.parse(line);
       if (parsed.error) reject(new Error(`attacker ${mode}: ${parsed.error}`));
       else resolve(parsed);
     });
-    child.once("exit", (code) => reject(new Error(`attacker ${mode} exited ${code} without a report`)));
   });
   report.catch(() => {});
   return {
     pid: child.pid,
     stop() {
       child.kill("SIGTERM");
-      // An attacker stuck past its stop is killed; its missing report fails the scenario.
-      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      const timer = setTimeout(() => {
+        killed = true;
+        child.kill("SIGKILL");
+      }, STOP_BOUND_MS);
       return report.finally(() => clearTimeout(timer));
     },
   };

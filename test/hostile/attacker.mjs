@@ -158,6 +158,10 @@ async function unauthenticated() {
   };
   report = result;
   const one = async (index) => {
+    do await oneStream(index);
+    while (opts.reopen && !stopAt());
+  };
+  const oneStream = async (index) => {
     const openedAt = Date.now();
     const stream = connections.open(index);
     result.opened++;
@@ -189,7 +193,6 @@ async function unauthenticated() {
       result.stillOpen++;
       stream.close();
     }
-    if (closed && opts.reopen && !stopAt()) await one(index);
   };
   await Promise.all(Array.from({ length: Number(opts.streams) }, (_, i) => one(i)));
   connections.destroy();

@@ -65,9 +65,11 @@ export function attack(
       child.kill("SIGKILL");
       reject(new Error(`attacker ${mode} did not report within ${boundMs} ms: ${stderr.trim()}`));
     }, boundMs);
-    child.once("exit", (code) => {
+    // 'close' comes after the child's output is read to the end, so its report is never missed.
+    child.once("close", (code, signal) => {
       clearTimeout(timer);
-      if (line === undefined) return reject(new Error(`attacker ${mode} exited ${code}: ${stderr.trim()}`));
+      if (line === undefined)
+        return reject(new Error(`attacker ${mode} exited (${signal ?? code}): ${stderr.trim()}`));
       const parsed = JSON.parse(line) as AttackReport;
       if (parsed.error) return reject(new Error(`attacker ${mode} failed: ${parsed.error}`));
       resolve(parsed);
