@@ -23,6 +23,7 @@ import {
   ErrorCode,
   newIdentity,
   OpenStream,
+  splitHostPort,
   startChatFrame,
 } from "./wire.mjs";
 
@@ -37,7 +38,7 @@ const { positionals, values: opts } = parseArgs({
     rounds: { type: "string", default: "1" },
     "message-bytes": { type: "string", default: "61440" },
     "max-messages": { type: "string", default: "250" },
-    // unauthenticated, connect-flood
+    // unauthenticated, connect-flood, idle-connections, mesh-probes
     streams: { type: "string", default: "10" },
     connections: { type: "string", default: "4" },
     "every-ms": { type: "string", default: "500" },
@@ -82,6 +83,8 @@ const finish = (extra = {}) => {
   process.stdout.write(`${JSON.stringify({ mode, elapsedMs: Date.now() - started, ...report, ...extra })}\n`);
   process.exit(0);
 };
+/** A slow reader not cut this long after its accomplice stopped sending counts as not cut. */
+const CUT_WAIT_MS = 10_000;
 /** After SIGTERM, streams still waiting on the node get this long to wind down before the report goes out. */
 const STOP_GRACE_MS = 2000;
 process.once("SIGTERM", () => {
@@ -118,7 +121,10 @@ async function slowReader() {
       result.messagesSent++;
       result.bytesSent += messageBytes;
     }
-    const cut = await Promise.race([reader.stream.closed.then(() => true), sleep(10_000).then(() => false)]);
+    const cut = await Promise.race([
+      reader.stream.closed.then(() => true),
+      sleep(CUT_WAIT_MS).then(() => false),
+    ]);
     result[cut ? "cut" : "notCut"]++;
     sender.close();
     reader.close();
@@ -340,10 +346,7 @@ async function idleConnections() {
  * how many the node closed, and the longest one stayed open.
  */
 async function meshProbes() {
-  const [host, port] = [
-    target.slice(0, target.lastIndexOf(":")),
-    Number(target.slice(target.lastIndexOf(":") + 1)),
-  ];
+  const [host, port] = splitHostPort(target);
   const count = Number(opts.connections);
   const result = {};
   report = result;

@@ -87,7 +87,8 @@ export function connect(target, from) {
   return session;
 }
 
-function splitHostPort(target) {
+/** "host:port" or "[v6]:port" → [host, port]. */
+export function splitHostPort(target) {
   const at = target.lastIndexOf(":");
   return [target.slice(0, at).replace(/^\[(.*)\]$/, "$1"), Number(target.slice(at + 1))];
 }
