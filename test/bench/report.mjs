@@ -3,6 +3,8 @@
 const DETECTION_TARGET_MS = 3000;
 const THROUGHPUT_TARGET = 0.5;
 const GOSSIP_TARGET = 2;
+// Hermes ÷ NATS request-reply with sealing clients, one server and across two.
+const NATS_TARGETS = { relay: 1.0, "cross-node": 0.8 };
 
 /** Each target of the issue with the measured value and whether it is met. */
 export function targets(r) {
@@ -16,6 +18,7 @@ export function targets(r) {
       met: s.throughputRatio >= THROUGHPUT_TARGET,
     });
   }
+  out.push(...natsTargets(r));
   const detection = (sizes, how) => {
     for (const s of Object.values(sizes ?? {})) {
       const median = s.detection?.allAgree.medianMs ?? null;
@@ -109,7 +112,7 @@ function cpuLines(scenarios) {
   };
   const lines = Object.entries(scenarios).map(
     ([name, s]) =>
-      `- ${name}: hermes ${fmt(s.hermes.cpuUsPerMessage)}; baseline ${fmt(s.baseline.cpuUsPerMessage)}`,
+      `- ${name}: hermes ${fmt(s.hermes.cpuUsPerMessage)}; baseline ${fmt(s.baseline.cpuUsPerMessage)}${s.nats ? `; NATS ${fmt(s.nats.cpuUsPerMessage)}` : ""}`,
   );
   return `CPU time per message, µs, summed over the processes (user + system, median round):\n\n${lines.join("\n")}`;
 }
@@ -123,6 +126,8 @@ separate process, same payload, same window of messages in flight. Baseline and 
 over a few rounds on the same processes; the table shows the median round of each.
 
 ${relayTable(r.scenarios, "baseline", " (target ≤ 3)")}
+
+${natsSection(r.scenarios, "one server")}
 
 ${cpuLines(r.scenarios)}
 
@@ -155,6 +160,8 @@ message over its own client stream and each echo back) → echo process; plain t
 payload and window. Median rounds, as above.
 
 ${relayTable(m.crossNode, "two-hop")}
+
+${natsSection(m.crossNode, "two servers in a cluster, A on the first and B on the second")}
 
 ${cpuLines(m.crossNode)}
 
@@ -273,4 +280,35 @@ is 0), suspicions raised, refutations.
 | mode | how | dead declarations | suspicions raised by the others / by the starved node | refutations by the starved node | starved node's /healthz p50 / max ms | load average |
 |---|---|---|---|---|---|---|
 ${rows.join("\n")}`;
+}
+
+/** Hermes against NATS request-reply with sealing clients, from the same rounds. */
+function natsSection(scenarios, servers) {
+  const measured = Object.entries(scenarios).filter(([, s]) => s.nats);
+  if (measured.length === 0) return "";
+  const rows = measured.map(
+    ([name, s]) =>
+      `| ${name} | ${s.hermes.messagesPerSecond} | ${s.nats.messagesPerSecond} | **${s.natsThroughputRatio}** | ${s.nats.p50Ms} / ${s.nats.p99Ms} | **${s.natsP99Ratio}** |`,
+  );
+  return `**NATS** (${measured[0][1].nats.about}; ${servers}, routes in plain TCP): app A requests, app B
+(its own process) replies; each request carries the message sealed with the Hermes SDK's own
+\`seal\` (ChaCha20-Poly1305, as a chat seals it) and B opens it before replying, so the reply
+is the end-to-end ack. Same payload and window, in the same rounds as above.
+
+| scenario | hermes msg/s | NATS msg/s | hermes ÷ NATS | NATS p50 / p99 ms | p99 ratio |
+|---|---|---|---|---|---|
+${rows.join("\n")}`;
+}
+
+function natsTargets(r) {
+  const groups = { relay: r.scenarios, "cross-node": r.mesh?.crossNode };
+  return Object.entries(groups).flatMap(([group, scenarios]) =>
+    Object.entries(scenarios ?? {})
+      .filter(([, s]) => s.nats && s.hermes.window !== 1)
+      .map(([name, s]) => ({
+        target: `${group} throughput ≥ ${NATS_TARGETS[group]} × NATS request-reply with sealing clients (${name})`,
+        value: s.natsThroughputRatio,
+        met: s.natsThroughputRatio >= NATS_TARGETS[group],
+      })),
+  );
 }
