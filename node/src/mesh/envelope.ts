@@ -14,7 +14,9 @@ export type Refusal =
   | "stale"
   | "replayed"
   | "rate_limited"
-  | "oversize";
+  | "oversize"
+  /** A directory entry about an app this node acts on, without the app's proof (app-claims.ts). */
+  | "unproven_claim";
 
 export class MeshFrameError extends Error {
   constructor(
@@ -50,7 +52,7 @@ export class EnvelopeSealer {
       senderAddress: this.address,
       body,
     }).finish();
-    return { payload, signature: sign(this.identity.secretKey, "hermes/node-gossip/v1", [payload]) };
+    return { payload, signature: sign(this.identity, "hermes/node-gossip/v1", [payload]) };
   }
 }
 

@@ -56,15 +56,48 @@ export function signConnect(
     publicKey: identity.publicKey,
     nonce: challenge.nonce,
     timestampMs,
-    signature: sign(identity.secretKey, CONNECT, fields),
+    signature: sign(identity, CONNECT, fields),
     resume,
+    takesBatches: false,
   };
 }
 
 /** The app `appId` (derived from `connect.publicKey` by the caller) signed this node's challenge. */
-export function verifyConnect(nodeId: string, appId: string, connect: approuter.Connect): boolean {
+export function verifyConnect(
+  nodeId: string,
+  appId: string,
+  connect: Pick<approuter.Connect, "publicKey" | "nonce" | "timestampMs" | "signature">,
+): boolean {
   const fields = connectFields(nodeId, appId, connect.nonce, connect.timestampMs);
   return verify(connect.publicKey, connect.signature, CONNECT, fields);
+}
+
+/**
+ * An app's signed Connect to node `nodeId`, kept after the connect: it proves to other nodes
+ * (in the directory's AppEntry) and to the app itself (in SessionClosed.replaced_by) that the
+ * app connected there at `timestampMs`, by its own clock. No node can make one up.
+ */
+export interface ConnectProof {
+  nodeId: string;
+  publicKey: Uint8Array;
+  nonce: Uint8Array;
+  timestampMs: number;
+  signature: Uint8Array;
+}
+
+export function connectProof(nodeId: string, connect: approuter.Connect): ConnectProof {
+  return {
+    nodeId,
+    publicKey: Uint8Array.from(connect.publicKey),
+    nonce: Uint8Array.from(connect.nonce),
+    timestampMs: connect.timestampMs,
+    signature: Uint8Array.from(connect.signature),
+  };
+}
+
+/** The app `appId` signed this Connect to `proof.nodeId`, with the key that derives its ID. */
+export function verifyConnectProof(appId: string, proof: ConnectProof): boolean {
+  return idMatchesKey(appId, proof.publicKey) && verifyConnect(proof.nodeId, appId, proof);
 }
 
 // ---- offer: the initiator's half
@@ -80,7 +113,7 @@ export function signOffer(
   offer: { chatId: string; targetAppId: string; ephemeralKey: Uint8Array; timestampMs: number },
 ): approuter.StartChat {
   const fields = offerFields({ ...offer, initiatorAppId: identity.id });
-  return { ...offer, signature: sign(identity.secretKey, OFFER, fields) };
+  return { ...offer, signature: sign(identity, OFFER, fields) };
 }
 
 /** The signature checks against `initiatorPublicKey` (whether that key is the initiator's is checked apart). */
@@ -116,7 +149,7 @@ export function signAccept(
     chatId: offer.chatId,
     ephemeralKey,
     timestampMs,
-    signature: sign(identity.secretKey, ACCEPT, fields),
+    signature: sign(identity, ACCEPT, fields),
   };
 }
 
@@ -150,7 +183,7 @@ export function signResume(
   return {
     ...resume,
     ready: chat.ready,
-    signature: sign(identity.secretKey, RESUME, resumeFields(nodeId, identity.id, resume)),
+    signature: sign(identity, RESUME, resumeFields(nodeId, identity.id, resume)),
   };
 }
 

@@ -1,8 +1,18 @@
 export {
+  appFrameBatchSize,
+  combineAppFrames,
+  combineNodeFrames,
+  combineRouteFrames,
+  nodeFrameBatchSize,
+  routeFrameBatchSize,
+} from "./batches.js";
+export {
   acceptFields,
   acceptOf,
+  type ConnectProof,
   checkReady,
   connectFields,
+  connectProof,
   offerFields,
   offerFrame,
   offerOf,
@@ -16,6 +26,8 @@ export {
   signResume,
   verifyAccept,
   verifyConnect,
+  verifyConnectProof,
   verifyOffer,
   verifyResume,
 } from "./chat-transcript.js";
+export { encodeAppFrame, encodeNodeFrame, encodeRouteFrame } from "./hot-frames.js";

@@ -2,10 +2,12 @@ import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
 import { type Identity, idMatchesKey } from "../identity/index.js";
-import { signConnect } from "../protocol/index.js";
+import { appFrameBatchSize, combineAppFrames, encodeAppFrame, signConnect } from "../protocol/index.js";
 import { type BackoffPolicy, backoffDelay } from "../utils/backoff.js";
+import { Batcher } from "../utils/batcher.js";
 import type { Clock } from "../utils/clock.js";
 import { NodeError, PeerVerificationError } from "./errors.js";
+import { judgeReplaced, type OwnConnect } from "./replaced.js";
 
 type AppBody = NonNullable<approuter.AppFrame["body"]>;
 
@@ -25,8 +27,17 @@ const MOVE_ON = new Set<approuter.SessionCloseReason>([
 const QUIET_PROBE_AFTER_MS = 1000;
 /** How often a connected app looks at how long its node has been quiet. */
 const QUIET_CHECK_MS = 250;
+/** The AppRouter service, with frames to the node written by the hot-path encoder. */
+const APP_ROUTER = {
+  open: { ...approuter.AppRouterService.open, requestSerialize: encodeAppFrame },
+};
 /** Endpoints learned from ConnectAck are kept up to this many, beside the configured ones. */
 const MAX_LEARNED_ENDPOINTS = 16;
+/**
+ * The Connects this process made are remembered up to this many: a node that takes a given-up
+ * attempt late replaces the session with one of them, which is no takeover.
+ */
+const MAX_OWN_CONNECTS = 16;
 
 /** One open stream to a node, as the connection uses it: gRPC in production, in memory in tests. */
 export interface NodeStream {
@@ -87,6 +98,8 @@ export class Connection extends EventEmitter<{
   frame: [approuter.NodeFrame];
   /** Something to tell the app that is not an answer to anything. */
   problem: [Error];
+  /** Another holder of the app's key connected after this session (proven): stop, do not fight it. */
+  takenOver: [string];
 }> {
   nodeId = "";
   sessionId = "";
@@ -97,6 +110,10 @@ export class Connection extends EventEmitter<{
   private readonly open: OpenStream;
   private readonly clients = new Map<string, grpc.Client>();
   private stream: NodeStream | undefined;
+  /** Coalesces messages and acks of one turn into one frame, once the node says it takes batches. */
+  private batcher: Batcher<approuter.AppFrame> | undefined;
+  private nodeTakesBatches = false;
+  private maxFrameBytes = 0;
   private connected = false;
   private closed = false;
   /** Attempts since the last session, which choose the next endpoint and the backoff. */
@@ -114,6 +131,10 @@ export class Connection extends EventEmitter<{
   private dropStream: ((why: string) => void) | undefined;
   private stopWatch: (() => void) | undefined;
   private lastError = "";
+  /** Why the node ended the session with an unproven REPLACED: told as the reason it was lost. */
+  private replacedWhy: string | undefined;
+  /** The Connects this process signed lately, newest last. */
+  private readonly ownConnects: OwnConnect[] = [];
   private nextCorrelation = 1;
   private readonly requests = new Map<string, Request>();
   private stopHeartbeat: (() => void) | undefined;
@@ -146,9 +167,9 @@ export class Connection extends EventEmitter<{
 
   /** Writes a frame; false when there is no session to write on (Connect goes before one). */
   write(body: AppBody, correlationId = ""): boolean {
-    if (!this.stream || (!this.connected && body.$case !== "connect")) return false;
+    if (!this.stream || !this.batcher || (!this.connected && body.$case !== "connect")) return false;
     this.waitingSince ??= this.options.clock.now();
-    this.stream.write({ correlationId, body });
+    this.batcher.send({ correlationId, body });
     return true;
   }
 
@@ -172,6 +193,7 @@ export class Connection extends EventEmitter<{
     this.cancelAttempt?.();
     this.cancelUnreachable?.();
     this.failRequests("client closed");
+    this.batcher?.drop();
     this.stream?.close();
     this.stream = undefined;
     for (const client of this.clients.values()) client.close();
@@ -180,6 +202,7 @@ export class Connection extends EventEmitter<{
 
   private openStream(): void {
     this.cancelReconnect = undefined;
+    this.replacedWhy = undefined;
     if (this.closed) return;
     let done = false;
     const stream = this.open(this.endpoint, {
@@ -192,10 +215,17 @@ export class Connection extends EventEmitter<{
       lost: (why) => {
         if (done) return;
         done = true;
-        this.lost(why);
+        this.lost(this.replacedWhy ?? why);
       },
     });
     this.stream = stream;
+    this.nodeTakesBatches = false;
+    this.batcher = new Batcher<approuter.AppFrame>({
+      write: (frame) => stream.write(frame),
+      batchable: (frame) => (this.nodeTakesBatches ? appFrameBatchSize(frame) : undefined),
+      combine: combineAppFrames,
+      maxBytes: () => this.maxFrameBytes,
+    });
     this.dropStream = (why) => {
       if (done) return;
       done = true;
@@ -231,6 +261,8 @@ export class Connection extends EventEmitter<{
       this.moveOn = true;
     this.waitingSince = undefined;
     this.probedAt = undefined;
+    this.batcher?.drop();
+    this.batcher = undefined;
     this.stream = undefined;
     this.connected = false;
     this.lastError = why;
@@ -274,10 +306,18 @@ export class Connection extends EventEmitter<{
         return this.answerChallenge(body.value);
       case "connectAck":
         return this.connectAcked(body.value);
-      case "sessionClosed":
-        this.moveOn = MOVE_ON.has(body.value.reason);
+      case "sessionClosed": {
+        const { reason, detail, replacedBy } = body.value;
+        this.moveOn = MOVE_ON.has(reason);
+        if (reason === approuter.SessionCloseReason.SESSION_CLOSE_REASON_REPLACED) {
+          const verdict = judgeReplaced(replacedBy, this.options.identity, this.ownConnects);
+          // Otherwise the stream ends and the app reconnects, with its usual backoff.
+          if (verdict.kind === "taken_over") this.emit("takenOver", `${detail} (on node ${verdict.nodeId})`);
+          else this.replacedWhy = `session ${verdict.why} (${detail}); reconnecting`;
+        }
         this.emit("frame", frame);
         return;
+      }
       default:
         this.emit("frame", frame);
     }
@@ -290,14 +330,17 @@ export class Connection extends EventEmitter<{
     this.nodeId = challenge.nodeId;
     const timestampMs = this.options.clock.now();
     const resume = this.options.resume(challenge.nodeId, timestampMs);
-    this.write({
-      $case: "connect",
-      value: signConnect(this.options.identity, challenge, timestampMs, resume),
-    });
+    const connect = signConnect(this.options.identity, challenge, timestampMs, resume);
+    this.ownConnects.push({ signature: connect.signature, timestampMs });
+    if (this.ownConnects.length > MAX_OWN_CONNECTS) this.ownConnects.shift();
+    this.write({ $case: "connect", value: { ...connect, takesBatches: true } });
   }
 
   private connectAcked(ack: approuter.ConnectAck): void {
     this.connected = true;
+    // A batch stays under the node's frame limit; an older node takes none.
+    this.maxFrameBytes = ack.limits?.maxFrameBytes ?? 0;
+    this.nodeTakesBatches = ack.takesBatches && this.maxFrameBytes > 0;
     this.attempt = 0;
     this.sessionId = ack.sessionId;
     this.cancelAttempt?.();
@@ -331,7 +374,7 @@ export class Connection extends EventEmitter<{
   private openGrpc(endpoint: string, handlers: StreamHandlers): NodeStream {
     let client = this.clients.get(endpoint);
     if (!client) {
-      const Client = grpc.makeGenericClientConstructor(approuter.AppRouterService, "AppRouter");
+      const Client = grpc.makeGenericClientConstructor(APP_ROUTER, "AppRouter");
       const { keepalive, reconnect } = this.options;
       client = new Client(endpoint, this.options.credentials ?? grpc.credentials.createInsecure(), {
         "grpc.keepalive_time_ms": keepalive.timeMs,

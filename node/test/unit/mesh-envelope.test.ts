@@ -9,7 +9,7 @@ import {
   type Refusal,
   ReplayGuard,
 } from "../../src/mesh/envelope.js";
-import { flipped } from "../support/frames.js";
+import { bareEntry, flipped } from "../support/frames.js";
 
 const SKEW = 30_000;
 type Body = nodemesh.GossipPayload["body"];
@@ -40,7 +40,7 @@ function handmade(
     body: request,
     ...over,
   }).finish();
-  return { payload, signature: sign(signer.secretKey, "hermes/node-gossip/v1", [payload]) };
+  return { payload, signature: sign(signer, "hermes/node-gossip/v1", [payload]) };
 }
 
 /** The MeshFrameError openEnvelope throws (fails the test if it does not throw one). */
@@ -69,7 +69,7 @@ describe("gossip envelopes: seal and open", () => {
         nodeId: alice.id,
         fromVersion: 3,
         toVersion: 5,
-        added: [{ appId: "a".repeat(32), connectedAtMs: 17 }],
+        added: [bareEntry("a".repeat(32), 17)],
         removed: ["b".repeat(32)],
       },
     };

@@ -201,6 +201,11 @@ export class Membership {
     });
   }
 
+  /** Stops knocking on a seed while alone (discovery gave its address up: it never answered). */
+  forgetSeed(address: string): void {
+    this.seeds = this.seeds.filter((seed) => seed !== address);
+  }
+
   /**
    * Graceful leave: marks this node left, stops probing and pushes the news to as many members
    * as one update is retransmitted to, so others record `left` rather than suspecting a

@@ -171,9 +171,23 @@ export enum SwimMessage_Kind {
   UNRECOGNIZED = -1,
 }
 
+/**
+ * An app connected to the node that publishes the entry, with the proof: the app's own signed
+ * Connect to that node. A node acts on an entry about an app it carries (closes the app's
+ * session here, or moves the app's chats) only if the proof checks: public_key derives app_id,
+ * and signature = ed25519 over "hermes/app-connect/v1" | node_id | app_id | nonce |
+ * connected_at_ms, by public_key, where node_id is the publishing node (Connect.signature).
+ */
 export interface AppEntry {
   appId: string;
+  /** the Connect's timestamp_ms: the app's clock, not the node's */
   connectedAtMs: number;
+  /** the app's ed25519 key (Connect.public_key) */
+  publicKey: Uint8Array;
+  /** the publishing node's challenge (Connect.nonce) */
+  nonce: Uint8Array;
+  /** Connect.signature */
+  signature: Uint8Array;
 }
 
 /** The apps connected to node_id changed from from_version to to_version. */
@@ -207,6 +221,9 @@ export interface RouteFrame {
     | { $case: "error"; value: RouteError }
     | { $case: "sync"; value: ChatSync }
     | { $case: "released"; value: ChatReleased }
+    | //
+    /** only to a node whose RouteHello says takes_batches */
+    { $case: "batch"; value: RelayBatch }
     | undefined;
 }
 
@@ -217,6 +234,8 @@ export interface RouteHello {
   receiverId: string;
   timestampMs: number;
   signature: Uint8Array;
+  /** the sender takes RelayBatch frames on this stream */
+  takesBatches: boolean;
 }
 
 /**
@@ -254,6 +273,15 @@ export interface Relay {
 export interface RelayAck {
   chatId: string;
   seq: number;
+}
+
+/**
+ * Relays and acks a node had ready together for one peer, in one frame: the relays in order,
+ * then the acks, each handled as if it had come alone.
+ */
+export interface RelayBatch {
+  relays: Relay[];
+  acks: RelayAck[];
 }
 
 export interface Teardown {
@@ -1342,7 +1370,13 @@ export const SwimMessage: MessageFns<SwimMessage> = {
 };
 
 function createBaseAppEntry(): AppEntry {
-  return { appId: "", connectedAtMs: 0 };
+  return {
+    appId: "",
+    connectedAtMs: 0,
+    publicKey: new Uint8Array(0),
+    nonce: new Uint8Array(0),
+    signature: new Uint8Array(0),
+  };
 }
 
 export const AppEntry: MessageFns<AppEntry> = {
@@ -1352,6 +1386,15 @@ export const AppEntry: MessageFns<AppEntry> = {
     }
     if (message.connectedAtMs !== 0) {
       writer.uint32(16).uint64(message.connectedAtMs);
+    }
+    if (message.publicKey.length !== 0) {
+      writer.uint32(26).bytes(message.publicKey);
+    }
+    if (message.nonce.length !== 0) {
+      writer.uint32(34).bytes(message.nonce);
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(42).bytes(message.signature);
     }
     return writer;
   },
@@ -1383,6 +1426,30 @@ export const AppEntry: MessageFns<AppEntry> = {
             }
 
             message.connectedAtMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.publicKey = reader.bytes();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nonce = reader.bytes();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.signature = reader.bytes();
             continue;
           }
         }
@@ -1628,6 +1695,9 @@ export const RouteFrame: MessageFns<RouteFrame> = {
       case "released":
         ChatReleased.encode(message.body.value, writer.uint32(154).fork()).join();
         break;
+      case "batch":
+        RelayBatch.encode(message.body.value, writer.uint32(162).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1725,6 +1795,14 @@ export const RouteFrame: MessageFns<RouteFrame> = {
             message.body = { $case: "released", value: ChatReleased.decode(reader, reader.uint32()) };
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.body = { $case: "batch", value: RelayBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1739,7 +1817,14 @@ export const RouteFrame: MessageFns<RouteFrame> = {
 };
 
 function createBaseRouteHello(): RouteHello {
-  return { nodeId: "", publicKey: new Uint8Array(0), receiverId: "", timestampMs: 0, signature: new Uint8Array(0) };
+  return {
+    nodeId: "",
+    publicKey: new Uint8Array(0),
+    receiverId: "",
+    timestampMs: 0,
+    signature: new Uint8Array(0),
+    takesBatches: false,
+  };
 }
 
 export const RouteHello: MessageFns<RouteHello> = {
@@ -1758,6 +1843,9 @@ export const RouteHello: MessageFns<RouteHello> = {
     }
     if (message.signature.length !== 0) {
       writer.uint32(42).bytes(message.signature);
+    }
+    if (message.takesBatches !== false) {
+      writer.uint32(48).bool(message.takesBatches);
     }
     return writer;
   },
@@ -1813,6 +1901,14 @@ export const RouteHello: MessageFns<RouteHello> = {
             }
 
             message.signature = reader.bytes();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.takesBatches = reader.bool();
             continue;
           }
         }
@@ -2183,6 +2279,63 @@ export const RelayAck: MessageFns<RelayAck> = {
             }
 
             message.seq = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseRelayBatch(): RelayBatch {
+  return { relays: [], acks: [] };
+}
+
+export const RelayBatch: MessageFns<RelayBatch> = {
+  encode(message: RelayBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.relays) {
+      Relay.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.acks) {
+      RelayAck.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RelayBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRelayBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.relays.push(Relay.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.acks.push(RelayAck.decode(reader, reader.uint32()));
             continue;
           }
         }
