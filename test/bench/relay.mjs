@@ -29,7 +29,8 @@ export async function singleNodeRelay({ messages, windows, rounds }) {
     scenarios[`relay-window-${window}`] = await compare(
       {
         baseline: () => echoBaseline(window),
-        nats: () => natsRequestReply(1, window, PAYLOAD),
+        nats: () => natsRequestReply(1, window, PAYLOAD, "inbox"),
+        natsRequest: () => natsRequestReply(1, window, PAYLOAD, "request"),
         hermes: () => hermesRelay(1, window),
       },
       countFor(messages, window),
@@ -53,7 +54,8 @@ export async function crossNodeRelay({ messages, windows, rounds }) {
     scenarios[`cross-node-window-${window}`] = await compare(
       {
         baseline: () => twoHopBaseline(window),
-        nats: () => natsRequestReply(2, window, PAYLOAD),
+        nats: () => natsRequestReply(2, window, PAYLOAD, "inbox"),
+        natsRequest: () => natsRequestReply(2, window, PAYLOAD, "request"),
         hermes: () => hermesRelay(2, window),
       },
       countFor(messages, window),
@@ -64,8 +66,8 @@ export async function crossNodeRelay({ messages, windows, rounds }) {
 }
 
 /**
- * Alternates the setups (baseline, nats, hermes) round by round; the median round of each (by
- * throughput), and Hermes's ratios to the baseline and to NATS.
+ * Alternates the setups round by round; the median round of each (by throughput), and Hermes's
+ * ratios to the baseline and to each NATS way.
  */
 async function compare(setups, messages, rounds) {
   const open = {};
@@ -80,16 +82,24 @@ async function compare(setups, messages, rounds) {
     await Promise.all(Object.values(open).map((setup) => setup.close()));
   }
   const b = medianRound(runs.baseline);
-  const n = medianRound(runs.nats);
   const h = medianRound(runs.hermes);
+  // Each NATS way with Hermes's ratios to it.
+  const anchor = (name) => {
+    const n = medianRound(runs[name]);
+    return {
+      ...n,
+      about: open[name].about,
+      throughputRatio: ratio(h.messagesPerSecond, n.messagesPerSecond),
+      p99Ratio: ratio(h.p99Ms, n.p99Ms),
+    };
+  };
   return {
     baseline: b,
-    nats: { ...n, about: open.nats.about },
     hermes: h,
     throughputRatio: ratio(h.messagesPerSecond, b.messagesPerSecond),
     p99Ratio: ratio(h.p99Ms, b.p99Ms),
-    natsThroughputRatio: ratio(h.messagesPerSecond, n.messagesPerSecond),
-    natsP99Ratio: ratio(h.p99Ms, n.p99Ms),
+    nats: anchor("nats"),
+    natsRequest: anchor("natsRequest"),
     rounds: runs,
     loadAverage: Math.round(loadavg()[0] * 100) / 100,
   };
