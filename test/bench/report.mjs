@@ -183,7 +183,11 @@ payload and window. Median rounds, as above.
 
 ${relayTable(m.crossNode, "two-hop")}
 
-${natsSection(m.crossNode, "a cluster of two servers with routes between them in plain TCP, A connected to the first and B to the second")}
+${natsSection(
+  m.crossNode,
+  "a cluster of two servers with routes between them in plain TCP, A connected to the first and B to the second",
+  Object.values(r.scenarios ?? {}).some((s) => s.nats),
+)}
 
 ${cpuLines(m.crossNode)}
 
@@ -305,21 +309,24 @@ ${rows.join("\n")}`;
 }
 
 /** Hermes against NATS request-reply with sealing clients, from the same rounds. */
-function natsSection(scenarios, servers) {
+function natsSection(scenarios, servers, explained = false) {
   const measured = Object.entries(scenarios).filter(([, s]) => s.nats);
   if (measured.length === 0) return "";
   const rows = measured.map(
     ([name, { nats: n, natsRequest: q }]) =>
       `| ${name} | ${n.messagesPerSecond} | **${n.throughputRatio}** | ${n.p50Ms} / ${n.p99Ms} | **${n.p99Ratio}** | ${q.messagesPerSecond} | **${q.throughputRatio}** | ${q.p50Ms} / ${q.p99Ms} |`,
   );
-  return `**NATS** (${measured[0][1].nats.about}; ${servers}): app A sends each message
+  const how = explained
+    ? "the same two ways as on one node."
+    : `app A sends each message
 sealed with the Hermes SDK's own \`seal\` (the same ChaCha20-Poly1305 as a chat) as a request;
 app B (its own process) opens it and replies with its seq, so the reply is the end-to-end ack.
 **NATS**: A publishes with a reply subject and takes the replies on one inbox subscription,
 matched by seq; **NATS request()**: the client's \`request()\`, which also keeps a timer and a few
 objects per request. Both with \`noAsyncTraces\`, same payload and window, in the same rounds
 as above; hermes ÷ NATS compares throughput and p99. nats-server is built by
-\`hack/nats-server.sh\` (or set \`NATS_SERVER\`).
+\`hack/nats-server.sh\` (or set \`NATS_SERVER\`).`;
+  return `**NATS** (${measured[0][1].nats.about}; ${servers}): ${how}
 
 | scenario | NATS msg/s | hermes ÷ NATS | NATS p50 / p99 ms | p99 ratio | NATS request() msg/s | hermes ÷ NATS request() | NATS request() p50 / p99 ms |
 |---|---|---|---|---|---|---|---|
