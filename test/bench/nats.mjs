@@ -1,8 +1,9 @@
-// The NATS anchor of the relay benchmarks: what a user would pick instead for moving messages
+// The NATS anchors of the relay benchmarks: what a user would pick instead for moving messages
 // between servers. App A (this process) requests, app B (nats-receiver.mjs, its own process)
 // replies; every request carries the message sealed with the Hermes SDK's own seal() and B opens
 // it before replying, so the reply is the end-to-end ack. One nats-server, or two in a cluster
-// (routes between them) with A on the first and B on the second.
+// (routes between them) with A on the first and B on the second; requests published to a reply
+// inbox, or through the client's request().
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
