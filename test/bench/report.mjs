@@ -7,6 +7,8 @@ const GOSSIP_TARGET = 2;
 const ATTACK_THROUGHPUT_TARGET = 0.8;
 /** …and its p99 stays within this multiple of the unattacked p99. */
 const ATTACK_P99_TARGET = 2;
+// Hermes ÷ NATS request-reply with sealing clients, one server and across two.
+const NATS_TARGETS = { relay: 1.0, "cross-node": 0.8 };
 
 /** Each target of the issue with the measured value and whether it is met. */
 export function targets(r) {
@@ -20,6 +22,7 @@ export function targets(r) {
       met: s.throughputRatio >= THROUGHPUT_TARGET,
     });
   }
+  out.push(...natsTargets(r));
   const detection = (sizes, how) => {
     for (const s of Object.values(sizes ?? {})) {
       const median = s.detection?.allAgree.medianMs ?? null;
@@ -136,7 +139,7 @@ function cpuLines(scenarios) {
   };
   const lines = Object.entries(scenarios).map(
     ([name, s]) =>
-      `- ${name}: hermes ${fmt(s.hermes.cpuUsPerMessage)}; baseline ${fmt(s.baseline.cpuUsPerMessage)}`,
+      `- ${name}: hermes ${fmt(s.hermes.cpuUsPerMessage)}; baseline ${fmt(s.baseline.cpuUsPerMessage)}${s.nats ? `; NATS ${fmt(s.nats.cpuUsPerMessage)}; NATS request() ${fmt(s.natsRequest.cpuUsPerMessage)}` : ""}`,
   );
   return `CPU time per message, µs, summed over the processes (user + system, median round):\n\n${lines.join("\n")}`;
 }
@@ -146,10 +149,12 @@ function relaySection(r) {
 
 **Relay**: app A → node (separate process) → app B, end-to-end encrypted, each message counted
 when B's end-to-end ack is back at A. **Baseline**: a raw @grpc/grpc-js bidirectional echo in a
-separate process, same payload, same window of messages in flight. Baseline and Hermes alternate
-over a few rounds on the same processes; the table shows the median round of each.
+separate process, same payload, same window of messages in flight. Baseline, NATS (below) and
+Hermes alternate over a few rounds on the same processes; the table shows the median round of each.
 
 ${relayTable(r.scenarios, "baseline", " (target ≤ 3)")}
+
+${natsSection(r.scenarios, "one server, A and B connected to it")}
 
 ${cpuLines(r.scenarios)}
 
@@ -218,6 +223,12 @@ message over its own client stream and each echo back) → echo process; plain t
 payload and window. Median rounds, as above.
 
 ${relayTable(m.crossNode, "two-hop")}
+
+${natsSection(
+  m.crossNode,
+  "a cluster of two servers with routes between them in plain TCP, A connected to the first and B to the second",
+  Object.values(r.scenarios ?? {}).some((s) => s.nats),
+)}
 
 ${cpuLines(m.crossNode)}
 
@@ -336,4 +347,42 @@ is 0), suspicions raised, refutations.
 | mode | how | dead declarations | suspicions raised by the others / by the starved node | refutations by the starved node | starved node's /healthz p50 / max ms | load average |
 |---|---|---|---|---|---|---|
 ${rows.join("\n")}`;
+}
+
+/** Hermes against NATS request-reply with sealing clients, from the same rounds. */
+function natsSection(scenarios, servers, explained = false) {
+  const measured = Object.entries(scenarios).filter(([, s]) => s.nats);
+  if (measured.length === 0) return "";
+  const rows = measured.map(
+    ([name, { nats: n, natsRequest: q }]) =>
+      `| ${name} | ${n.messagesPerSecond} | **${n.throughputRatio}** | ${n.p50Ms} / ${n.p99Ms} | **${n.p99Ratio}** | ${q.messagesPerSecond} | **${q.throughputRatio}** | ${q.p50Ms} / ${q.p99Ms} |`,
+  );
+  const how = explained
+    ? "the same two ways as on one node."
+    : `app A sends each message
+sealed with the Hermes SDK's own \`seal\` (the same ChaCha20-Poly1305 as a chat) as a request;
+app B (its own process) opens it and replies with its seq, so the reply is the end-to-end ack.
+**NATS**: A publishes with a reply subject and takes the replies on one inbox subscription,
+matched by seq; **NATS request()**: the client's \`request()\`, which also keeps a timer and a few
+objects per request. Both with \`noAsyncTraces\`, same payload and window, in the same rounds
+as above; hermes ÷ NATS compares throughput and p99. nats-server is built by
+\`hack/nats-server.sh\` (or set \`NATS_SERVER\`).`;
+  return `**NATS** (${measured[0][1].nats.about}; ${servers}): ${how}
+
+| scenario | NATS msg/s | hermes ÷ NATS | NATS p50 / p99 ms | p99 ratio | NATS request() msg/s | hermes ÷ NATS request() | NATS request() p50 / p99 ms |
+|---|---|---|---|---|---|---|---|
+${rows.join("\n")}`;
+}
+
+function natsTargets(r) {
+  const groups = { relay: r.scenarios, "cross-node": r.mesh?.crossNode };
+  return Object.entries(groups).flatMap(([group, scenarios]) =>
+    Object.entries(scenarios ?? {})
+      .filter(([, s]) => s.nats && s.hermes.window !== 1)
+      .map(([name, s]) => ({
+        target: `${group} throughput ≥ ${NATS_TARGETS[group]} × NATS request-reply with sealing clients (${name})`,
+        value: s.nats.throughputRatio,
+        met: s.nats.throughputRatio >= NATS_TARGETS[group],
+      })),
+  );
 }

@@ -172,3 +172,4 @@ const biome = spawnSync(
 if (biome.status !== 0) log(`could not format the results; run: npx biome format --write ${files.join(" ")}`);
 process.stdout.write(await readFile(join(out, "README.md"), "utf8"));
 log(`results in ${out} (${results.elapsedSeconds} s)`);
+if (errors.length > 0) process.exitCode = 1; // after writing what did run

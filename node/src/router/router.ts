@@ -234,15 +234,7 @@ export class Router {
     const frames = session.frames.take(now, frameCost(frame));
     if (!frames.ok) {
       // Every kind of frame counts, the ignored ones too (an ack for seq 0 costs as much to read).
-      this.refuse(
-        session,
-        {
-          code: ErrorCode.ERROR_CODE_RATE_LIMITED,
-          message: `more than ${this.limits.framesPerSecond} frames per second`,
-          limit: "frame_rate",
-        },
-        { retryAfterMs: frames.retryAfterMs },
-      );
+      this.refuseFrameRate(session, frame, frames.retryAfterMs);
       this.spendBadFrame(session);
       return;
     }
@@ -310,6 +302,33 @@ export class Router {
       if (session.state !== "connected") return;
       if (this.chatIdOk(session, a.chatId, "")) ack(this.host, session, a, "");
     }
+  }
+
+  /**
+   * A frame over the frame budget. The sender is told, for each chat with messages in it, which
+   * seq to send again and when (an SDK retries that chat then); a request gets its answer.
+   */
+  private refuseFrameRate(session: Session, frame: InboundFrame, retryAfterMs: number): void {
+    const refusal = {
+      code: ErrorCode.ERROR_CODE_RATE_LIMITED,
+      message: `more than ${this.limits.framesPerSecond} frames per second`,
+      limit: "frame_rate",
+    };
+    const body = "malformed" in frame ? undefined : frame.body;
+    const messages =
+      body?.$case === "message" ? [body.value] : body?.$case === "batch" ? body.value.messages : [];
+    const firstSeq = new Map<string, number>();
+    for (const m of messages)
+      if (CHAT_ID_PATTERN.test(m.chatId) && !firstSeq.has(m.chatId)) firstSeq.set(m.chatId, m.seq);
+    if (firstSeq.size === 0) {
+      const cid =
+        "malformed" in frame || frame.correlationId.length > MAX_CORRELATION_ID_LENGTH
+          ? ""
+          : frame.correlationId;
+      this.refuse(session, refusal, { correlationId: cid, retryAfterMs });
+      return;
+    }
+    for (const [chatId, seq] of firstSeq) this.refuse(session, refusal, { chatId, seq, retryAfterMs });
   }
 
   /** A chat id the node would echo must be one: anything else is refused without echo. */
