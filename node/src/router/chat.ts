@@ -64,10 +64,11 @@ export interface ReadyChat extends ChatBase {
   fromInitiator: Direction;
   fromTarget: Direction;
   /**
-   * The latest signed resume of the participant this node carries in a cross-node chat: shown
-   * to the other participant's node when that one is new (the peer failed over). Memory only.
+   * Each app's latest signed resume of the chat here: the proof shown to the other
+   * participant's node that this node carries the app (when that node is new, or the chat
+   * was local until the peer moved away). Memory only.
    */
-  proof?: approuter.ChatResume;
+  proofs?: Record<string, approuter.ChatResume>;
 }
 
 export type Chat = PendingChat | ReadyChat;

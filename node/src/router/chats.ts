@@ -208,7 +208,7 @@ export class Chats {
         appId: local,
         delivered: directionFrom(chat, remoteApp).acked,
         ackedByPeer: directionFrom(chat, local).acked,
-        proof: chat.proof,
+        proof: chat.proofs?.[local],
         reply,
         peerAppId: remoteApp,
       },

@@ -54,13 +54,14 @@ function resumeOne(
   // A pending chat, or a chat id this app is not part of: nothing this app could resume.
   if (known.state !== "ready" || !isParticipant(known, appId)) return undefined;
   const chat = known;
-  if (chat.route.kind === "remote" && chat.route.app === appId) {
-    // The app was carried by another node and came here, where its peer was: the chat is local,
-    // unless the peer went on to another node since (this node's copy is old news).
-    const previous = chat.route.node;
+  if (chat.route.kind === "local" || chat.route.app === appId) {
+    // The app came here, where its peer was: the chat is local, unless the peer went on to
+    // another node since (this node's copy is old news: it missed the peer's move).
+    const previous = chat.route.kind === "remote" ? chat.route.node : "";
     const peer = peerOf(chat, appId);
     const peerAt = host.session(peer) ? undefined : host.mesh?.locate(peer)?.nodeId;
-    chat.route = peerAt && peerAt !== host.nodeId ? remoteRoute(peer, peerAt) : localRoute();
+    if (peerAt && peerAt !== host.nodeId) chat.route = remoteRoute(peer, peerAt);
+    else if (chat.route.kind === "remote") chat.route = localRoute();
     if (previous !== "" && previous !== peerAt)
       host.chats.toNode(previous, { $case: "released", value: { chatId: chat.id } });
   }
@@ -68,10 +69,8 @@ function resumeOne(
   if (chat.route.kind === "local")
     chat.route.resumedAtMs[appId] = Math.max(chat.route.resumedAtMs[appId] ?? 0, resume.timestampMs);
   applyStatement(host, chat, appId, resume);
-  if (chat.route.kind === "remote") {
-    chat.proof = resume;
-    host.chats.sync(chat as ReadyChat & { route: { kind: "remote" } });
-  }
+  chat.proofs = { ...chat.proofs, [appId]: resume };
+  if (chat.route.kind === "remote") host.chats.sync(chat as ReadyChat & { route: { kind: "remote" } });
   host.chats.save(chat);
   return undefined;
 }
@@ -115,7 +114,7 @@ function adopt(
     remoteRoute(peer, where?.nodeId ?? ""),
     host.clock.now(),
   );
-  chat.proof = resume;
+  chat.proofs = { [appId]: resume };
   host.chats.takeOver(chat, "chat taken over for an app that resumed it here");
   host.chats.sync(chat as ReadyChat & { route: { kind: "remote" } });
   return undefined;

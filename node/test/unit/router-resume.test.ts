@@ -255,6 +255,85 @@ describe("an app that fails over to another node takes its chat along", () => {
     expect(B.router.stats().chats.ready).toBe(0);
   });
 
+  it("an app back on a node whose copy still has both apps goes on with its peer where the peer is", async () => {
+    const mesh = new FakeMesh();
+    const [A, B, C] = [mesh.node(), mesh.node(), mesh.node()];
+    const a = A.app();
+    const b = A.app();
+    a.connect();
+    b.connect();
+    const { chatId, ready } = readyChat(a, b);
+    a.message(chatId, 1, text("a1"));
+    b.ack(chatId, 1);
+    a.sink.take();
+    // Both move to B while A hears nothing: A keeps its copy with both apps on it.
+    mesh.drop = (_from, to) => to === A.nodeId;
+    a.disconnect();
+    b.disconnect();
+    const a2 = B.app(a.identity);
+    const b2 = B.app(b.identity);
+    a2.connect([{ ready, delivered: 0, ackedByPeer: 1 }]);
+    b2.connect([{ ready, delivered: 1, ackedByPeer: 0 }]);
+    await settle();
+    mesh.drop = undefined;
+    // B crashes and is back at once with its copy; a goes to C, b back to A.
+    mesh.restart(B);
+    const a3 = C.app(a.identity);
+    a3.connect([{ ready, delivered: 0, ackedByPeer: 1 }]);
+    await settle();
+    const b3 = A.app(b.identity);
+    b3.connect([{ ready, delivered: 1, ackedByPeer: 0 }]);
+    await settle();
+    await settle();
+    a3.sink.take();
+    b3.sink.take();
+    a3.message(chatId, 2, text("a2"));
+    await settle();
+    expect(deliveries(b3)).toEqual([{ seq: 2, text: "a2" }]);
+    b3.message(chatId, 1, text("b1"));
+    await settle();
+    expect(deliveries(a3)).toEqual([{ seq: 1, text: "b1" }]);
+  });
+
+  it("shows the resume of the app it still carries when a local chat's other app moves away", async () => {
+    const mesh = new FakeMesh();
+    const [A, C] = [mesh.node(), mesh.node()];
+    const a = A.app();
+    const b = A.app();
+    a.connect();
+    b.connect();
+    const { ready } = readyChat(a, b);
+    b.disconnect();
+    const b2 = A.app(b.identity);
+    b2.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    a.disconnect();
+    A.link.take();
+    // a resumes on C; A follows it there and answers with b's own signed resume.
+    C.app(a.identity).connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    await settle();
+    const reply = A.link.sent.find((s) => s.to === C.nodeId && s.frame.body?.$case === "sync");
+    expect(reply?.frame.body?.$case === "sync" && reply.frame.body.value.proof?.ready?.chatId).toBe(
+      ready.chatId,
+    );
+  });
+
+  it("an app back on a node whose copy has its peer away looks the peer up, and goes on with it there", async () => {
+    const mesh = new FakeMesh();
+    const [A, C] = [mesh.node(), mesh.node()];
+    const a = A.app();
+    const b = A.app();
+    a.connect();
+    b.connect();
+    const { chatId, ready } = readyChat(a, b);
+    a.disconnect();
+    b.disconnect();
+    // The directory places a on C, but no news of it reached this chat.
+    A.link.locations.set(a.id, { nodeId: C.nodeId, appEndpoint: `${C.nodeId}:7400` });
+    A.link.take();
+    A.app(b.identity).connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    expect(A.link.one("sync")).toMatchObject({ to: C.nodeId, chatId, appId: b.id, peerAppId: a.id });
+  });
+
   it("keeps the chat of a lost node waiting, and carries on where the peer resumes", async () => {
     const { mesh, A, B, C, a, b, chatId, ready } = await crossNode();
     await send(a, chatId, [1, 2]);
