@@ -32,7 +32,43 @@ export function newEphemeral(): { secretKey: Uint8Array; publicKey: Uint8Array }
   return cryptoBackend().x25519KeyPair();
 }
 
-export function deriveChatKeys(t: Transcript, role: "initiator" | "target", mySecret: Uint8Array): ChatKeys {
+/**
+ * The e2e version is chosen in the handshake, by the top bit of each ephemeral key (bit 7 of
+ * byte 31). X25519 ignores that bit (RFC 7748 §5 reserves it "for use in other protocols"), so an
+ * SDK that knows nothing of it agrees on the same secret. An app that speaks the ratchet sets it
+ * in the key it offers or accepts with; the chat runs at e2e v2 when both keys carry it, else v1.
+ * Both keys are signed by both apps (the accept covers the offer's key too), so no node can clear
+ * a bit to force a chat down to v1.
+ */
+export type E2eVersion = 1 | 2;
+const RATCHET_BIT = 0x80;
+
+export function withRatchetBit(publicKey: Uint8Array): Uint8Array {
+  const marked = Uint8Array.from(publicKey);
+  marked[31]! |= RATCHET_BIT;
+  return marked;
+}
+
+export function hasRatchetBit(publicKey: Uint8Array): boolean {
+  return publicKey.length === 32 && (publicKey[31]! & RATCHET_BIT) !== 0;
+}
+
+/** The version a chat runs at: 2 when both ephemeral keys of its transcript carry the bit. */
+export function agreedVersion(
+  t: Pick<Transcript, "initiatorEphemeralKey" | "targetEphemeralKey">,
+): E2eVersion {
+  return hasRatchetBit(t.initiatorEphemeralKey) && hasRatchetBit(t.targetEphemeralKey) ? 2 : 1;
+}
+
+/**
+ * The agreement both versions start from: X25519 of this app's ephemeral secret and the peer's
+ * ephemeral key (the caller zeroes the result), refusing a low-order peer key.
+ */
+export function handshakeSecret(
+  t: Transcript,
+  role: "initiator" | "target",
+  mySecret: Uint8Array,
+): Uint8Array {
   const peerPublic = role === "initiator" ? t.targetEphemeralKey : t.initiatorEphemeralKey;
   if (peerPublic.length !== 32)
     throw new Error(`peer ephemeral key must be 32 bytes, got ${peerPublic.length}`);
@@ -42,17 +78,27 @@ export function deriveChatKeys(t: Transcript, role: "initiator" | "target", mySe
   } catch (error) {
     throw new Error("peer ephemeral key is a low-order point", { cause: error });
   }
+  if (shared.every((b) => b === 0)) throw new Error("peer ephemeral key is a low-order point");
+  return shared;
+}
+
+/** The HKDF salt of a chat's keys: a hash of its transcript (both app IDs, the chat id, both ephemeral keys). */
+export function transcriptSalt(t: Transcript): Uint8Array {
+  return sha256(
+    encodeFields("hermes/chat-transcript/v1", [
+      t.chatId,
+      t.initiatorAppId,
+      t.targetAppId,
+      t.initiatorEphemeralKey,
+      t.targetEphemeralKey,
+    ]),
+  );
+}
+
+export function deriveChatKeys(t: Transcript, role: "initiator" | "target", mySecret: Uint8Array): ChatKeys {
+  const shared = handshakeSecret(t, role, mySecret);
   try {
-    if (shared.every((b) => b === 0)) throw new Error("peer ephemeral key is a low-order point");
-    const salt = sha256(
-      encodeFields("hermes/chat-transcript/v1", [
-        t.chatId,
-        t.initiatorAppId,
-        t.targetAppId,
-        t.initiatorEphemeralKey,
-        t.targetEphemeralKey,
-      ]),
-    );
+    const salt = transcriptSalt(t);
     const i2t = hkdf(sha256, shared, salt, INFO_I2T, 32);
     const t2i = hkdf(sha256, shared, salt, INFO_T2I, 32);
     return role === "initiator" ? { send: i2t, receive: t2i } : { send: t2i, receive: i2t };

@@ -1,0 +1,95 @@
+/**
+ * The header of a ratcheted message (e2e v2). It travels in clear before the AEAD output inside
+ * ChatMessage.ciphertext, and is authenticated as part of the associated data, so the node
+ * relays the same opaque bytes as before and cannot change a header unnoticed.
+ *
+ *   0   version (2)
+ *   1   flags: 0x01 step (a new sending chain), 0x02 announce (a new receive key)
+ *   2   epoch, u32 BE: the sending chain (0 = from the handshake, +1 per step)
+ *   6   n, u32 BE: the message within its chain, from 0
+ *   10  sealed_at_ms, u64 BE: the sender's clock when it sealed the message
+ *   18  step only: peer_key_index u32 BE, ratchet_key (32): the receiver's key the new chain
+ *       was made against, and the sender's fresh X25519 public key
+ *   ..  announce only: key_index u32 BE, receive_key (32): the sender's new receive key
+ */
+
+export const HEADER_VERSION = 2;
+export const STEP = 0x01;
+export const ANNOUNCE = 0x02;
+const BASE_BYTES = 18;
+const KEY_BLOCK_BYTES = 36;
+/** The largest header: a step and an announce. */
+export const MAX_HEADER_BYTES = BASE_BYTES + 2 * KEY_BLOCK_BYTES;
+
+export interface KeyRef {
+  index: number;
+  publicKey: Uint8Array;
+}
+
+export interface Header {
+  epoch: number;
+  n: number;
+  sealedAtMs: number;
+  /** A new sending chain, made with `ratchetKey` against the receiver's key `peerKeyIndex`. */
+  step?: { peerKeyIndex: number; ratchetKey: Uint8Array };
+  /** The sender's new receive key. */
+  announce?: KeyRef;
+}
+
+export function headerBytes(header: Header): number {
+  return BASE_BYTES + (header.step ? KEY_BLOCK_BYTES : 0) + (header.announce ? KEY_BLOCK_BYTES : 0);
+}
+
+/** Writes the header at the start of `out` (which has room for it); returns its length. */
+export function writeHeader(header: Header, out: Uint8Array): number {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  out[0] = HEADER_VERSION;
+  out[1] = (header.step ? STEP : 0) | (header.announce ? ANNOUNCE : 0);
+  view.setUint32(2, header.epoch);
+  view.setUint32(6, header.n);
+  view.setBigUint64(10, BigInt(header.sealedAtMs));
+  let at = BASE_BYTES;
+  if (header.step) {
+    view.setUint32(at, header.step.peerKeyIndex);
+    out.set(header.step.ratchetKey, at + 4);
+    at += KEY_BLOCK_BYTES;
+  }
+  if (header.announce) {
+    view.setUint32(at, header.announce.index);
+    out.set(header.announce.publicKey, at + 4);
+    at += KEY_BLOCK_BYTES;
+  }
+  return at;
+}
+
+/** The header at the start of a message, and its length; or what is wrong with it. */
+export function readHeader(bytes: Uint8Array): { header: Header; length: number } | { malformed: string } {
+  if (bytes.length < BASE_BYTES) return { malformed: `${bytes.length} bytes is shorter than a header` };
+  if (bytes[0] !== HEADER_VERSION)
+    return { malformed: `header version ${bytes[0]}, expected ${HEADER_VERSION}` };
+  const flags = bytes[1]!;
+  if ((flags & ~(STEP | ANNOUNCE)) !== 0)
+    return { malformed: `unknown header flags 0x${flags.toString(16)}` };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const sealedAt = view.getBigUint64(10);
+  if (sealedAt > BigInt(Number.MAX_SAFE_INTEGER)) return { malformed: "sealed_at_ms beyond 2^53 − 1" };
+  const header: Header = { epoch: view.getUint32(2), n: view.getUint32(6), sealedAtMs: Number(sealedAt) };
+  let at = BASE_BYTES;
+  const keyBlock = (): KeyRef | undefined => {
+    if (bytes.length < at + KEY_BLOCK_BYTES) return undefined;
+    const ref = { index: view.getUint32(at), publicKey: bytes.slice(at + 4, at + KEY_BLOCK_BYTES) };
+    at += KEY_BLOCK_BYTES;
+    return ref;
+  };
+  if (flags & STEP) {
+    const ref = keyBlock();
+    if (!ref) return { malformed: "header cut short in its step" };
+    header.step = { peerKeyIndex: ref.index, ratchetKey: ref.publicKey };
+  }
+  if (flags & ANNOUNCE) {
+    const ref = keyBlock();
+    if (!ref) return { malformed: "header cut short in its announced key" };
+    header.announce = ref;
+  }
+  return { header, length: at };
+}
