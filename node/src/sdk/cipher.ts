@@ -1,7 +1,16 @@
 import { TAG_BYTES } from "../crypto/backend.js";
-import { type ChatKeys, type E2eVersion, open, seal } from "./e2e.js";
+import {
+  agreedVersion,
+  type ChatKeys,
+  deriveChatKeys,
+  type E2eVersion,
+  open,
+  seal,
+  type Transcript,
+} from "./e2e.js";
 import { RatchetError } from "./errors.js";
-import type { RatchetState } from "./ratchet/ratchet.js";
+import type { E2eConfig } from "./ratchet/config.js";
+import { initialState, Ratchet, type RatchetState } from "./ratchet/ratchet.js";
 
 /** What opening a delivered message came to. */
 export type OpenVerdict =
@@ -70,4 +79,45 @@ export class StaticCipher implements ChatCipher {
     this.keys.send.fill(0);
     this.keys.receive.fill(0);
   }
+}
+
+/** Zeroes the keys of a state copy once it has been encoded. */
+export function wipeCipherState(state: CipherState): void {
+  if (state.version === 1) {
+    state.keys.send.fill(0);
+    state.keys.receive.fill(0);
+    return;
+  }
+  const r = state.ratchet;
+  for (const c of [r.send, r.receive]) {
+    c.root.fill(0);
+    c.chain.key.fill(0);
+    c.chain.block.fill(0);
+  }
+  for (const k of r.myKeys) k.secretKey.fill(0);
+}
+
+/** The cipher of a chat just agreed: the ratchet when both ephemeral keys carry its bit, else fixed keys. */
+export function handshakeCipher(
+  ready: Transcript,
+  role: "initiator" | "target",
+  mySecret: Uint8Array,
+  config: E2eConfig,
+  nowMs: number,
+): ChatCipher {
+  if (agreedVersion(ready) === 2)
+    return new Ratchet(initialState(ready, role, mySecret), { chatId: ready.chatId, config, nowMs });
+  return new StaticCipher(deriveChatKeys(ready, role, mySecret), ready.chatId);
+}
+
+/** The cipher of a chat a store kept (it takes the state over). */
+export function restoredCipher(
+  state: CipherState,
+  chatId: string,
+  config: E2eConfig,
+  nowMs: number,
+): ChatCipher {
+  return state.version === 1
+    ? new StaticCipher(state.keys, chatId)
+    : new Ratchet(state.ratchet, { chatId, config, nowMs });
 }

@@ -1,8 +1,8 @@
 import { afterEach, expect, it } from "vitest";
-import { cryptoBackend } from "../../src/crypto/index.js";
 import { readHeader } from "../../src/sdk/ratchet/header.js";
 import { describeEachBackend } from "../support/crypto-backends.js";
 import { flipped } from "../support/frames.js";
+import { recordKeys as record } from "../support/key-recorder.js";
 import { hex, ratchetPair, secretsOf, T0 } from "../support/ratchet.js";
 
 /**
@@ -17,25 +17,10 @@ afterEach(() => {
   restore = undefined;
 });
 
-/** Records every key the backend seals or opens with, and every X25519 result. */
-function recordKeys(): {
-  sealed: Uint8Array[];
-  opened: Uint8Array[];
-  agreed: Uint8Array[];
-  all(): Uint8Array[];
-} {
-  const backend = cryptoBackend() as unknown as Record<string, (...args: Uint8Array[]) => Uint8Array>;
-  const { seal, open, x25519 } = backend;
-  const used = { sealed: [] as Uint8Array[], opened: [] as Uint8Array[], agreed: [] as Uint8Array[] };
-  backend.seal = (key, ...rest) => (used.sealed.push(Uint8Array.from(key!)), seal!(key!, ...rest));
-  backend.open = (key, ...rest) => (used.opened.push(Uint8Array.from(key!)), open!(key!, ...rest));
-  backend.x25519 = (...args) => {
-    const out = x25519!(...args);
-    used.agreed.push(Uint8Array.from(out));
-    return out;
-  };
-  restore = () => Object.assign(backend, { seal, open, x25519 });
-  return { ...used, all: () => [...used.sealed, ...used.opened, ...used.agreed] };
+function recordKeys() {
+  const recorder = record();
+  restore = recorder.stop;
+  return recorder;
 }
 
 const header = (c: Uint8Array) => {
@@ -64,7 +49,8 @@ describeEachBackend("ratchet", () => {
       for (let k = 0; k < 5; k++) a.read(b.seal(`b${k}`));
     }
     const now = new Set([...secretsOf(a.state), ...secretsOf(b.state)].map(hex));
-    for (const key of [...used.all(), ...before]) expect(now.has(hex(key))).toBe(false);
+    for (const key of [...used.sealed, ...used.opened, ...used.agreed, ...before])
+      expect(now.has(hex(key))).toBe(false);
   });
 
   it("steps at each turn of the conversation and announces a fresh receive key", () => {
