@@ -68,6 +68,11 @@ export class End {
   }
 }
 
+/** Every key a chat's cipher state holds: fixed keys (v1), or the ratchet's secrets (v2). */
+export function keysOf(state: CipherState): Uint8Array[] {
+  return state.version === 1 ? [state.keys.send, state.keys.receive] : secretsOf(state.ratchet);
+}
+
 /** Every secret 32-byte value a state holds: roots, chain keys, unused message keys, receive secrets. */
 export function secretsOf(state: RatchetState): Uint8Array[] {
   const out: Uint8Array[] = [
