@@ -35,6 +35,8 @@ export function recordKeys() {
   return {
     ...used,
     all: (): Uint8Array[] => [...used.sealed, ...used.opened, ...used.agreed, ...used.secrets],
-    stop: () => Object.assign(backend, original),
+    stop: (): void => {
+      Object.assign(backend, original);
+    },
   };
 }

@@ -14,7 +14,8 @@ const PREFIX = "chat/";
  * (chat-state.ts) before what it changed leaves the app, and erases it when the chat ends.
  */
 export class ChatStore {
-  private constructor(private readonly backend: KeyBackend) {}
+  /** A store over any KeyBackend (the two below, or the app's own). */
+  constructor(private readonly backend: KeyBackend) {}
 
   /**
    * Opens the store at `path`, or creates it there. A string passphrase is encoded as UTF-8; a
