@@ -89,7 +89,7 @@ async function compare(openBaseline, openHermes, messages, rounds) {
  * One round, with the CPU time each process of the setup spent per message (µs): where the
  * time goes. This process is the sending app or client; the others are read from /proc.
  */
-async function withCpu(setup, messages) {
+export async function withCpu(setup, messages) {
   const before = cpuTimes(setup.processes);
   const result = await setup.run(messages);
   const after = cpuTimes(setup.processes);
@@ -117,7 +117,7 @@ function cpuTimes(processes) {
 }
 const TICKS = 100; // USER_HZ, 100 on every mainstream Linux
 
-function medianRound(runs) {
+export function medianRound(runs) {
   const sorted = [...runs].sort((x, y) => x.messagesPerSecond - y.messagesPerSecond);
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }

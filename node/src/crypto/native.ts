@@ -97,15 +97,24 @@ export function nativeBackend(nodeCrypto: NodeCryptoModule): CryptoBackend {
       );
     },
 
-    seal(key, nonce, aad, plaintext) {
+    x25519Fresh(peerPublicKey) {
+      const { privateKey, publicKey } = nodeCrypto.generateKeyPairSync("x25519");
+      const shared = nodeCrypto.diffieHellman({
+        privateKey,
+        publicKey: publicKeyObject(base64url(peerPublicKey), "X25519"),
+      });
+      return { publicKey: rawPublicKey(publicKey), shared: bytes(shared) };
+    },
+
+    seal(key, nonce, aad, plaintext, headroom = 0) {
       // A context per message: node:crypto offers no way to re-key one with a new nonce.
       const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_BYTES });
       cipher.setAAD(aad, { plaintextLength: plaintext.length });
       const body = cipher.update(plaintext);
       cipher.final();
-      const out = new Uint8Array(body.length + TAG_BYTES);
-      out.set(body);
-      out.set(cipher.getAuthTag(), body.length);
+      const out = new Uint8Array(headroom + body.length + TAG_BYTES);
+      out.set(body, headroom);
+      out.set(cipher.getAuthTag(), headroom + body.length);
       return out;
     },
 

@@ -107,17 +107,32 @@ export function deriveChatKeys(t: Transcript, role: "initiator" | "target", mySe
   }
 }
 
-function nonceFor(seq: number): Uint8Array {
+/** The AEAD nonce of message `seq` (both versions): 4 zero bytes, then the seq as u64 BE. */
+export function seqNonce(seq: number): Uint8Array {
   const nonce = new Uint8Array(12);
-  new DataView(nonce.buffer).setBigUint64(4, BigInt(seq));
+  writeU64(nonce, 4, seq);
   return nonce;
 }
 
+/** A safe integer as u64 BE at `at`, without BigInt (on the per-message path). */
+export function writeU64(out: Uint8Array, at: number, value: number): void {
+  const high = Math.floor(value / 2 ** 32);
+  const low = value >>> 0;
+  out[at] = high >>> 24;
+  out[at + 1] = (high >>> 16) & 0xff;
+  out[at + 2] = (high >>> 8) & 0xff;
+  out[at + 3] = high & 0xff;
+  out[at + 4] = low >>> 24;
+  out[at + 5] = (low >>> 16) & 0xff;
+  out[at + 6] = (low >>> 8) & 0xff;
+  out[at + 7] = low & 0xff;
+}
+
 export function seal(key: Uint8Array, chatId: string, seq: number, plaintext: Uint8Array): Uint8Array {
-  return cryptoBackend().seal(key, nonceFor(seq), encoder.encode(chatId), plaintext);
+  return cryptoBackend().seal(key, seqNonce(seq), encoder.encode(chatId), plaintext);
 }
 
 /** Throws AuthenticationError when the ciphertext was altered, is for another chat or seq, or was sealed with another key. */
 export function open(key: Uint8Array, chatId: string, seq: number, ciphertext: Uint8Array): Uint8Array {
-  return cryptoBackend().open(key, nonceFor(seq), encoder.encode(chatId), ciphertext);
+  return cryptoBackend().open(key, seqNonce(seq), encoder.encode(chatId), ciphertext);
 }

@@ -13,6 +13,8 @@
  *   ..  announce only: key_index u32 BE, receive_key (32): the sender's new receive key
  */
 
+import { writeU64 } from "../e2e.js";
+
 export const HEADER_VERSION = 2;
 export const STEP = 0x01;
 export const ANNOUNCE = 0x02;
@@ -36,10 +38,6 @@ export interface Header {
   announce?: KeyRef;
 }
 
-export function headerBytes(header: Header): number {
-  return BASE_BYTES + (header.step ? KEY_BLOCK_BYTES : 0) + (header.announce ? KEY_BLOCK_BYTES : 0);
-}
-
 /** Writes the header at the start of `out` (which has room for it); returns its length. */
 export function writeHeader(header: Header, out: Uint8Array): number {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
@@ -47,7 +45,7 @@ export function writeHeader(header: Header, out: Uint8Array): number {
   out[1] = (header.step ? STEP : 0) | (header.announce ? ANNOUNCE : 0);
   view.setUint32(2, header.epoch);
   view.setUint32(6, header.n);
-  view.setBigUint64(10, BigInt(header.sealedAtMs));
+  writeU64(out, 10, header.sealedAtMs);
   let at = BASE_BYTES;
   if (header.step) {
     view.setUint32(at, header.step.peerKeyIndex);
@@ -71,9 +69,13 @@ export function readHeader(bytes: Uint8Array): { header: Header; length: number 
   if ((flags & ~(STEP | ANNOUNCE)) !== 0)
     return { malformed: `unknown header flags 0x${flags.toString(16)}` };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const sealedAt = view.getBigUint64(10);
-  if (sealedAt > BigInt(Number.MAX_SAFE_INTEGER)) return { malformed: "sealed_at_ms beyond 2^53 − 1" };
-  const header: Header = { epoch: view.getUint32(2), n: view.getUint32(6), sealedAtMs: Number(sealedAt) };
+  const high = view.getUint32(10);
+  if (high >= 2 ** 21) return { malformed: "sealed_at_ms beyond 2^53 − 1" };
+  const header: Header = {
+    epoch: view.getUint32(2),
+    n: view.getUint32(6),
+    sealedAtMs: high * 2 ** 32 + view.getUint32(14),
+  };
   let at = BASE_BYTES;
   const keyBlock = (): KeyRef | undefined => {
     if (bytes.length < at + KEY_BLOCK_BYTES) return undefined;

@@ -4,18 +4,11 @@ import { TAG_BYTES } from "../../crypto/backend.js";
 import { cryptoBackend, isLowOrderX25519 } from "../../crypto/index.js";
 import { TokenBucket } from "../../utils/token-bucket.js";
 import type { ChatCipher, CipherState, OpenVerdict } from "../cipher.js";
-import { handshakeSecret, type Transcript, transcriptSalt } from "../e2e.js";
+import { handshakeSecret, seqNonce, type Transcript, transcriptSalt } from "../e2e.js";
 import { RatchetError, type RatchetErrorCode } from "../errors.js";
 import { advance, type ChainState, dropStep, eraseChain, newChain, nextKey } from "./chain.js";
 import { type E2eConfig, MIN_STEP_MESSAGES } from "./config.js";
-import {
-  type Header,
-  headerBytes,
-  type KeyRef,
-  MAX_HEADER_BYTES,
-  readHeader,
-  writeHeader,
-} from "./header.js";
+import { type Header, type KeyRef, MAX_HEADER_BYTES, readHeader, writeHeader } from "./header.js";
 
 /**
  * The ratchet of one chat (e2e v2), after Signal's double ratchet, fitted to what Hermes
@@ -142,13 +135,6 @@ export function stepKeys(
   return { root: out.subarray(0, 32), chainKey: out.subarray(32) };
 }
 
-/** The AEAD nonce: 4 zero bytes, then the seq as u64 BE (as e2e v1; each key seals once anyway). */
-function nonceFor(seq: number): Uint8Array {
-  const nonce = new Uint8Array(12);
-  new DataView(nonce.buffer).setBigUint64(4, BigInt(seq));
-  return nonce;
-}
-
 export interface RatchetOptions {
   chatId: string;
   config: Pick<E2eConfig, "rekeyAfterMessages" | "rekeyAfterMs" | "maxKeyAgeMs" | "maxKeyMessages">;
@@ -162,6 +148,8 @@ export class Ratchet implements ChatCipher {
   readonly version = 2;
   readonly overheadBytes = MAX_HEADER_BYTES + TAG_BYTES;
   private readonly chatIdBytes: Uint8Array;
+  /** The associated data of the message at hand: its header, then the chat id (UTF-8). */
+  private readonly aad: Uint8Array;
   /** Receive side: the budget of rekeys that are neither a turn nor after a long chain. */
   private readonly steps: TokenBucket;
   private readonly newKeyPair: () => KeyPair;
@@ -171,8 +159,20 @@ export class Ratchet implements ChatCipher {
     private readonly options: RatchetOptions,
   ) {
     this.chatIdBytes = encoder.encode(options.chatId);
+    this.aad = new Uint8Array(MAX_HEADER_BYTES + this.chatIdBytes.length);
     this.steps = new TokenBucket(1, STEP_REFILL_MS, STEP_BURST, options.nowMs);
     this.newKeyPair = options.newKeyPair ?? (() => cryptoBackend().x25519KeyPair());
+  }
+
+  /** A step's agreement: a fresh key pair, its secret used once and dropped at once. */
+  private agreeFresh(peerPublicKey: Uint8Array): { publicKey: Uint8Array; shared: Uint8Array } {
+    if (!this.options.newKeyPair) return cryptoBackend().x25519Fresh(peerPublicKey);
+    const pair = this.options.newKeyPair();
+    try {
+      return { publicKey: pair.publicKey, shared: cryptoBackend().x25519(pair.secretKey, peerPublicKey) };
+    } finally {
+      pair.secretKey.fill(0);
+    }
   }
 
   seal(seq: number, plaintext: Uint8Array, nowMs: number): Uint8Array {
@@ -183,15 +183,9 @@ export class Ratchet implements ChatCipher {
     const turn = s.peerKey.index > send.peerKeyIndex;
     const due = send.n >= rekeyAfterMessages || (send.n > 0 && nowMs - send.startedAtMs >= rekeyAfterMs);
     if (turn || due) {
-      const ratchet = this.newKeyPair();
-      let agreement: Uint8Array;
-      try {
-        agreement = cryptoBackend().x25519(ratchet.secretKey, s.peerKey.publicKey);
-      } finally {
-        ratchet.secretKey.fill(0);
-      }
-      const next = stepKeys(send.root, agreement);
-      agreement.fill(0);
+      const ratchet = this.agreeFresh(s.peerKey.publicKey);
+      const next = stepKeys(send.root, ratchet.shared);
+      ratchet.shared.fill(0);
       send.root.fill(0);
       eraseChain(send.chain);
       send = s.send = {
@@ -217,14 +211,14 @@ export class Ratchet implements ChatCipher {
     const step = nextKey(send.chain, send.n);
     advance(send.chain, step);
     send.n++;
-    const out = new Uint8Array(headerBytes(header) + plaintext.length + TAG_BYTES);
-    const length = writeHeader(header, out);
-    const headerView = out.subarray(0, length);
+    const length = writeHeader(header, this.aad);
+    let out: Uint8Array;
     try {
-      out.set(cryptoBackend().seal(step.key, nonceFor(seq), this.aad(headerView), plaintext), length);
+      out = cryptoBackend().seal(step.key, seqNonce(seq), this.aadAfter(length), plaintext, length);
     } finally {
       step.key.fill(0);
     }
+    out.set(this.aad.subarray(0, length));
     return out;
   }
 
@@ -297,10 +291,11 @@ export class Ratchet implements ChatCipher {
     const step = nextKey(chain, n);
     let plaintext: Uint8Array;
     try {
+      this.aad.set(ciphertext.subarray(0, length));
       plaintext = cryptoBackend().open(
         step.key,
-        nonceFor(seq),
-        this.aad(ciphertext.subarray(0, length)),
+        seqNonce(seq),
+        this.aadAfter(length),
         ciphertext.subarray(length),
       );
     } catch {
@@ -374,12 +369,10 @@ export class Ratchet implements ChatCipher {
     for (const key of s.myKeys) key.secretKey.fill(0);
   }
 
-  /** The associated data: the header, then the chat id (UTF-8). */
-  private aad(header: Uint8Array): Uint8Array {
-    const aad = new Uint8Array(header.length + this.chatIdBytes.length);
-    aad.set(header);
-    aad.set(this.chatIdBytes, header.length);
-    return aad;
+  /** The associated data once the header (of `length` bytes) is at its start: the chat id follows. */
+  private aadAfter(length: number): Uint8Array {
+    this.aad.set(this.chatIdBytes, length);
+    return this.aad.subarray(0, length + this.chatIdBytes.length);
   }
 }
 
