@@ -89,7 +89,7 @@ async function compare(openBaseline, openHermes, messages, rounds) {
  * One round, with the CPU time each process of the setup spent per message (µs): where the
  * time goes. This process is the sending app or client; the others are read from /proc.
  */
-export async function withCpu(setup, messages) {
+async function withCpu(setup, messages) {
   const before = cpuTimes(setup.processes);
   const result = await setup.run(messages);
   const after = cpuTimes(setup.processes);
@@ -102,7 +102,7 @@ export async function withCpu(setup, messages) {
 }
 
 /** CPU time (user + system, µs) of this process and of each named child, from /proc (Linux). */
-function cpuTimes(processes) {
+export function cpuTimes(processes) {
   const { user, system } = process.cpuUsage();
   const times = { [processes.self]: user + system };
   for (const [name, pid] of Object.entries(processes.children)) {

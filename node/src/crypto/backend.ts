@@ -15,7 +15,7 @@ export interface CryptoBackend {
    * throw on malformed input: only `verifyEd25519()` calls it, after its own checks.
    */
   verify(publicKey: Uint8Array, signature: Uint8Array, message: Uint8Array): boolean;
-  x25519KeyPair(): { secretKey: Uint8Array; publicKey: Uint8Array };
+  x25519KeyPair(): X25519KeyPair;
   /** The X25519 shared secret; throws when it is all zero (a low-order peer key). */
   x25519(secretKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array;
   /**
@@ -37,6 +37,17 @@ export interface CryptoBackend {
   ): Uint8Array;
   /** Throws `AuthenticationError` unless the tag checks. */
   open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
+}
+
+export interface X25519KeyPair {
+  secretKey: Uint8Array;
+  publicKey: Uint8Array;
+  /**
+   * X25519 with this pair's secret, as x25519() but without importing it again (node:crypto keeps
+   * it in OpenSSL: an import costs ten agreements). Only while secretKey is not zeroed; drop the
+   * pair with it (node:crypto's copy goes when the pair is collected).
+   */
+  agree(peerPublicKey: Uint8Array): Uint8Array;
 }
 
 export interface SigningKey {

@@ -80,6 +80,13 @@ export function nativeBackend(nodeCrypto: NodeCryptoModule): CryptoBackend {
         return {
           secretKey: Uint8Array.from(der.subarray(X25519_PKCS8.length)),
           publicKey: rawPublicKey(publicKey),
+          agree: (peerPublicKey) =>
+            bytes(
+              nodeCrypto.diffieHellman({
+                privateKey,
+                publicKey: publicKeyObject(base64url(peerPublicKey), "X25519"),
+              }),
+            ),
         };
       } finally {
         der.fill(0);

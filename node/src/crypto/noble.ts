@@ -29,7 +29,11 @@ export const nobleBackend: CryptoBackend = {
 
   x25519KeyPair() {
     const secretKey = x25519.utils.randomSecretKey();
-    return { secretKey, publicKey: x25519.getPublicKey(secretKey) };
+    return {
+      secretKey,
+      publicKey: x25519.getPublicKey(secretKey),
+      agree: (peerPublicKey) => x25519.getSharedSecret(secretKey, peerPublicKey),
+    };
   },
 
   // noble refuses the all-zero secret itself

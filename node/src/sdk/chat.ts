@@ -252,32 +252,38 @@ export class Chat extends EventEmitter<{
     }
     // A gap, or a copy of one held: the sender will retransmit in order.
     if (this.broken || seq !== (this.held.at(-1)?.seq ?? this.lastReceived) + 1) return;
-    this.held.push({ seq, ciphertext });
-    if (this.held.length === 1) this.openHeld();
+    if (this.held.length > 0 || !this.open(seq, ciphertext)) this.held.push({ seq, ciphertext });
   }
 
-  /** Opens deliveries in order until one is held back (then again after the wait) or none is left. */
+  /** Opens what was held back, in order, until one is held back again or none is left. */
   private openHeld(): void {
     this.cancelHeld = undefined;
     while (this.held.length > 0 && this.endedWith === undefined) {
       const { seq, ciphertext } = this.held[0]!;
-      const verdict = this.cipher.open(seq, ciphertext, this.link.clock.now());
-      if (verdict.kind === "held") {
-        this.cancelHeld = this.link.clock.setTimeout(() => this.openHeld(), verdict.retryAfterMs);
-        return;
-      }
+      if (!this.open(seq, ciphertext)) return;
       this.held.shift();
-      if (verdict.kind === "message") {
+    }
+  }
+
+  /** Opens one delivery and carries out the verdict; false when it is held back (and a retry set). */
+  private open(seq: number, ciphertext: Uint8Array): boolean {
+    const verdict = this.cipher.open(seq, ciphertext, this.link.clock.now());
+    switch (verdict.kind) {
+      case "message":
         this.accept(seq, verdict.plaintext);
-        continue;
-      }
-      // Dropped and not acknowledged; what was held after it is a gap now.
-      this.held.length = 0;
-      this.report(verdict.error);
-      if (verdict.kind === "fatal") {
-        this.broken = true;
-        this.delete();
-      }
+        return true;
+      case "held":
+        this.cancelHeld ??= this.link.clock.setTimeout(() => this.openHeld(), verdict.retryAfterMs);
+        return false;
+      default:
+        // Dropped and not acknowledged; what was held after it is a gap now.
+        this.held.length = 0;
+        this.report(verdict.error);
+        if (verdict.kind === "fatal") {
+          this.broken = true;
+          this.delete();
+        }
+        return true;
     }
   }
 

@@ -33,6 +33,8 @@ import { type Header, type KeyRef, MAX_HEADER_BYTES, readHeader, writeHeader } f
 export interface KeyPair {
   secretKey: Uint8Array;
   publicKey: Uint8Array;
+  /** The backend's fast agreement with this secret (X25519KeyPair.agree); absent once restored from a store. */
+  agree?: (peerPublicKey: Uint8Array) => Uint8Array;
 }
 
 export interface SendingChain {
@@ -201,7 +203,7 @@ export class Ratchet implements ChatCipher {
     const newest = s.myKeys[s.myKeys.length - 1]!;
     if (s.receive.myKeyIndex === newest.index) {
       // The peer's newest chain uses our newest key: give it a fresh one for its next step.
-      const fresh = { index: newest.index + 1, ...this.newKeyPair() };
+      const fresh: RatchetState["myKeys"][number] = { index: newest.index + 1, ...this.newKeyPair() };
       s.myKeys.push(fresh);
       header.announce = { index: fresh.index, publicKey: fresh.publicKey };
     }
@@ -278,7 +280,9 @@ export class Ratchet implements ChatCipher {
     if (h.step && mine) {
       let agreement: Uint8Array;
       try {
-        agreement = cryptoBackend().x25519(mine.secretKey, h.step.ratchetKey);
+        agreement = mine.agree
+          ? mine.agree(h.step.ratchetKey)
+          : cryptoBackend().x25519(mine.secretKey, h.step.ratchetKey);
       } catch {
         return refuse("malformed", `message ${seq}: the step's ratchet key is a low-order point`);
       }
