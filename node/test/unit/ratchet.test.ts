@@ -1,4 +1,5 @@
 import { afterEach, expect, it } from "vitest";
+import { newEphemeral } from "../../src/sdk/e2e.js";
 import { readHeader } from "../../src/sdk/ratchet/header.js";
 import { describeEachBackend } from "../support/crypto-backends.js";
 import { flipped } from "../support/frames.js";
@@ -200,6 +201,23 @@ describeEachBackend("ratchet", () => {
     }
     // The first message is on the handshake's chain; the next eight steps are the burst.
     expect(held).toEqual([9]);
+  });
+
+  it("lets no one make it agree beyond the budget with forged steps, and takes the genuine step after", () => {
+    const { a, b } = ratchetPair();
+    b.read(a.seal("hi")); // A announces its key #1: B's reply will be a free step against it
+    const genuine = b.seal("reply");
+    const verdicts: string[] = [];
+    for (let k = 0; k < 10; k++) {
+      // A node forges the step: the header as genuine, another ratchet key.
+      const forged = Uint8Array.from(genuine.ciphertext);
+      forged.set(newEphemeral().publicKey, 22);
+      verdicts.push(a.open({ seq: genuine.seq, ciphertext: forged }).kind);
+    }
+    expect(verdicts).toEqual([...Array(8).fill("refused"), "held", "held"]);
+    const verdict = a.open(genuine);
+    expect(verdict.kind).toBe("held");
+    expect(a.read(genuine, T0 + (verdict.kind === "held" ? verdict.retryAfterMs : 0))).toBe("reply");
   });
 
   it("ends the chat when the peer keeps one key too long or for too many messages", () => {

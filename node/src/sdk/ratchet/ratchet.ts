@@ -26,7 +26,7 @@ import { type Header, type KeyRef, MAX_HEADER_BYTES, readHeader, writeHeader } f
  *
  * The receiver refuses, before any key work, a header that is not the next one (replayed or
  * reordered), a step against a key it does not hold or with the current ratchet key again, and
- * holds back steps beyond its budget; after authentication it ends the chat when the peer's
+ * holds back steps beyond its budget (forged ones spend it too); after authentication it ends the chat when the peer's
  * chain is older or longer than allowed. Nothing here does I/O or reads a clock.
  */
 
@@ -75,7 +75,7 @@ export interface RatchetState {
   peerKey: KeyRef;
 }
 
-/** Rekeys that are neither a turn nor after MIN_STEP_MESSAGES may come this many at once… */
+/** Steps that are neither a turn nor after MIN_STEP_MESSAGES, or that fail, may come this many at once… */
 const STEP_BURST = 8;
 /** …and one per this long after that, by the receiver's clock. */
 const STEP_REFILL_MS = 1000;
@@ -152,7 +152,7 @@ export class Ratchet implements ChatCipher {
   private readonly chatIdBytes: Uint8Array;
   /** The associated data of the message at hand: its header, then the chat id (UTF-8). */
   private readonly aad: Uint8Array;
-  /** Receive side: the budget of rekeys that are neither a turn nor after a long chain. */
+  /** Receive side: the budget of steps that are neither a turn nor after a long chain, or that fail. */
   private readonly steps: TokenBucket;
   private readonly newKeyPair: () => KeyPair;
 
@@ -257,12 +257,10 @@ export class Ratchet implements ChatCipher {
           "replayed_key",
           `message ${seq}: a step with the ratchet key of the current chain (replayed)`,
         );
-      // Answering our newest key, or after a long chain, costs nothing; other steps spend a token.
-      const free = index > r.myKeyIndex || r.n >= MIN_STEP_MESSAGES;
-      if (!free) {
-        const budget = this.steps.check(nowMs);
-        if (!budget.ok) return { kind: "held", retryAfterMs: budget.retryAfterMs };
-      }
+      // No agreement without a token there: forged steps spend one each (below), so a node
+      // cannot make the app agree more than the budget allows.
+      const budget = this.steps.check(nowMs);
+      if (!budget.ok) return { kind: "held", retryAfterMs: budget.retryAfterMs };
     } else if (h.epoch !== r.epoch || h.n !== r.n) {
       return refuse(
         "out_of_order",
@@ -284,6 +282,7 @@ export class Ratchet implements ChatCipher {
           ? mine.agree(h.step.ratchetKey)
           : cryptoBackend().x25519(mine.secretKey, h.step.ratchetKey);
       } catch {
+        this.steps.take(nowMs);
         return refuse("malformed", `message ${seq}: the step's ratchet key is a low-order point`);
       }
       const next = stepKeys(r.root, agreement);
@@ -306,6 +305,7 @@ export class Ratchet implements ChatCipher {
       dropStep(step);
       if (made) eraseChain(made.chain);
       made?.root.fill(0);
+      if (made) this.steps.take(nowMs);
       return refuse("authentication", `message ${seq} failed authentication; dropped`);
     } finally {
       step.key.fill(0);
@@ -338,6 +338,7 @@ export class Ratchet implements ChatCipher {
 
     advance(chain, step);
     if (made && h.step) {
+      // Answering our newest key, or after a long chain, costs nothing; other steps spend a token.
       if (!(h.step.peerKeyIndex > r.myKeyIndex || r.n >= MIN_STEP_MESSAGES)) this.steps.take(nowMs);
       r.root.fill(0);
       eraseChain(r.chain);
