@@ -44,8 +44,9 @@ export interface X25519KeyPair {
   publicKey: Uint8Array;
   /**
    * X25519 with this pair's secret, as x25519() but without importing it again (node:crypto keeps
-   * it in OpenSSL: an import costs ten agreements). Only while secretKey is not zeroed; drop the
-   * pair with it (node:crypto's copy goes when the pair is collected).
+   * it in OpenSSL: an import costs ten agreements). It keeps its own copy of the secret, so it
+   * works after secretKey is zeroed; the copy goes when the function is collected: drop it with
+   * the secret.
    */
   agree(peerPublicKey: Uint8Array): Uint8Array;
 }

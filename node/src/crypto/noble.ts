@@ -29,10 +29,11 @@ export const nobleBackend: CryptoBackend = {
 
   x25519KeyPair() {
     const secretKey = x25519.utils.randomSecretKey();
+    const held = Uint8Array.from(secretKey); // agree()'s own copy, as OpenSSL's is native's
     return {
       secretKey,
       publicKey: x25519.getPublicKey(secretKey),
-      agree: (peerPublicKey) => x25519.getSharedSecret(secretKey, peerPublicKey),
+      agree: (peerPublicKey) => x25519.getSharedSecret(held, peerPublicKey),
     };
   },
 

@@ -1,4 +1,4 @@
-import { TAG_BYTES } from "../crypto/backend.js";
+import { TAG_BYTES, type X25519KeyPair } from "../crypto/backend.js";
 import {
   agreedVersion,
   type ChatKeys,
@@ -104,9 +104,10 @@ export function handshakeCipher(
   mySecret: Uint8Array,
   config: E2eConfig,
   nowMs: number,
+  agree?: X25519KeyPair["agree"],
 ): ChatCipher {
   if (agreedVersion(ready) === 2)
-    return new Ratchet(initialState(ready, role, mySecret), { chatId: ready.chatId, config, nowMs });
+    return new Ratchet(initialState(ready, role, mySecret, agree), { chatId: ready.chatId, config, nowMs });
   return new StaticCipher(deriveChatKeys(ready, role, mySecret), ready.chatId);
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
+import type { X25519KeyPair } from "../crypto/backend.js";
 import { type Identity, idMatchesKey } from "../identity/index.js";
 import { checkReady, signAccept, signOffer, signResume, verifyOffer } from "../protocol/index.js";
 import { type Clock, systemClock } from "../utils/clock.js";
@@ -92,7 +93,7 @@ export interface IncomingOffer {
 }
 
 interface PendingStart {
-  ephemeral: { secretKey: Uint8Array; publicKey: Uint8Array };
+  ephemeral: X25519KeyPair;
   role: "initiator" | "target";
   resolve: (chat: Chat) => void;
   reject: (error: Error) => void;
@@ -516,7 +517,8 @@ export class HermesClient extends EventEmitter<{
       this.connection.write({ $case: "deleteChat", value: { chatId: ready.chatId } });
       return;
     }
-    const cipher = handshakeCipher(ready, start.role, start.ephemeral.secretKey, this.e2e, this.clock.now());
+    const { secretKey, agree } = start.ephemeral;
+    const cipher = handshakeCipher(ready, start.role, secretKey, this.e2e, this.clock.now(), agree);
     const peer = start.role === "initiator" ? ready.targetAppId : ready.initiatorAppId;
     const chat = new Chat(ready.chatId, peer, start.role, cipher, this.link, ready);
     this.chatsById.set(chat.id, chat);

@@ -1,5 +1,6 @@
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
+import type { X25519KeyPair } from "../crypto/backend.js";
 import { cryptoBackend } from "../crypto/index.js";
 import { encodeFields } from "../identity/index.js";
 
@@ -28,7 +29,7 @@ export interface ChatKeys {
   receive: Uint8Array;
 }
 
-export function newEphemeral(): { secretKey: Uint8Array; publicKey: Uint8Array } {
+export function newEphemeral(): X25519KeyPair {
   return cryptoBackend().x25519KeyPair();
 }
 

@@ -23,18 +23,22 @@ export function ratchetPair(
     initiatorEphemeralKey: withRatchetBit(i.publicKey),
     targetEphemeralKey: withRatchetBit(t.publicKey),
   };
-  const make = (role: "initiator" | "target", secret: Uint8Array, c: Partial<E2eConfig>) =>
-    new Ratchet(initialState(transcript, role, secret), {
+  // As the client does: the ephemeral pair's agree() goes along, and its secret is zeroed after.
+  const make = (role: "initiator" | "target", pair: KeyPair, c: Partial<E2eConfig>) =>
+    new Ratchet(initialState(transcript, role, pair.secretKey, pair.agree), {
       chatId: transcript.chatId,
       config: resolveE2eConfig(c),
       nowMs: T0,
       ...(role === "initiator" && options.initiatorKeyPairs ? { newKeyPair: options.initiatorKeyPairs } : {}),
     });
-  return {
+  const ends = {
     transcript,
-    a: new End(make("initiator", i.secretKey, config)),
-    b: new End(make("target", t.secretKey, peerConfig)),
+    a: new End(make("initiator", i, config)),
+    b: new End(make("target", t, peerConfig)),
   };
+  i.secretKey.fill(0);
+  t.secretKey.fill(0);
+  return ends;
 }
 
 /** One end: its own seq counter, sealing and opening text. */

@@ -88,12 +88,14 @@ const STEP_INFO = encoder.encode("hermes/ratchet-step/v2");
 /**
  * The first state of both directions, from the handshake: HKDF-SHA256 of the X25519 agreement,
  * salted with the transcript hash (as e2e v1), gives each direction a root key and its epoch-0
- * chain key. Each app's ephemeral key pair is its receive key #0, and is kept (copied) for that.
+ * chain key. Each app's ephemeral key pair is its receive key #0, and is kept (copied) for that,
+ * with the backend's `agree` of that pair if there is one.
  */
 export function initialState(
   t: Transcript,
   role: "initiator" | "target",
   mySecret: Uint8Array,
+  agree?: KeyPair["agree"],
 ): RatchetState {
   const shared = handshakeSecret(t, role, mySecret);
   const salt = transcriptSalt(t);
@@ -123,7 +125,14 @@ export function initialState(
       ratchetKey: Uint8Array.from(peerEphemeral),
       myKeyIndex: 0,
     },
-    myKeys: [{ index: 0, secretKey: Uint8Array.from(mySecret), publicKey: Uint8Array.from(myEphemeral) }],
+    myKeys: [
+      {
+        index: 0,
+        secretKey: Uint8Array.from(mySecret),
+        publicKey: Uint8Array.from(myEphemeral),
+        ...(agree ? { agree } : {}),
+      },
+    ],
     peerKey: { index: 0, publicKey: Uint8Array.from(peerEphemeral) },
   };
 }
