@@ -1,6 +1,6 @@
 /**
- * The three primitives whose implementation depends on where the code runs: Ed25519, X25519 and
- * ChaCha20-Poly1305. `native.ts` uses node:crypto (OpenSSL), `noble.ts` the pure-JS @noble
+ * The primitives whose implementation depends on where the code runs: Ed25519, X25519, ChaCha20
+ * and ChaCha20-Poly1305. `native.ts` uses node:crypto (OpenSSL), `noble.ts` the pure-JS @noble
  * libraries; both produce the same bytes for the same inputs. SHA-256 and HKDF stay on
  * @noble/hashes in both: they run once per chat and cost microseconds.
  */
@@ -24,6 +24,11 @@ export interface CryptoBackend {
    * x25519() on node:crypto, which import the secret again.
    */
   x25519Fresh(peerPublicKey: Uint8Array): { publicKey: Uint8Array; shared: Uint8Array };
+  /**
+   * The first `length` bytes of the ChaCha20 keystream (RFC 8439) under `key`, with a zero nonce
+   * and the block counter from 0: the ratchet's KDF chain.
+   */
+  keystream(key: Uint8Array, length: number): Uint8Array;
   /**
    * ChaCha20-Poly1305 (RFC 8439): ciphertext followed by the 16-byte tag, after `headroom` zero
    * bytes left for the caller (a header it sends in front), so that the message is one buffer.

@@ -15,6 +15,7 @@ const X25519_PKCS8 = hexToBytes("302e020100300506032b656e04220420");
  * keys only evicts.
  */
 const PUBLIC_KEYS_CACHED = 4096;
+const ZERO_IV = new Uint8Array(16);
 
 /**
  * node:crypto (OpenSSL), several times faster than noble (docs/benchmarks). Takes the module as an
@@ -111,6 +112,11 @@ export function nativeBackend(nodeCrypto: NodeCryptoModule): CryptoBackend {
         publicKey: publicKeyObject(base64url(peerPublicKey), "X25519"),
       });
       return { publicKey: rawPublicKey(publicKey), shared: bytes(shared) };
+    },
+
+    keystream(key, length) {
+      // node:crypto's ChaCha20 IV is the 32-bit block counter (little-endian), then the nonce.
+      return bytes(createCipheriv("chacha20", key, ZERO_IV).update(new Uint8Array(length)));
     },
 
     seal(key, nonce, aad, plaintext, headroom = 0) {

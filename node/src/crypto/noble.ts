@@ -1,10 +1,11 @@
-import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { chacha20, chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { bytesToNumberLE, concatBytes } from "@noble/curves/utils.js";
 import { sha512 } from "@noble/hashes/sha2.js";
 import { AuthenticationError, type CryptoBackend, TAG_BYTES } from "./backend.js";
 
 const { Point } = ed25519;
+const ZERO_NONCE = new Uint8Array(12);
 
 /** Pure JavaScript (@noble): runs wherever JavaScript does, browsers and React Native included. */
 export const nobleBackend: CryptoBackend = {
@@ -51,6 +52,8 @@ export const nobleBackend: CryptoBackend = {
       secretKey.fill(0);
     }
   },
+
+  keystream: (key, length) => chacha20(key, ZERO_NONCE, new Uint8Array(length)),
 
   seal(key, nonce, aad, plaintext, headroom = 0) {
     if (headroom === 0) return chacha20poly1305(key, nonce, aad).encrypt(plaintext);

@@ -85,6 +85,16 @@ describe("native and noble agree", () => {
     },
   );
 
+  it("ChaCha20 keystream: RFC 8439 A.1 #1, and the same bytes on both at any length", () => {
+    expect(Buffer.from(native.keystream(new Uint8Array(32), 64)).toString("hex")).toBe(
+      "76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586",
+    );
+    for (const length of [1, 32, 64, 65, 1056, 4096]) {
+      const key = random(32);
+      expect(native.keystream(key, length)).toEqual(nobleBackend.keystream(key, length));
+    }
+  });
+
   it("X25519 on random keys, and on peer keys with the top bit set or u ≥ p (RFC 7748 masks and reduces)", () => {
     const peers = [
       ...Array.from({ length: 20 }, () => native.x25519KeyPair().publicKey),

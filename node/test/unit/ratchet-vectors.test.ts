@@ -82,11 +82,11 @@ it("node:crypto alone, following the document, recomputes every published value"
     expect([hex(okm.subarray(0, 32)), hex(okm.subarray(32))]).toEqual([keys.root, keys.chainKey]);
   }
 
-  // A chain block: 544 bytes of keystream, the next chain key first, then 16 message keys.
-  const block = keystream(bytes(v.chain.chainKey), 544);
+  // A chain block: 1056 bytes of keystream, the next chain key first, then 32 message keys.
+  const block = keystream(bytes(v.chain.chainKey), 1056);
   expect(hex(block.subarray(0, 32))).toBe(v.chain.nextChainKey);
   expect(v.chain.messageKeys).toEqual(
-    Array.from({ length: 16 }, (_, k) => hex(block.subarray(32 + 32 * k, 64 + 32 * k))),
+    Array.from({ length: 32 }, (_, k) => hex(block.subarray(32 + 32 * k, 64 + 32 * k))),
   );
   const second = keystream(block.subarray(0, 32), 64);
   expect([hex(second.subarray(0, 32)), hex(second.subarray(32))]).toEqual([
@@ -143,9 +143,9 @@ it("node:crypto alone, following the document, recomputes every published value"
       at += 36;
     } else expect(flags & 2).toBe(0);
     expect(header.length).toBe(at);
-    // Message n of a chain: block ⌊n/16⌋, slot n mod 16 (these chains stay in their first block).
+    // Message n of a chain: block ⌊n/32⌋, slot n mod 32 (these chains stay in their first block).
     expect(m.n).toBe(chain.n);
-    const keys = keystream(bytes(chain.chainKey), 544);
+    const keys = keystream(bytes(chain.chainKey), 1056);
     expect(hex(keys.subarray(32 + 32 * m.n, 64 + 32 * m.n))).toBe(m.messageKey);
     chain.n++;
     const nonce = Buffer.alloc(12);

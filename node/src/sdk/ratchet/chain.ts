@@ -1,28 +1,27 @@
-import { chacha20 } from "@noble/ciphers/chacha.js";
+import { cryptoBackend } from "../../crypto/index.js";
 
 /**
  * A symmetric KDF chain: one sending chain per direction and epoch, each message its own key.
  * A chain key yields a block of ChaCha20 keystream (key = chain key, nonce = 12 zero bytes,
- * counter from 0): its first 32 bytes are the next chain key, the next 16 × 32 bytes the keys of
- * the next 16 messages. This is the "fast-key-erasure" generator (D. J. Bernstein, 2017): one
- * cipher call per 16 messages instead of two HMACs per message, and the same erasure: the chain
+ * counter from 0): its first 32 bytes are the next chain key, the next 32 × 32 bytes the keys of
+ * the next 32 messages. This is the "fast-key-erasure" generator (D. J. Bernstein, 2017): one
+ * cipher call per 32 messages instead of two HMACs per message, and the same erasure: the chain
  * key is zeroed once its block exists, each message key once it was used, so nothing held can
  * derive a key that was used before.
  */
 
-/** Message keys per block. */
-export const KEYS_PER_BLOCK = 16;
+/** Message keys per block: one cipher call makes the keys of 32 messages. */
+export const KEYS_PER_BLOCK = 32;
 export const KEY_BYTES = 32;
 const BLOCK_BYTES = KEY_BYTES * (1 + KEYS_PER_BLOCK);
-const ZERO_NONCE = new Uint8Array(12);
 
 /** Where a chain stands: the key of the next block, and what is left of the current one. */
 export interface ChainState {
   /** The chain key that makes the next block. */
   key: Uint8Array;
   /**
-   * The current block's message keys (16 × 32 bytes; empty before the first), those already
-   * used zeroed. Message n of the chain takes slot n mod 16.
+   * The current block's message keys (32 × 32 bytes; empty before the first), those already
+   * used zeroed. Message n of the chain takes slot n mod 32.
    */
   block: Uint8Array;
 }
@@ -31,9 +30,9 @@ export function newChain(key: Uint8Array): ChainState {
   return { key, block: new Uint8Array(0) };
 }
 
-/** The next block from a chain key: [next chain key, 16 message keys]. */
+/** The next block from a chain key: [next chain key, 32 message keys]. */
 export function chainBlock(key: Uint8Array): { next: Uint8Array; keys: Uint8Array } {
-  const stream = chacha20(key, ZERO_NONCE, new Uint8Array(BLOCK_BYTES));
+  const stream = cryptoBackend().keystream(key, BLOCK_BYTES);
   return { next: stream.subarray(0, KEY_BYTES), keys: stream.subarray(KEY_BYTES) };
 }
 
