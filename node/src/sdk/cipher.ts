@@ -10,7 +10,8 @@ import {
 } from "./e2e.js";
 import { RatchetError } from "./errors.js";
 import type { E2eConfig } from "./ratchet/config.js";
-import { initialState, Ratchet, type RatchetState } from "./ratchet/ratchet.js";
+import { Ratchet } from "./ratchet/ratchet.js";
+import { initialState, type RatchetState } from "./ratchet/state.js";
 
 /** What opening a delivered message came to. */
 export type OpenVerdict =

@@ -8,7 +8,8 @@ import { handshakeSecret, type Transcript, transcriptSalt, withRatchetBit } from
 import { chainBlock, KEYS_PER_BLOCK } from "../../src/sdk/ratchet/chain.js";
 import { resolveE2eConfig } from "../../src/sdk/ratchet/config.js";
 import { readHeader } from "../../src/sdk/ratchet/header.js";
-import { initialState, type KeyPair, Ratchet, stepKeys } from "../../src/sdk/ratchet/ratchet.js";
+import { Ratchet } from "../../src/sdk/ratchet/ratchet.js";
+import { initialState, type KeyPair, stepKeys } from "../../src/sdk/ratchet/state.js";
 
 /**
  * Builds docs/vectors/chat-ratchet.json with the SDK from fixed inputs: the identities, chat id

@@ -1,7 +1,8 @@
 import type { CipherState, OpenVerdict } from "../../src/sdk/cipher.js";
 import { newEphemeral, type Transcript, withRatchetBit } from "../../src/sdk/e2e.js";
 import { type E2eConfig, resolveE2eConfig } from "../../src/sdk/ratchet/config.js";
-import { initialState, type KeyPair, Ratchet, type RatchetState } from "../../src/sdk/ratchet/ratchet.js";
+import { Ratchet } from "../../src/sdk/ratchet/ratchet.js";
+import { initialState, type KeyPair, type RatchetState } from "../../src/sdk/ratchet/state.js";
 import { newChatId } from "./frames.js";
 
 export const T0 = 1_700_000_000_000;

@@ -1,14 +1,29 @@
-import { hkdf } from "@noble/hashes/hkdf.js";
-import { sha256 } from "@noble/hashes/sha2.js";
 import { TAG_BYTES } from "../../crypto/backend.js";
 import { cryptoBackend, isLowOrderX25519 } from "../../crypto/index.js";
 import { TokenBucket } from "../../utils/token-bucket.js";
 import type { ChatCipher, CipherState, OpenVerdict } from "../cipher.js";
-import { handshakeSecret, seqNonce, type Transcript, transcriptSalt } from "../e2e.js";
+import { seqNonce } from "../e2e.js";
 import { RatchetError, type RatchetErrorCode } from "../errors.js";
 import { advance, type ChainState, dropStep, eraseChain, newChain, nextKey } from "./chain.js";
 import { type E2eConfig, MIN_STEP_MESSAGES } from "./config.js";
-import { type Header, type KeyRef, MAX_HEADER_BYTES, readHeader, writeHeader } from "./header.js";
+import { type Header, MAX_HEADER_BYTES, readHeader, writeHeader } from "./header.js";
+import { copyState, type KeyPair, type RatchetState, stepKeys } from "./state.js";
+
+const encoder = new TextEncoder();
+
+/** Steps that are neither a turn nor after MIN_STEP_MESSAGES, or that fail, may come this many at once… */
+const STEP_BURST = 8;
+/** …and one per this long after that, by the receiver's clock. */
+const STEP_REFILL_MS = 1000;
+
+export interface RatchetOptions {
+  chatId: string;
+  config: Pick<E2eConfig, "rekeyAfterMessages" | "rekeyAfterMs" | "maxKeyAgeMs" | "maxKeyMessages">;
+  /** For the step budget's start. */
+  nowMs: number;
+  /** Fresh X25519 key pairs; fixed ones reproduce the test vectors. */
+  newKeyPair?: () => KeyPair;
+}
 
 /**
  * The ratchet of one chat (e2e v2), after Signal's double ratchet, fitted to what Hermes
@@ -26,135 +41,10 @@ import { type Header, type KeyRef, MAX_HEADER_BYTES, readHeader, writeHeader } f
  *
  * The receiver refuses, before any key work, a header that is not the next one (replayed or
  * reordered), a step against a key it does not hold or with the current ratchet key again, and
- * holds back steps beyond its budget (forged ones spend it too); after authentication it ends the chat when the peer's
- * chain is older or longer than allowed. Nothing here does I/O or reads a clock.
+ * holds back steps beyond its budget (forged ones spend it too); after authentication it ends
+ * the chat when the peer's chain is older or longer than allowed. Nothing here does I/O or
+ * reads a clock (the caller passes the time).
  */
-
-export interface KeyPair {
-  secretKey: Uint8Array;
-  publicKey: Uint8Array;
-  /** The backend's fast agreement with this secret (X25519KeyPair.agree); absent once restored from a store. */
-  agree?: (peerPublicKey: Uint8Array) => Uint8Array;
-}
-
-export interface SendingChain {
-  root: Uint8Array;
-  chain: ChainState;
-  epoch: number;
-  /** The next message's number in the chain. */
-  n: number;
-  /** When the chain's first message was sealed (set once n > 0). */
-  startedAtMs: number;
-  /** The peer's receive key the chain was made against. */
-  peerKeyIndex: number;
-}
-
-export interface ReceivingChain {
-  root: Uint8Array;
-  chain: ChainState;
-  epoch: number;
-  /** The next message's number in the chain. */
-  n: number;
-  /** The peer's seal time of the chain's first message (set once n > 0). */
-  startedAtMs: number;
-  /** The peer's key that made the chain: its ratchet key, or its ephemeral key for epoch 0. */
-  ratchetKey: Uint8Array;
-  /** This app's receive key the chain was made against. */
-  myKeyIndex: number;
-}
-
-export interface RatchetState {
-  send: SendingChain;
-  receive: ReceivingChain;
-  /**
-   * This app's receive keys still needed, oldest first: the one the peer's newest chain was made
-   * against, and the one announced after it, if any. Older ones are zeroed.
-   */
-  myKeys: (KeyPair & { index: number })[];
-  /** The peer's newest announced receive key. */
-  peerKey: KeyRef;
-}
-
-/** Steps that are neither a turn nor after MIN_STEP_MESSAGES, or that fail, may come this many at once… */
-const STEP_BURST = 8;
-/** …and one per this long after that, by the receiver's clock. */
-const STEP_REFILL_MS = 1000;
-
-const encoder = new TextEncoder();
-const INIT_I2T = encoder.encode("hermes/ratchet-init/v2 initiator->target");
-const INIT_T2I = encoder.encode("hermes/ratchet-init/v2 target->initiator");
-const STEP_INFO = encoder.encode("hermes/ratchet-step/v2");
-
-/**
- * The first state of both directions, from the handshake: HKDF-SHA256 of the X25519 agreement,
- * salted with the transcript hash (as e2e v1), gives each direction a root key and its epoch-0
- * chain key. Each app's ephemeral key pair is its receive key #0, and is kept (copied) for that,
- * with the backend's `agree` of that pair if there is one.
- */
-export function initialState(
-  t: Transcript,
-  role: "initiator" | "target",
-  mySecret: Uint8Array,
-  agree?: KeyPair["agree"],
-): RatchetState {
-  const shared = handshakeSecret(t, role, mySecret);
-  const salt = transcriptSalt(t);
-  const i2t = hkdf(sha256, shared, salt, INIT_I2T, 64);
-  const t2i = hkdf(sha256, shared, salt, INIT_T2I, 64);
-  shared.fill(0);
-  const [mine, theirs] = role === "initiator" ? [i2t, t2i] : [t2i, i2t];
-  const [myEphemeral, peerEphemeral] =
-    role === "initiator"
-      ? [t.initiatorEphemeralKey, t.targetEphemeralKey]
-      : [t.targetEphemeralKey, t.initiatorEphemeralKey];
-  return {
-    send: {
-      root: mine.slice(0, 32),
-      chain: newChain(mine.slice(32)),
-      epoch: 0,
-      n: 0,
-      startedAtMs: 0,
-      peerKeyIndex: 0,
-    },
-    receive: {
-      root: theirs.slice(0, 32),
-      chain: newChain(theirs.slice(32)),
-      epoch: 0,
-      n: 0,
-      startedAtMs: 0,
-      ratchetKey: Uint8Array.from(peerEphemeral),
-      myKeyIndex: 0,
-    },
-    myKeys: [
-      {
-        index: 0,
-        secretKey: Uint8Array.from(mySecret),
-        publicKey: Uint8Array.from(myEphemeral),
-        ...(agree ? { agree } : {}),
-      },
-    ],
-    peerKey: { index: 0, publicKey: Uint8Array.from(peerEphemeral) },
-  };
-}
-
-/** KDF_RK: HKDF-SHA256 with the root key as salt and the agreement as input: the next root key and a chain key. */
-export function stepKeys(
-  root: Uint8Array,
-  agreement: Uint8Array,
-): { root: Uint8Array; chainKey: Uint8Array } {
-  const out = hkdf(sha256, agreement, root, STEP_INFO, 64);
-  return { root: out.subarray(0, 32), chainKey: out.subarray(32) };
-}
-
-export interface RatchetOptions {
-  chatId: string;
-  config: Pick<E2eConfig, "rekeyAfterMessages" | "rekeyAfterMs" | "maxKeyAgeMs" | "maxKeyMessages">;
-  /** For the step budget's start. */
-  nowMs: number;
-  /** Fresh X25519 key pairs; fixed ones reproduce the test vectors. */
-  newKeyPair?: () => KeyPair;
-}
-
 export class Ratchet implements ChatCipher {
   readonly version = 2;
   readonly overheadBytes = MAX_HEADER_BYTES + TAG_BYTES;
@@ -400,26 +290,4 @@ function fatal(code: RatchetErrorCode, message: string): OpenVerdict {
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function copyChain(c: ChainState): ChainState {
-  return { key: Uint8Array.from(c.key), block: Uint8Array.from(c.block) };
-}
-
-export function copyState(s: RatchetState): RatchetState {
-  return {
-    send: { ...s.send, root: Uint8Array.from(s.send.root), chain: copyChain(s.send.chain) },
-    receive: {
-      ...s.receive,
-      root: Uint8Array.from(s.receive.root),
-      chain: copyChain(s.receive.chain),
-      ratchetKey: Uint8Array.from(s.receive.ratchetKey),
-    },
-    myKeys: s.myKeys.map((k) => ({
-      index: k.index,
-      secretKey: Uint8Array.from(k.secretKey),
-      publicKey: Uint8Array.from(k.publicKey),
-    })),
-    peerKey: { index: s.peerKey.index, publicKey: Uint8Array.from(s.peerKey.publicKey) },
-  };
 }

@@ -1,7 +1,7 @@
 import { approuter } from "@hermes/proto";
 import type { CipherState } from "../cipher.js";
 import type { ChainState } from "../ratchet/chain.js";
-import type { RatchetState, ReceivingChain, SendingChain } from "../ratchet/ratchet.js";
+import type { RatchetState, ReceivingChain, SendingChain } from "../ratchet/state.js";
 
 /**
  * What an app's chat store keeps of one chat, and its byte encoding. The state is the current
