@@ -138,7 +138,10 @@ describe("SDK failover", () => {
     expect(atB).toEqual(["kept"]);
     await w.until(() => acked.length === 1);
     expect(acked).toEqual([1]);
-    await ab.send("after");
+    // Time goes on: a resend hint from the node's resume may have the chat backing off for 20 ms.
+    const after = ab.send("after");
+    await w.until(() => atB.length === 2);
+    await after;
     expect(atB).toEqual(["kept", "after"]);
   });
 });
