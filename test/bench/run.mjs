@@ -8,6 +8,7 @@
 //
 // Scenarios: crypto (node:crypto against @noble, per operation), relay (one node), ratchet (e2e
 // v2 against v1 through one node), memory,
+// attack (a victim chat while one process attacks its node, against the same chat unattacked),
 // cross-node (two nodes), mesh (join, detection and gossip against N), saturation (false
 // positives with one node starved), tuning (mesh and saturation again with --tune flags, to
 // compare membership settings). A partial run (--quick or --only)
@@ -18,6 +19,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { victimUnderAttack } from "./attack.mjs";
 import { cryptoBackends } from "./crypto.mjs";
 import { memory } from "./memory.mjs";
 import { meshScaling, saturation } from "./mesh.mjs";
@@ -26,7 +28,17 @@ import { crossNodeRelay, PAYLOAD, singleNodeRelay } from "./relay.mjs";
 import { report, targets } from "./report.mjs";
 import { log } from "./util.mjs";
 
-const SCENARIOS = ["crypto", "relay", "ratchet", "memory", "cross-node", "mesh", "saturation", "tuning"];
+const SCENARIOS = [
+  "crypto",
+  "relay",
+  "ratchet",
+  "memory",
+  "attack",
+  "cross-node",
+  "mesh",
+  "saturation",
+  "tuning",
+];
 const { values: opts } = parseArgs({
   options: {
     only: { type: "string" },
@@ -122,6 +134,7 @@ results.ratchet = await run("ratchet", () => ratchetCost({ messages, window: win
 results.memory = await run("memory", () =>
   memory({ sessions: num(opts.sessions, 1000, 200), chats: num(opts.chats, 2000, 400) }),
 );
+results.attack = await run("attack", () => victimUnderAttack({ measureMs: quick ? 2000 : 5000, rounds }));
 const mesh = {
   crossNode: await run("cross-node", () => crossNodeRelay({ messages, windows, rounds })),
   membership: await run("mesh", async () => ({
@@ -152,6 +165,7 @@ for (const key of Object.keys(mesh)) if (mesh[key] === undefined) delete mesh[ke
 if (results.memory === undefined) delete results.memory;
 if (results.crypto === undefined) delete results.crypto;
 if (results.ratchet === undefined) delete results.ratchet;
+if (results.attack === undefined) delete results.attack;
 if (Object.keys(mesh).length > 0) {
   results.mesh = mesh;
   results.targets = targets(results);
@@ -172,3 +186,4 @@ const biome = spawnSync(
 if (biome.status !== 0) log(`could not format the results; run: npx biome format --write ${files.join(" ")}`);
 process.stdout.write(await readFile(join(out, "README.md"), "utf8"));
 log(`results in ${out} (${results.elapsedSeconds} s)`);
+if (errors.length > 0) process.exitCode = 1; // after writing what did run

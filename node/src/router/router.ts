@@ -2,13 +2,7 @@ import { randomBytes } from "node:crypto";
 import { approuter, type nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
 import { CHAT_ID_PATTERN, deriveId, ID_PATTERN, type Identity } from "../identity/index.js";
-import {
-  type ConnectProof,
-  connectProof,
-  offerFrame,
-  type SignedOffer,
-  verifyConnect,
-} from "../protocol/index.js";
+import { type ConnectProof, connectProof, offerFrame } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
 import { AddressBudgets } from "./address-budgets.js";
@@ -17,8 +11,9 @@ import { directionFrom, peerOf, rewind } from "./chat.js";
 import { acceptChat, deleteChat, rejectChat, startChat } from "./chat-requests.js";
 import type { ChatStore } from "./chat-store.js";
 import { Chats, type NodeBody } from "./chats.js";
-import { ABUSIVE, checkSkew, codeLabel, type Refusal } from "./checks.js";
+import { ABUSIVE, checkConnect, codeLabel, type Refusal } from "./checks.js";
 import type { RouterLimits, RouterTimeouts } from "./config.js";
+import { connectAck } from "./connect-ack.js";
 import { type AppLocator, localOnly, type MeshLink } from "./locator.js";
 import { ack, message } from "./messages.js";
 import { resumeChats } from "./resume.js";
@@ -208,7 +203,7 @@ export class Router {
     const within = this.timeouts.authenticateWithinMs;
     session.cancelAuthDeadline = this.clock.setTimeout(() => {
       if (session.state !== "challenged") return;
-      this.metrics.limitRefusals.inc({ limit: "authenticate_within" });
+      this.limitReached("authenticate_within", session, `no connect within ${within} ms`);
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_IDLE, `no connect within ${within} ms`);
     }, within);
     this.send(session, {
@@ -239,15 +234,7 @@ export class Router {
     const frames = session.frames.take(now, frameCost(frame));
     if (!frames.ok) {
       // Every kind of frame counts, the ignored ones too (an ack for seq 0 costs as much to read).
-      this.refuse(
-        session,
-        {
-          code: ErrorCode.ERROR_CODE_RATE_LIMITED,
-          message: `more than ${this.limits.framesPerSecond} frames per second`,
-          limit: "frame_rate",
-        },
-        { retryAfterMs: frames.retryAfterMs },
-      );
+      this.refuseFrameRate(session, frame, frames.retryAfterMs);
       this.spendBadFrame(session);
       return;
     }
@@ -317,6 +304,33 @@ export class Router {
     }
   }
 
+  /**
+   * A frame over the frame budget. The sender is told, for each chat with messages in it, which
+   * seq to send again and when (an SDK retries that chat then); a request gets its answer.
+   */
+  private refuseFrameRate(session: Session, frame: InboundFrame, retryAfterMs: number): void {
+    const refusal = {
+      code: ErrorCode.ERROR_CODE_RATE_LIMITED,
+      message: `more than ${this.limits.framesPerSecond} frames per second`,
+      limit: "frame_rate",
+    };
+    const body = "malformed" in frame ? undefined : frame.body;
+    const messages =
+      body?.$case === "message" ? [body.value] : body?.$case === "batch" ? body.value.messages : [];
+    const firstSeq = new Map<string, number>();
+    for (const m of messages)
+      if (CHAT_ID_PATTERN.test(m.chatId) && !firstSeq.has(m.chatId)) firstSeq.set(m.chatId, m.seq);
+    if (firstSeq.size === 0) {
+      const cid =
+        "malformed" in frame || frame.correlationId.length > MAX_CORRELATION_ID_LENGTH
+          ? ""
+          : frame.correlationId;
+      this.refuse(session, refusal, { correlationId: cid, retryAfterMs });
+      return;
+    }
+    for (const [chatId, seq] of firstSeq) this.refuse(session, refusal, { chatId, seq, retryAfterMs });
+  }
+
   /** A chat id the node would echo must be one: anything else is refused without echo. */
   private chatIdOk(session: Session, chatId: string, cid: string): boolean {
     if (CHAT_ID_PATTERN.test(chatId)) return true;
@@ -348,7 +362,7 @@ export class Router {
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many connects");
       return;
     }
-    const problem = this.checkConnect(session, connect);
+    const problem = checkConnect(connect, this.nodeId, session.nonce, this.timeContext());
     if (problem) {
       this.metrics.connects.inc({ result: "auth_failed" });
       this.addresses.failed(session.remoteAddress, this.clock.now());
@@ -360,7 +374,11 @@ export class Router {
     const previous = this.byApp.get(appId);
     if (!previous && this.byApp.size >= this.limits.maxSessions) {
       this.metrics.connects.inc({ result: "refused" });
-      this.metrics.limitRefusals.inc({ limit: "max_sessions" });
+      this.limitReached(
+        "max_sessions",
+        session,
+        `node is at its limit of ${this.limits.maxSessions} sessions`,
+      );
       this.fail(
         session,
         ErrorCode.ERROR_CODE_RATE_LIMITED,
@@ -399,67 +417,20 @@ export class Router {
     this.logger.info({ app: appId, session: session.id, replaced: Boolean(previous) }, "app connected");
 
     const ended = resumeChats(this.host, session, connect.resume);
-    const chats: approuter.ChatState[] = [];
-    const offers: SignedOffer[] = [];
-    const pendingOffers: string[] = [];
-    for (const chat of this.chats.table.of(appId)) {
-      if (chat.state === "ready") {
-        chats.push({
-          ready: chat.ready,
-          ackedByPeer: directionFrom(chat, appId).acked,
-          deliveredToMe: directionFrom(chat, peerOf(chat, appId)).acked,
-        });
-      } else if (chat.offer.targetAppId === appId) {
-        offers.push(chat.offer);
-      } else {
-        pendingOffers.push(chat.id);
-      }
-    }
-    const { limits, timeouts } = this;
+    const { ack, offers } = connectAck(this.chats.table, {
+      sessionId: session.id,
+      appId,
+      nodeId: this.nodeId,
+      nodePublicKey: this.identity.publicKey,
+      limits: this.limits,
+      timeouts: this.timeouts,
+      endpoints: this.locator.endpoints(),
+      replaced: Boolean(previous),
+    });
     // Before the ConnectAck, so that the app knows why a chat it resumed is not in it.
     for (const end of ended) this.send(session, { $case: "chatDeleted", value: end });
-    this.send(
-      session,
-      {
-        $case: "connectAck",
-        value: {
-          sessionId: session.id,
-          appId,
-          nodeId: this.nodeId,
-          nodePublicKey: this.identity.publicKey,
-          heartbeatIntervalMs: timeouts.heartbeatIntervalMs,
-          limits: {
-            maxFrameBytes: limits.maxFrameBytes,
-            maxCiphertextBytes: limits.maxCiphertextBytes,
-            messagesPerSecond: limits.messagesPerSecond,
-            chatStartsPerMinute: limits.chatStartsPerMinute,
-            maxChats: limits.maxChatsPerApp,
-            sessionIdleMs: timeouts.sessionIdleMs,
-            chatIdleMs: timeouts.chatIdleMs,
-          },
-          endpoints: this.locator.endpoints().map((l) => ({ nodeId: l.nodeId, appEndpoint: l.appEndpoint })),
-          chats,
-          replacedSession: Boolean(previous),
-          pendingOffers,
-          takesBatches: true,
-        },
-      },
-      cid,
-    );
+    this.send(session, { $case: "connectAck", value: ack }, cid);
     for (const offer of offers) this.send(session, { $case: "chatOffer", value: offerFrame(offer) });
-  }
-
-  private checkConnect(session: Session, connect: approuter.Connect): string | undefined {
-    if (connect.publicKey.length !== 32)
-      return `public_key must be 32 bytes, got ${connect.publicKey.length}`;
-    if (!Buffer.from(connect.nonce).equals(Buffer.from(session.nonce)))
-      return "nonce does not match this stream's challenge";
-    const skew = checkSkew(connect.timestampMs, this.timeContext());
-    if (skew) return skew;
-    if (!verifyConnect(this.nodeId, deriveId(connect.publicKey), connect)) {
-      return "signature does not verify (is it signed for this node and this challenge?)";
-    }
-    return undefined;
   }
 
   // ---- lookups
@@ -585,7 +556,7 @@ export class Router {
 
   /** Refuses a frame of the app's: the refusal's limit (if any) is counted, then as fail(). */
   private refuse(session: Session, refusal: Refusal, detail: ErrorDetail): void {
-    if (refusal.limit) this.metrics.limitRefusals.inc({ limit: refusal.limit });
+    if (refusal.limit) this.limitReached(refusal.limit, session, refusal.message);
     this.fail(session, refusal.code, refusal.message, detail);
   }
 
@@ -621,8 +592,18 @@ export class Router {
   /** One more bad frame; past the budget the session is closed. */
   private spendBadFrame(session: Session): void {
     if (session.state === "closed" || session.badFrames.take(this.clock.now()).ok) return;
-    this.metrics.limitRefusals.inc({ limit: "bad_frames" });
+    this.limitReached("bad_frames", session, "too many bad frames");
     this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many bad frames");
+  }
+
+  /** A bound bit: counted every time, logged at most once per REFUSAL_LOG_INTERVAL_MS per limit. */
+  private limitReached(limit: string, session: Session, detail: string): void {
+    this.metrics.limitRefusals.inc({ limit });
+    this.warnOnce(
+      limit,
+      { limit, app: session.appId || undefined, remote: session.remoteAddress || undefined, detail },
+      "limit reached",
+    );
   }
 
   /** A warning per kind at most once per REFUSAL_LOG_INTERVAL_MS: a flood is counted, not logged line by line. */
