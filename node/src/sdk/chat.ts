@@ -41,6 +41,12 @@ export interface ChatLink {
 }
 
 const decoder = new TextDecoder();
+/**
+ * The most deliveries held back behind a rekey beyond the peer's budget (a node's default
+ * limits.maxInFlightPerChat): a node cannot make the app buffer more; those after are dropped
+ * unopened and come again with the sender's retransmission.
+ */
+const MAX_HELD = 256;
 
 /**
  * One end-to-end encrypted chat. send() resolves once the peer app has acknowledged the
@@ -250,8 +256,9 @@ export class Chat extends EventEmitter<{
         this.link.write({ $case: "ack", value: { chatId: this.id, seq } });
       return;
     }
-    // A gap, or a copy of one held: the sender will retransmit in order.
+    // A gap, a copy of one held, or too many held: the sender will retransmit in order.
     if (this.broken || seq !== (this.held.at(-1)?.seq ?? this.lastReceived) + 1) return;
+    if (this.held.length >= MAX_HELD) return;
     if (this.held.length > 0 || !this.open(seq, ciphertext)) this.held.push({ seq, ciphertext });
   }
 

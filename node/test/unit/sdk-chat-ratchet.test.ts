@@ -35,6 +35,25 @@ describe("SDK Chat under the ratchet", () => {
     expect(links.target.ackSeqs().at(-1)).toBe(14);
   });
 
+  it("holds back at most 256 deliveries behind a rekey; those after come again with the retransmission", () => {
+    // Nine steps a second apart: the budget is spent at m10, and 300 more follow on m10's chain.
+    const { sender, receiver, links } = ratchetChatPair(512, { rekeyAfterMs: 1000 });
+    for (let k = 1; k <= 10; k++) {
+      if (k > 1) links.initiator.clock.advance(1000);
+      void sender.send(`m${k}`);
+    }
+    for (let k = 11; k <= 310; k++) void sender.send(`m${k}`);
+    const got: string[] = [];
+    receiver.on("message", (m) => got.push(m.text()));
+    const sealed = ciphertexts(links.initiator);
+    for (const [seq, ciphertext] of sealed) receiver.delivered(seq, ciphertext);
+    expect(got).toHaveLength(9);
+    links.target.clock.advance(1000);
+    expect(got).toHaveLength(9 + 256);
+    for (const [seq, ciphertext] of sealed) receiver.delivered(seq, ciphertext);
+    expect(got).toEqual(Array.from({ length: 310 }, (_, k) => `m${k + 1}`));
+  });
+
   it("refuses a replayed header with an error, acks nothing for it, and takes the genuine message after", () => {
     const { sender, receiver, links } = ratchetChatPair(8);
     for (const text of ["one", "two", "three"]) void sender.send(text);
