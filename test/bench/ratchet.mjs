@@ -126,8 +126,8 @@ function sealAndOpen(rounds = 5, perRound = 20_000) {
       const transcript = chatTranscript(withRatchetBit(i.publicKey), withRatchetBit(t.publicKey));
       const options = { chatId: transcript.chatId, config: DEFAULT_E2E, nowMs: 0 };
       return [
-        new Ratchet(initialState(transcript, "initiator", i.secretKey), options),
-        new Ratchet(initialState(transcript, "target", t.secretKey), options),
+        new Ratchet(initialState(transcript, "initiator", i.secretKey, i.agree), options),
+        new Ratchet(initialState(transcript, "target", t.secretKey, t.agree), options),
       ];
     },
   };

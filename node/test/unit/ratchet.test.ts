@@ -161,6 +161,10 @@ describeEachBackend("ratchet", () => {
     }
     expect(a.open({ seq: step.seq + 1, ciphertext: step.ciphertext }).kind).toBe("refused"); // the seq is the nonce
     expect(a.read(step)).toBe("with a step");
+    // Within a block too: the forgery leaves the genuine message's key where it was.
+    const next = b.seal("no step");
+    expect(a.open({ seq: next.seq, ciphertext: flipped(next.ciphertext, 30) }).kind).toBe("refused");
+    expect(a.read(next)).toBe("no step");
   });
 
   it("refuses a step whose ratchet key is the current chain's, or a low-order point", () => {

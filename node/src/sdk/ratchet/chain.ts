@@ -38,7 +38,7 @@ export function chainBlock(key: Uint8Array): { next: Uint8Array; keys: Uint8Arra
 
 /** The key of a chain's next message, worked out without touching the chain. */
 export interface ChainStep {
-  /** The message key (the caller's to zero). */
+  /** The message key: a view of its slot in the block, zeroed by advance() (use it before). */
   key: Uint8Array;
   slot: number;
   /** The new block when the message opens one. */
@@ -54,11 +54,11 @@ export function nextKey(chain: ChainState, n: number): ChainStep {
   const at = slot * KEY_BYTES;
   if (slot === 0) {
     const made = chainBlock(chain.key);
-    return { key: made.keys.slice(at, at + KEY_BYTES), slot, made };
+    return { key: made.keys.subarray(at, at + KEY_BYTES), slot, made };
   }
   if (chain.block.length !== KEYS_PER_BLOCK * KEY_BYTES)
     throw new Error(`chain has no block for message ${n}`);
-  return { key: chain.block.slice(at, at + KEY_BYTES), slot };
+  return { key: chain.block.subarray(at, at + KEY_BYTES), slot };
 }
 
 /** Takes the step: a new block replaces the old (both zeroed), and the used key's slot is zeroed. */
@@ -71,9 +71,8 @@ export function advance(chain: ChainState, step: ChainStep): void {
   chain.block.fill(0, step.slot * KEY_BYTES, (step.slot + 1) * KEY_BYTES);
 }
 
-/** Drops a step that was not taken. */
+/** Drops a step that was not taken: a new block goes; a key of the current one stays for the genuine message. */
 export function dropStep(step: ChainStep): void {
-  step.key.fill(0);
   step.made?.next.fill(0);
   step.made?.keys.fill(0);
 }

@@ -40,20 +40,19 @@ export interface Header {
 
 /** Writes the header at the start of `out` (which has room for it); returns its length. */
 export function writeHeader(header: Header, out: Uint8Array): number {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = HEADER_VERSION;
   out[1] = (header.step ? STEP : 0) | (header.announce ? ANNOUNCE : 0);
-  view.setUint32(2, header.epoch);
-  view.setUint32(6, header.n);
+  writeU32(out, 2, header.epoch);
+  writeU32(out, 6, header.n);
   writeU64(out, 10, header.sealedAtMs);
   let at = BASE_BYTES;
   if (header.step) {
-    view.setUint32(at, header.step.peerKeyIndex);
+    writeU32(out, at, header.step.peerKeyIndex);
     out.set(header.step.ratchetKey, at + 4);
     at += KEY_BLOCK_BYTES;
   }
   if (header.announce) {
-    view.setUint32(at, header.announce.index);
+    writeU32(out, at, header.announce.index);
     out.set(header.announce.publicKey, at + 4);
     at += KEY_BLOCK_BYTES;
   }
@@ -68,18 +67,17 @@ export function readHeader(bytes: Uint8Array): { header: Header; length: number 
   const flags = bytes[1]!;
   if ((flags & ~(STEP | ANNOUNCE)) !== 0)
     return { malformed: `unknown header flags 0x${flags.toString(16)}` };
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const high = view.getUint32(10);
+  const high = readU32(bytes, 10);
   if (high >= 2 ** 21) return { malformed: "sealed_at_ms beyond 2^53 − 1" };
   const header: Header = {
-    epoch: view.getUint32(2),
-    n: view.getUint32(6),
-    sealedAtMs: high * 2 ** 32 + view.getUint32(14),
+    epoch: readU32(bytes, 2),
+    n: readU32(bytes, 6),
+    sealedAtMs: high * 2 ** 32 + readU32(bytes, 14),
   };
   let at = BASE_BYTES;
   const keyBlock = (): KeyRef | undefined => {
     if (bytes.length < at + KEY_BLOCK_BYTES) return undefined;
-    const ref = { index: view.getUint32(at), publicKey: bytes.slice(at + 4, at + KEY_BLOCK_BYTES) };
+    const ref = { index: readU32(bytes, at), publicKey: bytes.slice(at + 4, at + KEY_BLOCK_BYTES) };
     at += KEY_BLOCK_BYTES;
     return ref;
   };
@@ -94,4 +92,16 @@ export function readHeader(bytes: Uint8Array): { header: Header; length: number 
     header.announce = ref;
   }
   return { header, length: at };
+}
+
+// Byte by byte, not through a DataView: no allocation on the per-message path.
+function writeU32(out: Uint8Array, at: number, value: number): void {
+  out[at] = value >>> 24;
+  out[at + 1] = (value >>> 16) & 0xff;
+  out[at + 2] = (value >>> 8) & 0xff;
+  out[at + 3] = value & 0xff;
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
 }

@@ -110,14 +110,13 @@ export class Ratchet implements ChatCipher {
     header.epoch = send.epoch;
     header.n = send.n;
     const step = nextKey(send.chain, send.n);
-    advance(send.chain, step);
-    send.n++;
     const length = writeHeader(header, this.aad);
     let out: Uint8Array;
     try {
       out = cryptoBackend().seal(step.key, seqNonce(seq), this.aadAfter(length), plaintext, length);
     } finally {
-      step.key.fill(0);
+      advance(send.chain, step); // zeroes the key, used or not
+      send.n++;
     }
     out.set(this.aad.subarray(0, length));
     return out;
@@ -206,8 +205,6 @@ export class Ratchet implements ChatCipher {
       made?.root.fill(0);
       if (made) this.steps.take(nowMs);
       return refuse("authentication", `message ${seq} failed authentication; dropped`);
-    } finally {
-      step.key.fill(0);
     }
 
     // Authenticated: what follows is the peer's own doing.
