@@ -28,6 +28,7 @@ export class MemoryKeyBackend implements KeyBackend {
 
   put(name: string, value: Uint8Array): void {
     this.check();
+    this.entries.get(name)?.fill(0); // a chat's older state holds keys since used
     this.entries.set(name, Uint8Array.from(value));
     this.changed = true;
   }
@@ -49,6 +50,7 @@ export class MemoryKeyBackend implements KeyBackend {
 
   async flush(): Promise<void> {
     this.check();
+    for (const value of this.persisted.values()) value.fill(0);
     this.persisted.clear();
     for (const [name, value] of this.entries) this.persisted.set(name, Uint8Array.from(value));
     this.changed = false;

@@ -230,6 +230,19 @@ describe("SDK chat store", () => {
   });
 });
 
+describe("ChatStore in memory", () => {
+  it("zeroes a chat's state once a newer one replaces it", async () => {
+    const memory = new MemoryKeyBackend();
+    memory.put("chat/x", Uint8Array.of(1, 2, 3));
+    await memory.flush();
+    const kept = memory.persisted.get("chat/x")!;
+    memory.put("chat/x", Uint8Array.of(4, 5, 6));
+    await memory.flush();
+    expect([...kept]).toEqual([0, 0, 0]);
+    expect([...memory.get("chat/x")!]).toEqual([4, 5, 6]);
+  });
+});
+
 describe("ChatStore in a file", () => {
   const kdf = { memoryKiB: 256, iterations: 1, parallelism: 1 };
 
