@@ -173,8 +173,9 @@ function ratchetSection(r) {
   return `## The ratchet (e2e v2) against fixed keys (e2e v1)
 
 The relay above at window ${r.window}, ${r.messages} messages a round: one chat of each version from
-the same sending process to the same receiving one through one node, rounds alternating, the
-median round of each for throughput and latency, CPU time over all rounds. The ratchet steps
+the same sending process to the same receiving one through one node, rounds alternating (each
+version first in every other round), the median round of each for throughput and latency, CPU
+time over all rounds. The ratchet steps
 every ${r.rekeyAfterMessages} messages (the default).
 
 | | msg/s | p50 / p99 ms | apps' CPU µs per message (sender, receiver; node) |
