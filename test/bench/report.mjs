@@ -188,7 +188,7 @@ Throughput v2 / v1: **${r.throughputRatio}**. The apps' CPU per message v2 / v1:
     r.cpuRatio,
   )
     .map(([name, x]) => `${name} ${x}`)
-    .join(", ")}. Sealing and opening one 1 KiB message in one process: ${r.sealAndOpen.v1Us} µs (v1),
+    .join(", ")}. Sealing and opening one 1 KiB message in one process: ${r.sealAndOpen.v1Us} µs of CPU (v1),
 ${r.sealAndOpen.v2Us} µs (v2), **${r.sealAndOpen.ratio}**.`;
 }
 
