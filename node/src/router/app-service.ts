@@ -15,6 +15,13 @@ const { AppFrame, AppRouterService } = approuter;
 
 /** Slow readers are logged at most once per this interval; every one is counted. */
 const SLOW_LOG_INTERVAL_MS = 1000;
+/**
+ * How long a stream the node ended may stay half open before it is reset. The trailers (and
+ * the frames before them, SessionClosed among them) may still wait on the client's flow-control
+ * window when grpc-js reports them sent; a reset at once would drop them. A client that read
+ * them closes its half well within this.
+ */
+const HALF_OPEN_GRACE_MS = 1000;
 
 /**
  * Decoding never throws into grpc-js: bytes that are not an AppFrame become a `malformed`
@@ -106,7 +113,12 @@ export function addAppRouter(
             call.end();
             // Once the trailers are out, the stream goes: a client that keeps its own half open
             // could otherwise send on it for ever, and the node would read whatever it sends.
-            call.once("cancelled", () => resetStream(call, http2.constants.NGHTTP2_NO_ERROR));
+            call.once("cancelled", () => {
+              setTimeout(
+                () => resetStream(call, http2.constants.NGHTTP2_NO_ERROR),
+                HALF_OPEN_GRACE_MS,
+              ).unref();
+            });
           },
         },
         hostOf(call.getPeer()),
