@@ -122,7 +122,7 @@ async function withCpu(setup, messages) {
 }
 
 /** CPU time (user + system, µs) of this process and of each named child, from /proc (Linux). */
-function cpuTimes(processes) {
+export function cpuTimes(processes) {
   const { user, system } = process.cpuUsage();
   const times = { [processes.self]: user + system };
   for (const [name, pid] of Object.entries(processes.children)) {
@@ -137,7 +137,7 @@ function cpuTimes(processes) {
 }
 const TICKS = 100; // USER_HZ, 100 on every mainstream Linux
 
-function medianRound(runs) {
+export function medianRound(runs) {
   const sorted = [...runs].sort((x, y) => x.messagesPerSecond - y.messagesPerSecond);
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }

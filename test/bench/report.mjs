@@ -3,6 +3,8 @@
 const DETECTION_TARGET_MS = 3000;
 const THROUGHPUT_TARGET = 0.5;
 const GOSSIP_TARGET = 2;
+/** The apps' CPU per message under the ratchet (sender and receiver, where it runs) at most this × e2e v1's. */
+const RATCHET_CPU_TARGET = 1.1;
 /** Issue 10: the victim chat under one attacking process keeps this share of its throughput… */
 const ATTACK_THROUGHPUT_TARGET = 0.8;
 /** …and its p99 stays within this multiple of the unattacked p99. */
@@ -85,6 +87,7 @@ messages.${r.partial ? `\n\n**Partial run** (quick: ${r.partial.quick}; scenario
   ];
   if (r.crypto) parts.push(cryptoSection(r.crypto));
   if (Object.keys(r.scenarios ?? {}).length > 0) parts.push(relaySection(r));
+  if (r.ratchet) parts.push(ratchetSection(r.ratchet));
   if (r.memory) parts.push(memorySection(r.memory));
   if (r.attack || !r.partial) parts.push(attackSection(r.attack));
   if (r.mesh) parts.push(meshSection(r));
@@ -162,6 +165,31 @@ Where the time goes: every relayed message crosses four gRPC hops (A → node �
 back) where the echo crosses two, and each end seals or opens it with ChaCha20-Poly1305
 (node:crypto); the three processes share the machine's cores. \`hermes_ack_latency_seconds\`
 on a node shows its share of the latency in production.`;
+}
+
+function ratchetSection(r) {
+  const cpu = (c) =>
+    `**${Math.round((c["app A"] + c["app B"]) * 10) / 10}** (app A ${c["app A"]}, app B ${c["app B"]}; node ${c.node})`;
+  return `## The ratchet (e2e v2) against fixed keys (e2e v1)
+
+The relay above at window ${r.window}, ${r.messages} messages a round: one chat of each version from
+the same sending process to the same receiving one through one node, rounds alternating (each
+version first in every other round), the median round of each for throughput and latency, CPU
+time over all rounds. The ratchet steps
+every ${r.rekeyAfterMessages} messages (the default).
+
+| | msg/s | p50 / p99 ms | apps' CPU µs per message (sender, receiver; node) |
+|---|---|---|---|
+| e2e v1 | ${r.v1.messagesPerSecond} | ${r.v1.p50Ms} / ${r.v1.p99Ms} | ${cpu(r.v1.cpuUsPerMessage)} |
+| e2e v2 | ${r.v2.messagesPerSecond} | ${r.v2.p50Ms} / ${r.v2.p99Ms} | ${cpu(r.v2.cpuUsPerMessage)} |
+
+Throughput v2 / v1: **${r.throughputRatio}**. The apps' CPU per message v2 / v1: **${r.appsCpuRatio}**
+(target ≤ ${RATCHET_CPU_TARGET}: ${r.appsCpuRatio <= RATCHET_CPU_TARGET ? "met" : "not met"}); by process: ${Object.entries(
+    r.cpuRatio,
+  )
+    .map(([name, x]) => `${name} ${x}`)
+    .join(", ")}. Sealing and opening one 1 KiB message in one process: ${r.sealAndOpen.v1Us} µs of CPU (v1),
+${r.sealAndOpen.v2Us} µs (v2), **${r.sealAndOpen.ratio}**.`;
 }
 
 function memorySection(m) {

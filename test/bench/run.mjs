@@ -6,7 +6,8 @@
 //   node test/bench/run.mjs --only mesh,saturation
 //   node test/bench/run.mjs --only saturation --stress   adds a starvation mode that stalls a node for seconds
 //
-// Scenarios: crypto (node:crypto against @noble, per operation), relay (one node), memory,
+// Scenarios: crypto (node:crypto against @noble, per operation), relay (one node), ratchet (e2e
+// v2 against v1 through one node), memory,
 // attack (a victim chat while one process attacks its node, against the same chat unattacked),
 // cross-node (two nodes), mesh (join, detection and gossip against N), saturation (false
 // positives with one node starved), tuning (mesh and saturation again with --tune flags, to
@@ -22,11 +23,22 @@ import { victimUnderAttack } from "./attack.mjs";
 import { cryptoBackends } from "./crypto.mjs";
 import { memory } from "./memory.mjs";
 import { meshScaling, saturation } from "./mesh.mjs";
+import { ratchetCost } from "./ratchet.mjs";
 import { crossNodeRelay, PAYLOAD, singleNodeRelay } from "./relay.mjs";
 import { report, targets } from "./report.mjs";
 import { log } from "./util.mjs";
 
-const SCENARIOS = ["crypto", "relay", "memory", "attack", "cross-node", "mesh", "saturation", "tuning"];
+const SCENARIOS = [
+  "crypto",
+  "relay",
+  "ratchet",
+  "memory",
+  "attack",
+  "cross-node",
+  "mesh",
+  "saturation",
+  "tuning",
+];
 const { values: opts } = parseArgs({
   options: {
     only: { type: "string" },
@@ -118,6 +130,7 @@ const tuneLabel = ` (${opts.tune})`;
 const run = (name, body) => (only.includes(name) ? attempt(name, body) : undefined);
 results.crypto = await run("crypto", () => cryptoBackends(quick ? { rounds: 3, msPerRound: 150 } : {}));
 results.scenarios = (await run("relay", () => singleNodeRelay({ messages, windows, rounds }))) ?? {};
+results.ratchet = await run("ratchet", () => ratchetCost({ messages, window: windows[0], rounds }));
 results.memory = await run("memory", () =>
   memory({ sessions: num(opts.sessions, 1000, 200), chats: num(opts.chats, 2000, 400) }),
 );
@@ -151,6 +164,7 @@ const mesh = {
 for (const key of Object.keys(mesh)) if (mesh[key] === undefined) delete mesh[key];
 if (results.memory === undefined) delete results.memory;
 if (results.crypto === undefined) delete results.crypto;
+if (results.ratchet === undefined) delete results.ratchet;
 if (results.attack === undefined) delete results.attack;
 if (Object.keys(mesh).length > 0) {
   results.mesh = mesh;

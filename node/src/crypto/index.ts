@@ -10,6 +10,7 @@ export {
   type CryptoBackendName,
   type SigningKey,
 } from "./backend.js";
+export { isLowOrderX25519 } from "./weak-points.js";
 
 /**
  * The crypto backend of this process, chosen once when this module loads from HERMES_CRYPTO:

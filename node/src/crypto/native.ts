@@ -15,6 +15,7 @@ const X25519_PKCS8 = hexToBytes("302e020100300506032b656e04220420");
  * keys only evicts.
  */
 const PUBLIC_KEYS_CACHED = 4096;
+const ZERO_IV = new Uint8Array(16);
 
 /**
  * node:crypto (OpenSSL), several times faster than noble (docs/benchmarks). Takes the module as an
@@ -80,6 +81,13 @@ export function nativeBackend(nodeCrypto: NodeCryptoModule): CryptoBackend {
         return {
           secretKey: Uint8Array.from(der.subarray(X25519_PKCS8.length)),
           publicKey: rawPublicKey(publicKey),
+          agree: (peerPublicKey) =>
+            bytes(
+              nodeCrypto.diffieHellman({
+                privateKey,
+                publicKey: publicKeyObject(base64url(peerPublicKey), "X25519"),
+              }),
+            ),
         };
       } finally {
         der.fill(0);
@@ -97,15 +105,29 @@ export function nativeBackend(nodeCrypto: NodeCryptoModule): CryptoBackend {
       );
     },
 
-    seal(key, nonce, aad, plaintext) {
+    x25519Fresh(peerPublicKey) {
+      const { privateKey, publicKey } = nodeCrypto.generateKeyPairSync("x25519");
+      const shared = nodeCrypto.diffieHellman({
+        privateKey,
+        publicKey: publicKeyObject(base64url(peerPublicKey), "X25519"),
+      });
+      return { publicKey: rawPublicKey(publicKey), shared: bytes(shared) };
+    },
+
+    keystream(key, length) {
+      // node:crypto's ChaCha20 IV is the 32-bit block counter (little-endian), then the nonce.
+      return bytes(createCipheriv("chacha20", key, ZERO_IV).update(new Uint8Array(length)));
+    },
+
+    seal(key, nonce, aad, plaintext, headroom = 0) {
       // A context per message: node:crypto offers no way to re-key one with a new nonce.
       const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_BYTES });
       cipher.setAAD(aad, { plaintextLength: plaintext.length });
       const body = cipher.update(plaintext);
       cipher.final();
-      const out = new Uint8Array(body.length + TAG_BYTES);
-      out.set(body);
-      out.set(cipher.getAuthTag(), body.length);
+      const out = new Uint8Array(headroom + body.length + TAG_BYTES);
+      out.set(body, headroom);
+      out.set(cipher.getAuthTag(), headroom + body.length);
       return out;
     },
 

@@ -1,10 +1,11 @@
-import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { chacha20, chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { bytesToNumberLE, concatBytes } from "@noble/curves/utils.js";
 import { sha512 } from "@noble/hashes/sha2.js";
-import { AuthenticationError, type CryptoBackend } from "./backend.js";
+import { AuthenticationError, type CryptoBackend, TAG_BYTES } from "./backend.js";
 
 const { Point } = ed25519;
+const ZERO_NONCE = new Uint8Array(12);
 
 /** Pure JavaScript (@noble): runs wherever JavaScript does, browsers and React Native included. */
 export const nobleBackend: CryptoBackend = {
@@ -29,13 +30,37 @@ export const nobleBackend: CryptoBackend = {
 
   x25519KeyPair() {
     const secretKey = x25519.utils.randomSecretKey();
-    return { secretKey, publicKey: x25519.getPublicKey(secretKey) };
+    const held = Uint8Array.from(secretKey); // agree()'s own copy, as OpenSSL's is native's
+    return {
+      secretKey,
+      publicKey: x25519.getPublicKey(secretKey),
+      agree: (peerPublicKey) => x25519.getSharedSecret(held, peerPublicKey),
+    };
   },
 
   // noble refuses the all-zero secret itself
   x25519: (secretKey, peerPublicKey) => x25519.getSharedSecret(secretKey, peerPublicKey),
 
-  seal: (key, nonce, aad, plaintext) => chacha20poly1305(key, nonce, aad).encrypt(plaintext),
+  x25519Fresh(peerPublicKey) {
+    const secretKey = x25519.utils.randomSecretKey();
+    try {
+      return {
+        publicKey: x25519.getPublicKey(secretKey),
+        shared: x25519.getSharedSecret(secretKey, peerPublicKey),
+      };
+    } finally {
+      secretKey.fill(0);
+    }
+  },
+
+  keystream: (key, length) => chacha20(key, ZERO_NONCE, new Uint8Array(length)),
+
+  seal(key, nonce, aad, plaintext, headroom = 0) {
+    if (headroom === 0) return chacha20poly1305(key, nonce, aad).encrypt(plaintext);
+    const out = new Uint8Array(headroom + plaintext.length + TAG_BYTES);
+    chacha20poly1305(key, nonce, aad).encrypt(plaintext, out.subarray(headroom));
+    return out;
+  },
 
   open(key, nonce, aad, sealed) {
     try {

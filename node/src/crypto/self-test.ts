@@ -28,6 +28,10 @@ const CHACHA = {
   sealed: "6ef79d724e7a8d4b639b1dc4653e60e0cb5f13683d",
 };
 
+/** RFC 8439 A.1, test vector #1: the first block of keystream under the zero key, nonce and counter. */
+const CHACHA20_ZERO_BLOCK =
+  "76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586";
+
 /** Throws, naming the primitive, unless the backend gives every known answer. */
 export function selfTest(backend: CryptoBackend): void {
   const check = (primitive: string, run: () => boolean) => {
@@ -53,6 +57,7 @@ export function selfTest(backend: CryptoBackend): void {
     "X25519",
     () => bytesToHex(backend.x25519(hexToBytes(X25519.scalar), hexToBytes(X25519.u))) === X25519.out,
   );
+  check("ChaCha20", () => bytesToHex(backend.keystream(new Uint8Array(32), 64)) === CHACHA20_ZERO_BLOCK);
   check("ChaCha20-Poly1305", () => {
     const [key, nonce, aad] = [CHACHA.key, CHACHA.nonce, CHACHA.aad].map(hexToBytes) as [
       Uint8Array,

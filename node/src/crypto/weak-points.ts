@@ -24,3 +24,24 @@ export function isWeakPoint(encoded: Uint8Array): boolean {
   if (top === 0x7f && (encoded[0] ?? 0) >= 0xed && body.subarray(1).every((b) => b === 0xff)) return true; // y ≥ 2^255 − 19
   return SMALL_ORDER_Y.some((y) => y[31] === top && body.every((b, i) => b === y[i]));
 }
+
+/**
+ * X25519 public keys (u, little-endian, the top bit ignored as RFC 7748 says) of small order, or
+ * non-canonical encodings of them: an agreement with one gives a value every party knows. The
+ * blocklist of libsodium's crypto_scalarmult: 0, 1, the two points of order 8, p − 1, p, p + 1.
+ */
+const LOW_ORDER_U: readonly Uint8Array[] = [
+  "0000000000000000000000000000000000000000000000000000000000000000",
+  "0100000000000000000000000000000000000000000000000000000000000000",
+  "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+  "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+].map(hexToBytes);
+
+/** True for an X25519 public key whose agreement would be all zero (or that is not 32 bytes). */
+export function isLowOrderX25519(u: Uint8Array): boolean {
+  if (u.length !== 32) return true;
+  return LOW_ORDER_U.some((bad) => bad.every((b, i) => (i === 31 ? (u[31]! & 0x7f) === b : u[i] === b)));
+}

@@ -2,13 +2,23 @@ import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
+import type { X25519KeyPair } from "../crypto/backend.js";
 import { type Identity, idMatchesKey } from "../identity/index.js";
 import { checkReady, signAccept, signOffer, signResume, verifyOffer } from "../protocol/index.js";
 import { type Clock, systemClock } from "../utils/clock.js";
 import { Chat, type ChatLink } from "./chat.js";
+import { handshakeCipher, restoredCipher, wipeCipherState } from "./cipher.js";
 import { Connection, type OpenStream } from "./connection.js";
-import { deriveChatKeys, newEphemeral } from "./e2e.js";
-import { ChatRejectedError, NodeError, NodeUnreachableError, PeerVerificationError } from "./errors.js";
+import { agreedVersion, hasRatchetBit, newEphemeral, withRatchetBit } from "./e2e.js";
+import {
+  ChatRejectedError,
+  E2eVersionError,
+  NodeError,
+  NodeUnreachableError,
+  PeerVerificationError,
+} from "./errors.js";
+import { type E2eConfig, resolveE2eConfig } from "./ratchet/config.js";
+import type { ChatStore } from "./store/chat-store.js";
 
 const { ErrorCode, ChatEndReason } = approuter;
 
@@ -25,6 +35,8 @@ const RETRANSMIT_CHECK_MS = 1000;
 const MIN_RETRY_MS = 20;
 /** Errors about a chat that ended are not news: ids of ended chats are kept this long. */
 const ENDED_MEMORY_MS = 60_000;
+/** A store that failed to write is tried again after this long; meanwhile nothing new goes out. */
+const SAVE_RETRY_MS = 1000;
 
 export interface ClientOptions {
   /** host:port of a Hermes node (or a Service in front of several). */
@@ -58,6 +70,19 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Time and timers; tests pass a FakeClock. */
   clock?: Clock;
+  /**
+   * End-to-end encryption: the ratchet (forward secrecy within a chat) and its key lifetimes.
+   * Defaults: ratchet "on", rekey after 1000 messages or 10 minutes, a peer key refused after
+   * 10,000 messages or an hour (docs/sdk.md#forward-secrecy).
+   */
+  e2e?: Partial<E2eConfig>;
+  /**
+   * Keeps every chat, its keys and what it has not had acknowledged, so that the app resumes its
+   * chats after a restart: ChatStore.open(path, passphrase), or ChatStore.inMemory() for a new
+   * client in the same process. The client writes it before a message leaves and before an ack;
+   * the app closes it after close().
+   */
+  store?: ChatStore;
 }
 
 export interface IncomingOffer {
@@ -68,7 +93,7 @@ export interface IncomingOffer {
 }
 
 interface PendingStart {
-  ephemeral: { secretKey: Uint8Array; publicKey: Uint8Array };
+  ephemeral: X25519KeyPair;
   role: "initiator" | "target";
   resolve: (chat: Chat) => void;
   reject: (error: Error) => void;
@@ -107,6 +132,14 @@ export class HermesClient extends EventEmitter<{
   /** Chats that ended lately, and when: late errors about them are dropped. */
   private readonly endedChats = new Map<string, number>();
   private firstConnect: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  private readonly e2e: E2eConfig;
+  private readonly store: ChatStore | undefined;
+  private restored = false;
+  /** Chats changed since the last save. */
+  private readonly unsaved = new Set<Chat>();
+  private saveQueued = false;
+  /** Saves run one after another; this is the last one. */
+  private saves: Promise<void> = Promise.resolve();
   readonly link: ChatLink;
 
   constructor(options: ClientOptions) {
@@ -117,6 +150,8 @@ export class HermesClient extends EventEmitter<{
     this.maxInFlight = options.maxInFlight ?? 128;
     this.retransmitAfterMs = options.retransmitAfterMs ?? 5_000;
     this.timeoutMs = options.timeoutMs ?? 15_000;
+    this.e2e = resolveE2eConfig(options.e2e);
+    this.store = options.store;
     this.connection = new Connection({
       endpoints: [options.endpoint, ...(options.endpoints ?? [])],
       identity: options.identity,
@@ -158,6 +193,7 @@ export class HermesClient extends EventEmitter<{
       get maxCiphertextBytes() {
         return self.maxCiphertextBytes;
       },
+      ...(this.store ? { save: (chat: Chat) => self.scheduleSave(chat) } : {}),
     };
     this.stopRetransmitCheck = this.clock.setInterval(() => {
       if (!this.connection.isConnected) return;
@@ -183,9 +219,13 @@ export class HermesClient extends EventEmitter<{
     return this.connection.endpoint;
   }
 
-  /** Connects (and keeps reconnecting until close()). Resolves on the first ConnectAck. */
+  /**
+   * Connects (and keeps reconnecting until close()). Resolves on the first ConnectAck. With a
+   * store, the chats it keeps come back first (each as a `chat` event) and are resumed.
+   */
   connect(): Promise<void> {
     if (this.connection.isConnected) return Promise.resolve();
+    if (this.store && !this.restored) this.restoreChats(this.store);
     return new Promise((resolve, reject) => {
       const cancel = this.clock.setTimeout(
         () =>
@@ -214,6 +254,8 @@ export class HermesClient extends EventEmitter<{
   startChat(targetAppId: string): Promise<Chat> {
     const chatId = randomBytes(16).toString("hex");
     const ephemeral = newEphemeral();
+    // The offered key carries the ratchet bit: the version is signed with it (e2e.ts).
+    if (this.e2e.ratchet !== "off") ephemeral.publicKey = withRatchetBit(ephemeral.publicKey);
     const start = signOffer(this.identity, {
       chatId,
       targetAppId,
@@ -242,12 +284,16 @@ export class HermesClient extends EventEmitter<{
     return this.chatsById.get(chatId);
   }
 
-  /** Ends the session for good. Chats stay on the node until they expire or are deleted. */
+  /**
+   * Ends the session for good. Chats stay on the node until they expire or are deleted; with a
+   * store, they stay in it too (saved before this resolves), for the next run to resume.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.stopRetransmitCheck();
     for (const [chatId] of this.starts) this.settleStart(chatId, new Error("client closed"));
+    await this.saves;
     for (const chat of this.chatsById.values()) chat.end(ChatEndReason.CHAT_END_REASON_UNSPECIFIED);
     this.chatsById.clear();
     this.connection.close();
@@ -367,6 +413,16 @@ export class HermesClient extends EventEmitter<{
       });
       return;
     }
+    const ratchet = hasRatchetBit(frame.ephemeralKey);
+    if (!ratchet && this.e2e.ratchet === "required") {
+      const reason =
+        "this app requires forward secrecy (Hermes e2e v2, the ratchet); the offer came from an SDK without it";
+      this.report(
+        new E2eVersionError(frame.chatId, `offer ${frame.chatId} from ${frame.initiatorAppId}: ${reason}`),
+      );
+      this.connection.write({ $case: "rejectChat", value: { chatId: frame.chatId, reason } });
+      return;
+    }
     let answered = false;
     const incoming: IncomingOffer = {
       chatId: frame.chatId,
@@ -380,6 +436,7 @@ export class HermesClient extends EventEmitter<{
           throw error;
         };
         const ephemeral = newEphemeral();
+        if (ratchet && this.e2e.ratchet !== "off") ephemeral.publicKey = withRatchetBit(ephemeral.publicKey);
         const accept = signAccept(
           this.identity,
           { chatId: frame.chatId, initiatorAppId: frame.initiatorAppId, ephemeralKey: frame.ephemeralKey },
@@ -449,12 +506,90 @@ export class HermesClient extends EventEmitter<{
       this.connection.write({ $case: "deleteChat", value: { chatId: ready.chatId } });
       return;
     }
-    const keys = deriveChatKeys(ready, start.role, start.ephemeral.secretKey);
+    if (agreedVersion(ready) === 1 && this.e2e.ratchet === "required") {
+      this.settleStart(
+        ready.chatId,
+        new E2eVersionError(
+          ready.chatId,
+          `chat ${ready.chatId}: the peer answered without the ratchet (its SDK lacks Hermes e2e v2), and this app requires it`,
+        ),
+      );
+      this.connection.write({ $case: "deleteChat", value: { chatId: ready.chatId } });
+      return;
+    }
+    const { secretKey, agree } = start.ephemeral;
+    const cipher = handshakeCipher(ready, start.role, secretKey, this.e2e, this.clock.now(), agree);
     const peer = start.role === "initiator" ? ready.targetAppId : ready.initiatorAppId;
-    const chat = new Chat(ready.chatId, peer, start.role, keys, this.link, ready);
+    const chat = new Chat(ready.chatId, peer, start.role, cipher, this.link, ready);
     this.chatsById.set(chat.id, chat);
     this.settleStart(ready.chatId, chat);
+    if (this.store) this.scheduleSave(chat);
     this.emit("chat", chat);
+  }
+
+  /** The chats a store kept from an earlier run of this app, back as they were. */
+  private restoreChats(store: ChatStore): void {
+    this.restored = true;
+    const { chats, problems } = store.load();
+    for (const problem of problems) this.report(problem);
+    for (const snapshot of chats) {
+      const { ready, role } = snapshot;
+      const [mine, peer] =
+        role === "initiator"
+          ? [ready.initiatorAppId, ready.targetAppId]
+          : [ready.targetAppId, ready.initiatorAppId];
+      if (mine !== this.appId || this.chatsById.has(ready.chatId)) {
+        if (mine !== this.appId)
+          this.report(
+            new Error(
+              `the chat store holds chat ${ready.chatId} of app ${mine}, not of ${this.appId}; left as it is`,
+            ),
+          );
+        wipeCipherState(snapshot.cipher);
+        continue;
+      }
+      const cipher = restoredCipher(snapshot.cipher, ready.chatId, this.e2e, this.clock.now());
+      const chat = Chat.restore(snapshot, peer, cipher, this.link);
+      this.chatsById.set(chat.id, chat);
+      this.emit("chat", chat);
+    }
+  }
+
+  private scheduleSave(chat?: Chat): void {
+    if (chat) this.unsaved.add(chat);
+    if (this.saveQueued) return;
+    this.saveQueued = true;
+    // Everything that changes in one turn (a batch of sends or deliveries) goes in one write.
+    this.saves = this.saves
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => this.save());
+  }
+
+  /** Writes the changed chats; once on disk, what they sealed may go out and what they received be acked. */
+  private async save(): Promise<void> {
+    this.saveQueued = false;
+    const store = this.store;
+    if (!store) return;
+    const marks: [Chat, number, number][] = [];
+    for (const chat of this.unsaved) {
+      if (chat.ended) continue;
+      const snapshot = chat.snapshot();
+      store.put(snapshot);
+      wipeCipherState(snapshot.cipher);
+      marks.push([chat, snapshot.nextSeq - 1, snapshot.receivedSeq]);
+    }
+    this.unsaved.clear();
+    try {
+      await store.flush();
+    } catch (error) {
+      this.report(
+        new Error(`could not save the chats; trying again: ${(error as Error).message}`, { cause: error }),
+      );
+      for (const [chat] of marks) this.unsaved.add(chat);
+      this.clock.setTimeout(() => this.scheduleSave(), SAVE_RETRY_MS);
+      return;
+    }
+    for (const [chat, sealedSeq, receivedSeq] of marks) chat.saved(sealedSeq, receivedSeq);
   }
 
   private chatDeleted(chatId: string, reason: approuter.ChatEndReason): void {
@@ -463,6 +598,10 @@ export class HermesClient extends EventEmitter<{
     if (!chat) return;
     this.chatsById.delete(chatId);
     this.rememberEnded(chatId);
+    if (this.store) {
+      this.store.delete(chatId);
+      this.scheduleSave();
+    }
     chat.end(reason);
     this.emit("chatEnded", chat, reason);
   }

@@ -60,3 +60,44 @@ export class NodeUnreachableError extends Error {
     this.name = "NodeUnreachableError";
   }
 }
+
+/**
+ * Why a ratcheted (e2e v2) message was refused. `malformed`, `out_of_order`, `unknown_key`,
+ * `replayed_key` and `authentication` are found before the message authenticates, so the node
+ * may have made them: the message is dropped and not acknowledged, and the chat goes on (a
+ * reconnect rewinds it). `key_too_old`, `too_many_messages` and `bad_key` come from the peer
+ * itself (the message authenticated): it breaks the rules, and the chat ends.
+ */
+export type RatchetErrorCode =
+  | "malformed"
+  | "out_of_order"
+  | "unknown_key"
+  | "replayed_key"
+  | "authentication"
+  | "key_too_old"
+  | "too_many_messages"
+  | "bad_key";
+
+export class RatchetError extends Error {
+  constructor(
+    readonly code: RatchetErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "RatchetError";
+  }
+}
+
+/**
+ * The peer's SDK does not speak the ratchet (e2e v2) and this app requires it
+ * (`e2e.ratchet: "required"`): the chat was refused at its start.
+ */
+export class E2eVersionError extends Error {
+  constructor(
+    readonly chatId: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "E2eVersionError";
+  }
+}

@@ -5,8 +5,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Identity, sign } from "../../src/identity/index.js";
 import { FileKeyBackend } from "../../src/keystore/index.js";
 import type { InboundFrame } from "../../src/router/index.js";
-import type { Chat, HermesClient } from "../../src/sdk/index.js";
+import type { Chat, ClientOptions, HermesClient } from "../../src/sdk/index.js";
 import { newEphemeralKey, signedAcceptChat, signedConnect } from "../support/frames.js";
+import { recordKeys } from "../support/key-recorder.js";
+import { keysOf } from "../support/ratchet.js";
 import { chatBetween, collect, freePort, newApp, startTestNode, until } from "./harness.js";
 
 const { ErrorCode, NodeFrame, AppFrame, SessionCloseReason } = approuter;
@@ -21,8 +23,8 @@ async function node(overrides: Parameters<typeof startTestNode>[0] = {}, dataDir
   return n;
 }
 
-function app(endpoint: string, identity?: Identity): HermesClient {
-  const client = newApp(endpoint, identity);
+function app(endpoint: string, identity?: Identity, options: Partial<ClientOptions> = {}): HermesClient {
+  const client = newApp(endpoint, identity, options);
   cleanups.push(() => client.close());
   return client;
 }
@@ -154,7 +156,10 @@ describe("AppRouter over gRPC", () => {
     expect(acks).toBeLessThanOrEqual(600);
   });
 
-  it("never gives the node plaintext or a chat key", async () => {
+  it.each([
+    ["the ratchet (e2e v2)", "on", 2],
+    ["fixed keys (e2e v1)", "off", 1],
+  ] as const)("never gives the node plaintext or any key, under %s", async (_name, ratchet, version) => {
     const n = await node();
     const seen: Buffer[] = [];
     const receive = n.router.receive.bind(n.router);
@@ -162,16 +167,33 @@ describe("AppRouter over gRPC", () => {
       if (!("malformed" in frame)) seen.push(Buffer.from(AppFrame.encode(frame).finish()));
       receive(session, frame);
     };
-    const [a, b] = [app(n.endpoint), app(n.endpoint)];
+    // Every key the apps' crypto touches: message keys, agreements, X25519 secrets...
+    const used = recordKeys();
+    cleanups.push(async () => used.stop());
+    const e2e = { ratchet, rekeyAfterMessages: 16 };
+    const [a, b] = [app(n.endpoint, undefined, { e2e }), app(n.endpoint, undefined, { e2e })];
     const [ab, ba] = await chatBetween(a, b);
+    expect([ab.e2eVersion, ba.e2eVersion]).toEqual([version, version]);
+    // ...and every root, chain and receive key the chats hold along the way.
+    const held: Uint8Array[] = [];
+    const keep = () => {
+      for (const chat of [ab, ba]) held.push(...keysOf(chat.snapshot().cipher));
+    };
+    keep();
     const secret = "the eagle lands at midnight";
-    const got = collect(ba, 5);
-    await Promise.all([1, 2, 3, 4, 5].map((i) => ab.send(`${secret} #${i}`)));
-    expect(await got).toHaveLength(5);
+    for (let round = 1; round <= 3; round++) {
+      const atB = collect(ba, 20);
+      for (let i = 1; i <= 20; i++) await ab.send(`${secret} #${round}.${i}`).then(keep);
+      await atB;
+      const atA = collect(ab, 3);
+      for (let i = 1; i <= 3; i++) await ba.send(`${secret} back #${round}.${i}`).then(keep);
+      await atA;
+    }
     await until(() => !n.router.stats().chats.pending && seen.length > 0);
     await new Promise((r) => setTimeout(r, 200)); // a keystore flush interval
-    const keys = (ab as unknown as { keys: { send: Uint8Array; receive: Uint8Array } }).keys;
-    const needles = [Buffer.from(secret), Buffer.from(keys.send), Buffer.from(keys.receive)];
+    used.stop();
+    const needles = [Buffer.from(secret), ...[...used.all(), ...held].map((k) => Buffer.from(k))];
+    expect(needles.length).toBeGreaterThan(version === 2 ? 400 : 100);
 
     const backend = await FileKeyBackend.open(
       n.config.keystore.path,
@@ -181,11 +203,17 @@ describe("AppRouter over gRPC", () => {
     await backend.close();
     expect(records).toHaveLength(1);
     const file = await readFile(n.config.keystore.path);
-    for (const haystack of [...seen, ...records, file]) {
-      for (const needle of needles) expect(haystack.includes(needle)).toBe(false);
-    }
-    // The frames did carry the messages, so the check above looked at the right bytes.
+    const found = needles.filter((needle) => [...seen, ...records, file].some((h) => h.includes(needle)));
+    expect(found.map((k) => k.toString("hex"))).toEqual([]);
+    // The frames did carry the messages, so the check above looked at the right bytes: under the
+    // ratchet, the public half of the receive key B announced last is in them.
     expect(seen.filter((f) => f.length > 40)).not.toHaveLength(0);
+    const cipher = ab.snapshot().cipher;
+    if (cipher.version === 2) {
+      const announced = Buffer.from(cipher.ratchet.peerKey.publicKey);
+      expect(cipher.ratchet.peerKey.index).toBeGreaterThan(0);
+      expect(seen.some((f) => f.includes(announced))).toBe(true);
+    }
   });
 
   it("answers garbage bytes with MALFORMED_FRAME: before connect it closes the stream, after connect it keeps it", async () => {

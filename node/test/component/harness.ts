@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { defaultConfig, type NodeConfig } from "../../src/config/index.js";
 import { Identity } from "../../src/identity/index.js";
 import { type RunningNode, startNode } from "../../src/node.js";
-import { type Chat, HermesClient } from "../../src/sdk/index.js";
+import { type Chat, type ClientOptions, HermesClient } from "../../src/sdk/index.js";
 import { createLogger } from "../../src/telemetry/index.js";
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
@@ -70,12 +70,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function newApp(endpoint: string, identity = Identity.generate()): HermesClient {
+export function newApp(
+  endpoint: string,
+  identity = Identity.generate(),
+  options: Partial<ClientOptions> = {},
+): HermesClient {
   return new HermesClient({
     endpoint,
     identity,
     reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
     timeoutMs: 5000,
+    ...options,
   });
 }
 

@@ -1,8 +1,10 @@
 import type { approuter } from "@hermes/proto";
 import { Chat, type ChatLink } from "../../src/sdk/chat.js";
 import { type ChatKeys, deriveChatKeys, newEphemeral, type Transcript } from "../../src/sdk/e2e.js";
+import type { E2eConfig } from "../../src/sdk/ratchet/config.js";
 import { FakeClock } from "../../src/utils/fake-clock.js";
 import { newChatId } from "./frames.js";
+import { ratchetPair } from "./ratchet.js";
 
 export type AppBody = NonNullable<approuter.AppFrame["body"]>;
 
@@ -94,4 +96,20 @@ export function ciphertexts(link: FakeLink): Map<number, Uint8Array> {
   const out = new Map<number, Uint8Array>();
   for (const b of link.written) if (b.$case === "message") out.set(b.value.seq, b.value.ciphertext);
   return out;
+}
+
+/** Two SDK chats under the ratchet (e2e v2), each over its own FakeLink and clock. */
+export function ratchetChatPair(
+  maxInFlight = 4,
+  config: Partial<E2eConfig> = {},
+  peerConfig: Partial<E2eConfig> = config,
+) {
+  const { transcript, a, b } = ratchetPair(config, peerConfig);
+  const links = { initiator: new FakeLink(maxInFlight), target: new FakeLink(maxInFlight) };
+  const id = transcript.chatId;
+  return {
+    links,
+    sender: new Chat(id, transcript.targetAppId, "initiator", a.ratchet, links.initiator),
+    receiver: new Chat(id, transcript.initiatorAppId, "target", b.ratchet, links.target),
+  };
 }

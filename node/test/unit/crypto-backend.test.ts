@@ -1,7 +1,7 @@
 import * as nodeCrypto from "node:crypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { AuthenticationError, type CryptoBackend } from "../../src/crypto/backend.js";
-import { chooseBackend, loadNativeBackend } from "../../src/crypto/index.js";
+import { chooseBackend, isLowOrderX25519, loadNativeBackend } from "../../src/crypto/index.js";
 import { nativeBackend } from "../../src/crypto/native.js";
 import { nobleBackend } from "../../src/crypto/noble.js";
 import { selfTest } from "../../src/crypto/self-test.js";
@@ -85,6 +85,16 @@ describe("native and noble agree", () => {
     },
   );
 
+  it("ChaCha20 keystream: RFC 8439 A.1 #1, and the same bytes on both at any length", () => {
+    expect(Buffer.from(native.keystream(new Uint8Array(32), 64)).toString("hex")).toBe(
+      "76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586",
+    );
+    for (const length of [1, 32, 64, 65, 1056, 4096]) {
+      const key = random(32);
+      expect(native.keystream(key, length)).toEqual(nobleBackend.keystream(key, length));
+    }
+  });
+
   it("X25519 on random keys, and on peer keys with the top bit set or u ≥ p (RFC 7748 masks and reduces)", () => {
     const peers = [
       ...Array.from({ length: 20 }, () => native.x25519KeyPair().publicKey),
@@ -112,8 +122,29 @@ describe("native and noble agree", () => {
     }
   });
 
-  it("X25519 refuses low-order peer keys on both", () => {
+  it("X25519 with a fresh key pair: the public key returned is the one the agreement was made with", () => {
     for (const backend of both) {
+      const peer = backend.x25519KeyPair();
+      const fresh = backend.x25519Fresh(peer.publicKey);
+      expect(fresh.shared).toHaveLength(32);
+      expect(nobleBackend.x25519(peer.secretKey, fresh.publicKey)).toEqual(fresh.shared);
+      expect(backend.x25519Fresh(peer.publicKey).publicKey).not.toEqual(fresh.publicKey);
+    }
+  });
+
+  it("seals after headroom the caller fills, the same bytes on both", () => {
+    const [key, nonce, aad, plaintext] = [random(32), random(12), random(32), random(100)];
+    const plain = native.seal(key, nonce, aad, plaintext);
+    for (const backend of both) {
+      const roomy = backend.seal(key, nonce, aad, plaintext, 7);
+      expect(roomy.subarray(0, 7)).toEqual(new Uint8Array(7));
+      expect(roomy.subarray(7)).toEqual(plain);
+    }
+  });
+
+  it("X25519 refuses low-order peer keys on both, with a fresh key pair too", () => {
+    for (const backend of both) {
+      expect(() => backend.x25519Fresh(new Uint8Array(32))).toThrow();
       expect(() => backend.x25519(random(32), new Uint8Array(32))).toThrow();
       expect(() =>
         backend.x25519(
@@ -122,6 +153,24 @@ describe("native and noble agree", () => {
         ),
       ).toThrow();
     }
+  });
+
+  it("the low-order X25519 keys the ratchet refuses in an announce are the ones whose agreement is zero", () => {
+    const lowOrder = [
+      "0000000000000000000000000000000000000000000000000000000000000000",
+      "0100000000000000000000000000000000000000000000000000000000000000",
+      "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+      "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+      "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+      "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+      "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ].map((h) => new Uint8Array(Buffer.from(h, "hex")));
+    for (const u of lowOrder) {
+      const marked = Uint8Array.from(u, (b, i) => (i === 31 ? b | 0x80 : b));
+      expect([isLowOrderX25519(u), isLowOrderX25519(marked)]).toEqual([true, true]);
+      for (const backend of both) expect(() => backend.x25519(random(32), u)).toThrow();
+    }
+    for (let k = 0; k < 20; k++) expect(isLowOrderX25519(native.x25519KeyPair().publicKey)).toBe(false);
   });
 
   it("Ed25519: the same signatures, each verified by the other", () => {

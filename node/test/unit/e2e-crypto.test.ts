@@ -1,7 +1,16 @@
 import { createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync } from "node:crypto";
 import { expect, it } from "vitest";
 import { AuthenticationError } from "../../src/crypto/index.js";
-import { deriveChatKeys, newEphemeral, open, seal, type Transcript } from "../../src/sdk/e2e.js";
+import {
+  deriveChatKeys,
+  handshakeSecret,
+  hasRatchetBit,
+  newEphemeral,
+  open,
+  seal,
+  type Transcript,
+  withRatchetBit,
+} from "../../src/sdk/e2e.js";
 import { describeEachBackend } from "../support/crypto-backends.js";
 import { flipped, newChatId } from "../support/frames.js";
 
@@ -64,6 +73,18 @@ describeEachBackend("e2e: key agreement", () => {
     const a = pair();
     const b = pair();
     expect(hex(a.initiator.send)).not.toBe(hex(b.initiator.send));
+  });
+
+  it("takes the ratchet bit as RFC 7748 says: an honest key never has it, and it does not change the agreement", () => {
+    const { transcript, i, t } = pair();
+    expect(
+      hasRatchetBit(transcript.initiatorEphemeralKey) || hasRatchetBit(transcript.targetEphemeralKey),
+    ).toBe(false);
+    const marked = { ...transcript, targetEphemeralKey: withRatchetBit(transcript.targetEphemeralKey) };
+    expect(hasRatchetBit(marked.targetEphemeralKey)).toBe(true);
+    expect(hex(handshakeSecret(marked, "initiator", i.secretKey))).toBe(
+      hex(handshakeSecret(transcript, "target", t.secretKey)),
+    );
   });
 
   it.each([
