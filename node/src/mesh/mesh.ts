@@ -27,7 +27,6 @@ import {
   type MembershipEvent,
   type MembershipMessage,
   suspicionMinTimeoutMs,
-  toRecord,
 } from "./membership/index.js";
 import { MeshMetrics } from "./mesh-metrics.js";
 import { PeerLinks, type PeerLinksPort } from "./peer-links.js";
@@ -258,14 +257,13 @@ export class Mesh extends EventEmitter<{
         meta: { ...d.metadata },
       });
     }
-    // Merging as a sync reply that answers no join of ours: the table takes the members in.
-    this.membership.handle(d.meshEndpoint, { type: "sync-reply", seq: -1, members });
+    const records = this.membership.acceptJoin(members);
     // A joiner may be a restarted node: dial it afresh rather than through a backed-off channel.
     this.links.resetAddress(d.meshEndpoint);
     this.logger.info({ peer: d.nodeId, address: d.meshEndpoint }, "node joined through us");
     return {
       node: this.descriptor(),
-      members: this.records().map(encodeMember),
+      members: records.map(encodeMember),
       directory: this.directory.snapshots(),
     };
   }
@@ -394,8 +392,11 @@ export class Mesh extends EventEmitter<{
         this.config.membership.syncTimeoutMs,
       );
       const peer = openDescriptor(response.node, this.clock.now(), this.clockSkewMs);
-      for (const snapshot of response.directory)
+      for (const snapshot of response.directory) {
         if (!this.isGone(snapshot.nodeId)) this.directory.applySnapshot(snapshot);
+        // Known now: no need to ask each member for it (later changes reach us by anti-entropy).
+        this.snapshotAsked.set(snapshot.nodeId, this.clock.now());
+      }
       this.membership.handle(address, {
         type: "sync-reply",
         seq: sync.seq,
@@ -429,10 +430,6 @@ export class Mesh extends EventEmitter<{
       },
       this.clock.now(),
     );
-  }
-
-  private records(): MemberRecord[] {
-    return this.membership.members().map(toRecord);
   }
 
   private onMembershipEvent(event: MembershipEvent): void {
