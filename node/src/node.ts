@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { type AdminServer, meshRoutes, startAdminServer } from "./admin/index.js";
 import type { NodeConfig } from "./config/index.js";
+import { cryptoBackend } from "./crypto/index.js";
 import {
   FileKeyBackend,
   type KeyBackend,
@@ -130,6 +131,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       admin: config.listen.admin,
       adminPort: admin.port,
       meshPort: mesh?.port,
+      crypto: cryptoBackend().name,
     },
     "node serving",
   );

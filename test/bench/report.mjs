@@ -76,6 +76,7 @@ Measured by \`npm run bench\` on ${r.date.slice(0, 10)} (Node.js ${r.node}, ${r.
 ratio compares against a baseline measured in the same run on the same machine. ${r.payloadBytes}-byte
 messages.${r.partial ? `\n\n**Partial run** (quick: ${r.partial.quick}; scenarios: ${r.partial.only.join(", ")}): for development only.` : ""}`,
   ];
+  if (r.crypto) parts.push(cryptoSection(r.crypto));
   if (Object.keys(r.scenarios ?? {}).length > 0) parts.push(relaySection(r));
   if (r.memory) parts.push(memorySection(r.memory));
   if (r.mesh) parts.push(meshSection(r));
@@ -86,6 +87,27 @@ messages.${r.partial ? `\n\n**Partial run** (quick: ${r.partial.quick}; scenario
 absolute values, and expect a few percent of variation between runs.
 `);
   return parts.join("\n\n");
+}
+
+function cryptoSection(c) {
+  const rows = Object.entries(c.operations).map(
+    ([name, o]) => `| ${name} | ${o.nativeUs} | ${o.nobleUs} | **${o.ratio}** |`,
+  );
+  return `## Crypto backends
+
+Each operation through the functions the SDK and the node call (\`seal\`/\`open\` of
+\`sdk/e2e.ts\`, \`sign\`/\`verify\` of \`identity/\`, \`newEphemeral\` + \`deriveChatKeys\`), on
+node:crypto ("native", chosen wherever it loads) and on pure-JS @noble (the fallback),
+alternating over ${c.rounds} rounds in one process; the median round of each. "A new key each
+time" cycles through more keys than the native backend keeps as KeyObjects, as a flood of
+Connects from fresh identities would.
+
+| operation | native µs | noble µs | native / noble |
+|---|---|---|---|
+${rows.join("\n")}
+
+The chat-key step is dominated by importing the X25519 secret into OpenSSL from PKCS #8 (a
+zeroable copy; see docs/security.md).`;
 }
 
 function relayTable(scenarios, baselineName, p99Target = "") {
@@ -127,8 +149,8 @@ ${relayTable(r.scenarios, "baseline", " (target ≤ 3)")}
 ${cpuLines(r.scenarios)}
 
 Where the time goes: every relayed message crosses four gRPC hops (A → node → B, and B's ack
-back) where the echo crosses two, and each end seals or opens it with ChaCha20-Poly1305 in
-JavaScript (@noble/ciphers); the three processes share the machine's cores. \`hermes_ack_latency_seconds\`
+back) where the echo crosses two, and each end seals or opens it with ChaCha20-Poly1305
+(node:crypto); the three processes share the machine's cores. \`hermes_ack_latency_seconds\`
 on a node shows its share of the latency in production.`;
 }
 
@@ -160,7 +182,7 @@ ${cpuLines(m.crossNode)}
 
 A Hermes message crosses six gRPC hops to be acknowledged (app A → node A → node B → app B and
 the ack back; the node-to-node hop over TLS) where the baseline crosses four in plain text, each
-app seals or opens it (ChaCha20-Poly1305 in JavaScript), and four processes share the cores
+app seals or opens it (ChaCha20-Poly1305, node:crypto), and four processes share the cores
 where the baseline has three: with the cores saturated, throughput follows the CPU time per
 message above.`);
   }

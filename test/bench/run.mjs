@@ -6,9 +6,10 @@
 //   node test/bench/run.mjs --only mesh,saturation
 //   node test/bench/run.mjs --only saturation --stress   adds a starvation mode that stalls a node for seconds
 //
-// Scenarios: relay (one node), memory, cross-node (two nodes), mesh (join, detection and gossip
-// against N), saturation (false positives with one node starved), tuning (mesh and saturation
-// again with --tune flags, to compare membership settings). A partial run (--quick or --only)
+// Scenarios: crypto (node:crypto against @noble, per operation), relay (one node), memory,
+// cross-node (two nodes), mesh (join, detection and gossip against N), saturation (false
+// positives with one node starved), tuning (mesh and saturation again with --tune flags, to
+// compare membership settings). A partial run (--quick or --only)
 // writes to a temporary folder unless --out is given, so the committed results stay whole.
 import { spawnSync } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -16,13 +17,14 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { cryptoBackends } from "./crypto.mjs";
 import { memory } from "./memory.mjs";
 import { meshScaling, saturation } from "./mesh.mjs";
 import { crossNodeRelay, PAYLOAD, singleNodeRelay } from "./relay.mjs";
 import { report, targets } from "./report.mjs";
 import { log } from "./util.mjs";
 
-const SCENARIOS = ["relay", "memory", "cross-node", "mesh", "saturation", "tuning"];
+const SCENARIOS = ["crypto", "relay", "memory", "cross-node", "mesh", "saturation", "tuning"];
 const { values: opts } = parseArgs({
   options: {
     only: { type: "string" },
@@ -112,6 +114,7 @@ const saturationOptions = { size: 5, durationMs: saturationMs, graceMs: 8000 };
 const tuneLabel = ` (${opts.tune})`;
 
 const run = (name, body) => (only.includes(name) ? attempt(name, body) : undefined);
+results.crypto = await run("crypto", () => cryptoBackends(quick ? { rounds: 3, msPerRound: 150 } : {}));
 results.scenarios = (await run("relay", () => singleNodeRelay({ messages, windows, rounds }))) ?? {};
 results.memory = await run("memory", () =>
   memory({ sessions: num(opts.sessions, 1000, 200), chats: num(opts.chats, 2000, 400) }),
@@ -144,6 +147,7 @@ const mesh = {
 };
 for (const key of Object.keys(mesh)) if (mesh[key] === undefined) delete mesh[key];
 if (results.memory === undefined) delete results.memory;
+if (results.crypto === undefined) delete results.crypto;
 if (Object.keys(mesh).length > 0) {
   results.mesh = mesh;
   results.targets = targets(results);

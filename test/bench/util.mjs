@@ -12,6 +12,10 @@ export const generous = [
   "--limits.messageBurst=1000000",
   "--limits.chatStartsPerMinute=1000000",
   "--limits.maxChatsPerApp=100000",
+  "--limits.framesPerSecond=1000000",
+  "--limits.maxInFlightPerChat=1000000",
+  "--limits.maxUnauthenticatedSessions=1000000",
+  "--limits.connectsPerSecondPerAddress=1000000",
   "--mesh.peerFramesPerSecond=10000000",
 ];
 

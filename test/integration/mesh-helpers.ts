@@ -14,6 +14,7 @@ export const FAST_MESH = [
   "--mesh.discoveryIntervalMs=1000",
   // The tests measure routing, not the per-app budget.
   "--limits.messagesPerSecond=100000",
+  "--limits.framesPerSecond=200000",
   "--limits.messageBurst=100000",
 ];
 

@@ -29,6 +29,7 @@ const MESH_PORT = 7401;
 const FLAGS = [
   "--mesh.discoveryIntervalMs=2000",
   "--limits.messagesPerSecond=100000",
+  "--limits.framesPerSecond=200000",
   "--limits.messageBurst=100000",
 ];
 

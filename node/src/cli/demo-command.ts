@@ -101,7 +101,11 @@ export async function demoCommand(argv: string[]): Promise<number> {
 
 async function startCluster(size: number): Promise<LocalCluster> {
   // Generous rate limits: the demo measures relaying, not the per-app budget.
-  const flags = ["--limits.messagesPerSecond=100000", "--limits.messageBurst=100000"];
+  const flags = [
+    "--limits.messagesPerSecond=100000",
+    "--limits.messageBurst=100000",
+    "--limits.framesPerSecond=200000",
+  ];
   if (size > 1) return startLocalCluster({ size, flags });
   const node = await spawnNode({ flags });
   return {

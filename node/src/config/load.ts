@@ -330,6 +330,16 @@ function validate(config: NodeConfig, raw: Map<string, Raw>): void {
     );
   };
   lessThan("limits.maxCiphertextBytes", "limits.maxFrameBytes");
+  // Every message is a frame: a frame budget under the message budget would refuse honest senders.
+  const [frames, messages] = [config.limits.framesPerSecond, config.limits.messagesPerSecond];
+  if (frames < messages) {
+    throw new ConfigError(
+      `limits.framesPerSecond (${frames}, from ${from("limits.framesPerSecond")}) must be at least ` +
+        `limits.messagesPerSecond (${messages}, from ${from("limits.messagesPerSecond")})`,
+      "limits.framesPerSecond",
+      from("limits.framesPerSecond"),
+    );
+  }
   lessThan("mesh.membership.probeTimeoutMs", "mesh.membership.probeIntervalMs");
   for (const peer of config.mesh.peers) {
     try {

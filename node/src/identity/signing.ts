@@ -1,4 +1,5 @@
-import { ed25519 } from "@noble/curves/ed25519.js";
+import { verifyEd25519 } from "../crypto/index.js";
+import type { Identity } from "./keypair.js";
 
 /**
  * Every signature covers a domain label and length-prefixed fields, so a signature made for
@@ -47,21 +48,25 @@ function encodeField(field: Field): Uint8Array {
   return field;
 }
 
-export function sign(secretKey: Uint8Array, label: SigningLabel, fields: readonly Field[]): Uint8Array {
-  return ed25519.sign(signingPayload(label, fields), secretKey);
+export function sign(identity: Identity, label: SigningLabel, fields: readonly Field[]): Uint8Array {
+  return identity.signBytes(signingPayload(label, fields));
 }
 
-/** False for any malformed key or signature instead of throwing: the input is untrusted. */
+/**
+ * False for any malformed key or signature instead of throwing: the input is untrusted. The same
+ * answer on every crypto backend; weak keys and signatures are refused (docs/security.md#signatures).
+ */
 export function verify(
   publicKey: Uint8Array,
   signature: Uint8Array,
   label: SigningLabel,
   fields: readonly Field[],
 ): boolean {
-  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  let payload: Uint8Array;
   try {
-    return ed25519.verify(signature, signingPayload(label, fields), publicKey);
+    payload = signingPayload(label, fields);
   } catch {
-    return false;
+    return false; // a field no signer could have signed (a number beyond 2^53 − 1)
   }
+  return verifyEd25519(publicKey, signature, payload);
 }

@@ -16,7 +16,7 @@ export function signDescriptor(
     publicKey: identity.publicKey,
     timestampMs,
   }).finish();
-  return { descriptor, signature: sign(identity.secretKey, "hermes/node-join/v1", [descriptor]) };
+  return { descriptor, signature: sign(identity, "hermes/node-join/v1", [descriptor]) };
 }
 
 export function openDescriptor(
@@ -60,7 +60,9 @@ export function routeHello(
     publicKey: identity.publicKey,
     receiverId,
     timestampMs,
-    signature: sign(identity.secretKey, "hermes/node-route/v1", [identity.id, receiverId, timestampMs]),
+    signature: sign(identity, "hermes/node-route/v1", [identity.id, receiverId, timestampMs]),
+    // This node reads RelayBatch frames: the peer may batch what it writes to it on this stream.
+    takesBatches: true,
   };
 }
 

@@ -50,7 +50,7 @@ export class EnvelopeSealer {
       senderAddress: this.address,
       body,
     }).finish();
-    return { payload, signature: sign(this.identity.secretKey, "hermes/node-gossip/v1", [payload]) };
+    return { payload, signature: sign(this.identity, "hermes/node-gossip/v1", [payload]) };
   }
 }
 

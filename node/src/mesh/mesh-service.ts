@@ -35,7 +35,7 @@ export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond
   };
   // One budget per remote host, shared by all its streams: opening more streams buys no more.
   const budgets = new Map<string, TokenBucket>();
-  const withinBudget = (call: { getPeer(): string }) => {
+  const withinBudget = (call: { getPeer(): string }, cost = 1) => {
     const host = call.getPeer().replace(/:\d+$/, "");
     let bucket = budgets.get(host);
     if (!bucket) {
@@ -43,7 +43,7 @@ export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond
       bucket = new TokenBucket(peerFramesPerSecond, 1000, peerFramesPerSecond * 2, mesh.clock.now());
       budgets.set(host, bucket);
     }
-    return bucket.take(mesh.clock.now()).ok;
+    return bucket.take(mesh.clock.now(), cost).ok;
   };
 
   server.addService(definition as unknown as grpc.ServiceDefinition, {
@@ -90,7 +90,7 @@ export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond
       };
       call.on("data", (frame: Inbound<nodemesh.RouteFrame>) => {
         if (shut) return; // refused at its first frame: whatever was still in flight is not looked at
-        if (!withinBudget(call))
+        if (!withinBudget(call, routeFrameCost(frame)))
           return mesh.refused("rate_limited", "tieline frames over the per-peer rate", call.getPeer());
         if ("malformed" in frame) {
           if (peer) return mesh.refused("malformed", frame.malformed, peer);
@@ -122,4 +122,10 @@ export function addNodeMesh(server: grpc.Server, mesh: Mesh, peerFramesPerSecond
       call.on("error", () => {});
     },
   });
+}
+
+/** What a tieline frame spends of its peer's budget: one, or one per relay and ack in a batch. */
+function routeFrameCost(frame: Inbound<nodemesh.RouteFrame>): number {
+  if ("malformed" in frame || frame.body?.$case !== "batch") return 1;
+  return Math.max(1, frame.body.value.relays.length + frame.body.value.acks.length);
 }

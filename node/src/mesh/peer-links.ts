@@ -3,12 +3,21 @@ import * as grpc from "@grpc/grpc-js";
 import { nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
 import type { Identity } from "../identity/index.js";
+import { combineRouteFrames, encodeRouteFrame, routeFrameBatchSize } from "../protocol/index.js";
 import { backoffDelay } from "../utils/backoff.js";
+import { Batcher } from "../utils/batcher.js";
 import type { Clock } from "../utils/clock.js";
 import { TIELINE_HELLO_TIMEOUT_MS } from "./config.js";
 import { checkRouteHello, routeHello } from "./descriptor.js";
 
-const { NodeMeshClient } = nodemesh;
+/** The NodeMesh client, with tieline frames written by the hot-path encoder. */
+const NodeMeshClient = grpc.makeGenericClientConstructor(
+  {
+    ...nodemesh.NodeMeshService,
+    routeChat: { ...nodemesh.NodeMeshService.routeChat, requestSerialize: encodeRouteFrame },
+  },
+  "hermes.nodemesh.v1.NodeMesh",
+) as unknown as typeof nodemesh.NodeMeshClient;
 type GossipCall = grpc.ClientDuplexStream<nodemesh.GossipEnvelope, nodemesh.GossipEnvelope>;
 type RouteCall = grpc.ClientDuplexStream<nodemesh.RouteFrame, nodemesh.RouteFrame>;
 
@@ -61,6 +70,9 @@ interface RouteLink {
   address: string;
   call: RouteCall;
   up: boolean;
+  /** Relays and acks of one turn go as one frame once the peer's hello says it takes batches. */
+  batcher: Batcher<nodemesh.RouteFrame>;
+  peerTakesBatches: boolean;
 }
 
 export interface PeerLinkEvents {
@@ -166,6 +178,7 @@ export class PeerLinks extends EventEmitter<PeerLinkEvents> implements PeerLinks
     if (this.closed) return false;
     let link = this.routes.get(nodeId);
     if (link && link.address !== address) {
+      link.batcher.drop();
       link.call.cancel();
       link = undefined;
     }
@@ -175,7 +188,7 @@ export class PeerLinks extends EventEmitter<PeerLinkEvents> implements PeerLinks
       if (!link) return false;
     }
     if (link.call.writableLength > this.init.maxQueuedFrames) return false;
-    link.call.write(frame);
+    link.batcher.send(frame);
     return true;
   }
 
@@ -189,7 +202,13 @@ export class PeerLinks extends EventEmitter<PeerLinkEvents> implements PeerLinks
     const client = this.usableClient(address);
     if (!client) return undefined;
     const call = client.routeChat();
-    const link: RouteLink = { nodeId, address, call, up: false };
+    const link = { nodeId, address, call, up: false, peerTakesBatches: false } as RouteLink;
+    link.batcher = new Batcher<nodemesh.RouteFrame>({
+      write: (frame) => call.write(frame),
+      batchable: (frame) => (link.peerTakesBatches ? routeFrameBatchSize(frame) : undefined),
+      combine: combineRouteFrames,
+      maxBytes: () => this.init.maxFrameBytes,
+    });
     this.routes.set(nodeId, link);
     const { identity, clock, logger } = this.components;
     call.write({ body: { $case: "hello", value: routeHello(identity, nodeId, clock.now()) } });
@@ -210,11 +229,13 @@ export class PeerLinks extends EventEmitter<PeerLinkEvents> implements PeerLinks
         return;
       }
       link.up = true;
+      link.peerTakesBatches = frame.body.value.takesBatches;
       this.succeeded(`route ${nodeId}`);
       this.emit("routeUp", nodeId);
     });
     const lost = (why: string) => {
       cancelHelloTimer();
+      link.batcher.drop();
       if (this.routes.get(nodeId) !== link) return;
       this.routes.delete(nodeId);
       this.failed(`route ${nodeId}`);
@@ -247,6 +268,7 @@ export class PeerLinks extends EventEmitter<PeerLinkEvents> implements PeerLinks
     const link = this.routes.get(nodeId);
     if (link) {
       this.routes.delete(nodeId);
+      link.batcher.drop();
       link.call.cancel();
     }
     this.backoff.delete(`route ${nodeId}`);
@@ -258,7 +280,10 @@ export class PeerLinks extends EventEmitter<PeerLinkEvents> implements PeerLinks
 
   close(): void {
     this.closed = true;
-    for (const link of this.routes.values()) link.call.end();
+    for (const link of this.routes.values()) {
+      link.batcher.flush();
+      link.call.end();
+    }
     for (const call of this.gossip.values()) call.end();
     this.routes.clear();
     this.gossip.clear();

@@ -56,8 +56,9 @@ export function signConnect(
     publicKey: identity.publicKey,
     nonce: challenge.nonce,
     timestampMs,
-    signature: sign(identity.secretKey, CONNECT, fields),
+    signature: sign(identity, CONNECT, fields),
     resume,
+    takesBatches: false,
   };
 }
 
@@ -80,7 +81,7 @@ export function signOffer(
   offer: { chatId: string; targetAppId: string; ephemeralKey: Uint8Array; timestampMs: number },
 ): approuter.StartChat {
   const fields = offerFields({ ...offer, initiatorAppId: identity.id });
-  return { ...offer, signature: sign(identity.secretKey, OFFER, fields) };
+  return { ...offer, signature: sign(identity, OFFER, fields) };
 }
 
 /** The signature checks against `initiatorPublicKey` (whether that key is the initiator's is checked apart). */
@@ -116,7 +117,7 @@ export function signAccept(
     chatId: offer.chatId,
     ephemeralKey,
     timestampMs,
-    signature: sign(identity.secretKey, ACCEPT, fields),
+    signature: sign(identity, ACCEPT, fields),
   };
 }
 
@@ -150,7 +151,7 @@ export function signResume(
   return {
     ...resume,
     ready: chat.ready,
-    signature: sign(identity.secretKey, RESUME, resumeFields(nodeId, identity.id, resume)),
+    signature: sign(identity, RESUME, resumeFields(nodeId, identity.id, resume)),
   };
 }
 

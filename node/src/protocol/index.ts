@@ -1,4 +1,12 @@
 export {
+  appFrameBatchSize,
+  combineAppFrames,
+  combineNodeFrames,
+  combineRouteFrames,
+  nodeFrameBatchSize,
+  routeFrameBatchSize,
+} from "./batches.js";
+export {
   acceptFields,
   acceptOf,
   checkReady,
@@ -19,3 +27,4 @@ export {
   verifyOffer,
   verifyResume,
 } from "./chat-transcript.js";
+export { encodeAppFrame, encodeNodeFrame, encodeRouteFrame } from "./hot-frames.js";

@@ -2,14 +2,16 @@ import http2 from "node:http2";
 import type * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
 import type { Logger } from "pino";
+import { combineNodeFrames, encodeNodeFrame, nodeFrameBatchSize } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { decodeOrMalformed } from "../transport/server.js";
+import { Batcher } from "../utils/batcher.js";
 import type { RouterLimits } from "./config.js";
 import type { InboundFrame, Router } from "./router.js";
 import type { Session } from "./session.js";
 import { WriteQueues } from "./write-queues.js";
 
-const { AppFrame, NodeFrame, AppRouterService } = approuter;
+const { AppFrame, AppRouterService } = approuter;
 
 /** Slow readers are logged at most once per this interval; every one is counted. */
 const SLOW_LOG_INTERVAL_MS = 1000;
@@ -53,52 +55,67 @@ export function addAppRouter(
 ): void {
   const { router, logger, metrics } = components;
   const queues = new WriteQueues<OpenCall>(limits);
-  const sessions = new Map<OpenCall, Session>();
+  const streams = new Map<OpenCall, Stream>();
   metrics.setQueuedBytesSource(() => queues.totalBytes);
   let lastSlowLog = Number.NEGATIVE_INFINITY;
   /** Ends a stream that reads too slowly, and drops what it held at once (a plain end would wait for it). */
   const cutSlow = (call: OpenCall) => {
-    const session = sessions.get(call);
+    const stream = streams.get(call);
     metrics.limitRefusals.inc({ limit: "queued_bytes" });
     if (Date.now() - lastSlowLog > SLOW_LOG_INTERVAL_MS) {
       lastSlowLog = Date.now();
+      const session = stream?.session;
       logger.warn(
         { session: session?.id, app: session?.appId || undefined, queuedBytes: queues.totalBytes },
         "app reads too slowly: stream closed",
       );
     }
-    if (session) router.disconnected(session);
+    if (stream) {
+      stream.ended = true;
+      stream.batcher.drop();
+      router.disconnected(stream.session);
+    }
     queues.drop(call);
-    sessions.delete(call);
+    streams.delete(call);
     resetStream(call);
   };
 
   server.addService({ open: openMethod } as unknown as grpc.ServiceDefinition, {
     open: (call: OpenCall) => {
-      let ended = false;
-      const session = router.open(
+      const stream = { ended: false } as Stream;
+      stream.batcher = new Batcher<approuter.NodeFrame>({
+        write(frame) {
+          const bytes = encodeNodeFrame(frame);
+          const tooMuch = queues.add(call, bytes.length);
+          call.write(bytes, () => queues.taken(call, bytes.length));
+          if (tooMuch) cutSlow(tooMuch);
+        },
+        batchable: (frame) => (stream.session?.takesBatches ? nodeFrameBatchSize(frame) : undefined),
+        combine: combineNodeFrames,
+        maxBytes: () => limits.maxFrameBytes,
+      });
+      stream.session = router.open(
         {
           send(frame) {
-            if (ended) return;
-            const bytes = Buffer.from(NodeFrame.encode(frame).finish());
-            const tooMuch = queues.add(call, bytes.length);
-            call.write(bytes, () => queues.taken(call, bytes.length));
-            if (tooMuch) cutSlow(tooMuch);
+            if (!stream.ended) stream.batcher.send(frame);
           },
           end() {
-            if (ended) return;
-            ended = true;
+            if (stream.ended) return;
+            stream.batcher.flush();
+            stream.ended = true;
             call.end();
           },
         },
         hostOf(call.getPeer()),
       );
-      sessions.set(call, session);
+      const { session } = stream;
+      streams.set(call, stream);
       call.on("data", (frame: InboundFrame) => router.receive(session, frame));
       const gone = () => {
-        ended = true;
+        stream.ended = true;
+        stream.batcher.drop();
         queues.drop(call);
-        sessions.delete(call);
+        streams.delete(call);
         router.disconnected(session);
       };
       call.on("end", () => {
@@ -110,6 +127,13 @@ export function addAppRouter(
       call.on("close", gone);
     },
   });
+}
+
+/** One Open stream as the shell keeps it. */
+interface Stream {
+  session: Session;
+  batcher: Batcher<approuter.NodeFrame>;
+  ended: boolean;
 }
 
 /** "1.2.3.4:5678" or "[::1]:5678" → the host. */

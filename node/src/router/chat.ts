@@ -192,12 +192,10 @@ export function applyAck(
   observe: (seconds: number) => void,
 ): boolean {
   if (seq <= dir.acked || seq > dir.forwarded) return false;
-  for (let s = dir.acked + 1; s <= seq; s++) {
-    const at = dir.sentAt.get(s);
-    if (at !== undefined) {
-      observe((now - at) / 1000);
-      dir.sentAt.delete(s);
-    }
+  for (const [s, at] of dir.sentAt) {
+    if (s > seq) continue;
+    observe((now - at) / 1000);
+    dir.sentAt.delete(s);
   }
   dir.acked = seq;
   return true;

@@ -23,6 +23,8 @@ export type NodeBody = NonNullable<approuter.NodeFrame["body"]>;
 
 /** At most this many relayed-but-unacked messages per direction are timed for the latency histogram. */
 const MAX_TIMED = 4096;
+/** One message in this many is timed: the histogram's shape needs no more, and each costs a map entry. */
+const LATENCY_SAMPLE_EVERY = 8;
 
 /** The apps connected to this node, as the chat lifecycle reaches them. */
 export interface LocalApps {
@@ -47,18 +49,18 @@ export interface ChatsComponents {
  */
 export class Chats {
   readonly table = new ChatTable();
-  /** Metric children for the per-message path, bound once (label lookups cost per call). */
+  /** Per-message counts, as plain numbers the metrics fold in when read. */
   readonly hot;
 
   constructor(private readonly components: ChatsComponents) {
     const { metrics } = components;
     this.hot = {
-      relayed: metrics.messagesRelayed.labels({ scope: "local" }),
-      bytes: metrics.bytesRelayed.labels({ scope: "local" }),
-      acks: metrics.acksRelayed.labels({ scope: "local" }),
-      meshRelayed: metrics.messagesRelayed.labels({ scope: "mesh" }),
-      meshBytes: metrics.bytesRelayed.labels({ scope: "mesh" }),
-      meshAcks: metrics.acksRelayed.labels({ scope: "mesh" }),
+      relayed: metrics.hot(metrics.messagesRelayed, { scope: "local" }),
+      bytes: metrics.hot(metrics.bytesRelayed, { scope: "local" }),
+      acks: metrics.hot(metrics.acksRelayed, { scope: "local" }),
+      meshRelayed: metrics.hot(metrics.messagesRelayed, { scope: "mesh" }),
+      meshBytes: metrics.hot(metrics.bytesRelayed, { scope: "mesh" }),
+      meshAcks: metrics.hot(metrics.acksRelayed, { scope: "mesh" }),
     };
   }
 
@@ -182,7 +184,7 @@ export class Chats {
 
   relayed(chat: ReadyChat, dir: Direction, seq: number, now: number): void {
     dir.forwarded = Math.max(dir.forwarded, seq);
-    if (dir.sentAt.size < MAX_TIMED) dir.sentAt.set(seq, now);
+    if (seq % LATENCY_SAMPLE_EVERY === 0 && dir.sentAt.size < MAX_TIMED) dir.sentAt.set(seq, now);
     chat.lastActivity = now;
     this.components.store.save(chat);
   }

@@ -13,7 +13,8 @@ export interface RouterLimits {
   badFramesPerMinute: number;
   /**
    * Frames of any kind a session may send per second (bursts twice that). Beyond it each frame is
-   * refused with RATE_LIMITED and spends the bad-frame budget, so a flood closes the session.
+   * refused with RATE_LIMITED and spends the bad-frame budget, so a flood closes the session. At
+   * least messagesPerSecond (every message is a frame); the default leaves room for acks.
    */
   framesPerSecond: number;
   /** A chat direction may have this many messages relayed and not yet acknowledged; beyond, RATE_LIMITED. */
@@ -58,7 +59,7 @@ export const defaultRouterLimits: Readonly<RouterLimits> = Object.freeze({
   maxChatsPerApp: 256,
   maxSessions: 100000,
   badFramesPerMinute: 30,
-  framesPerSecond: 1000,
+  framesPerSecond: 2000,
   maxInFlightPerChat: 256,
   maxPendingOffersPerApp: 32,
   maxQueuedBytesPerSession: 4 * 1024 * 1024,

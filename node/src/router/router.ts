@@ -224,7 +224,7 @@ export class Router {
     if (session.state === "closed") return;
     const now = this.clock.now();
     session.lastSeen = now;
-    const frames = session.frames.take(now);
+    const frames = session.frames.take(now, frameCost(frame));
     if (!frames.ok) {
       // Every kind of frame counts, the ignored ones too (an ack for seq 0 costs as much to read).
       this.refuse(
@@ -263,11 +263,7 @@ export class Router {
       return;
     }
     const chatId = (body.value as { chatId?: string }).chatId;
-    if (chatId !== undefined && !CHAT_ID_PATTERN.test(chatId)) {
-      const message = "chat_id must be 32 lowercase hex characters";
-      this.fail(session, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, message, { correlationId: cid });
-      return;
-    }
+    if (chatId !== undefined && !this.chatIdOk(session, chatId, cid)) return;
     if (body.$case === "connect") return this.connect(session, body.value, cid);
     if (session.state !== "connected") {
       this.fail(session, ErrorCode.ERROR_CODE_NOT_CONNECTED, `${body.$case} before connect`, {
@@ -292,7 +288,29 @@ export class Router {
         return this.findApp(session, body.value, cid);
       case "heartbeat":
         return this.send(session, { $case: "heartbeat", value: { timestampMs: this.clock.now() } }, cid);
+      case "batch":
+        return this.batch(session, body.value);
     }
+  }
+
+  /** Each message, then each ack, as if it had come alone. */
+  private batch(session: Session, batch: approuter.MessageBatch): void {
+    for (const m of batch.messages) {
+      if (session.state !== "connected") return;
+      if (this.chatIdOk(session, m.chatId, "")) message(this.host, session, m, "");
+    }
+    for (const a of batch.acks) {
+      if (session.state !== "connected") return;
+      if (this.chatIdOk(session, a.chatId, "")) ack(this.host, session, a, "");
+    }
+  }
+
+  /** A chat id the node would echo must be one: anything else is refused without echo. */
+  private chatIdOk(session: Session, chatId: string, cid: string): boolean {
+    if (CHAT_ID_PATTERN.test(chatId)) return true;
+    const message = "chat_id must be 32 lowercase hex characters";
+    this.fail(session, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, message, { correlationId: cid });
+    return false;
   }
 
   private connect(session: Session, connect: approuter.Connect, cid: string): void {
@@ -358,6 +376,7 @@ export class Router {
     session.cancelAuthDeadline?.();
     session.appId = appId;
     session.publicKey = Uint8Array.from(connect.publicKey);
+    session.takesBatches = connect.takesBatches;
     this.byApp.set(appId, session);
     this.mesh?.appConnected(appId, this.clock.now());
     this.metrics.sessions.set(this.byApp.size);
@@ -407,6 +426,7 @@ export class Router {
           chats,
           replacedSession: Boolean(previous),
           pendingOffers,
+          takesBatches: true,
         },
       },
       cid,
@@ -587,4 +607,11 @@ export class Router {
     this.lastWarned.set(kind, now);
     this.logger.warn(fields, message);
   }
+}
+
+/** What a frame spends of its session's frame budget: one, or one per message and ack in a batch. */
+function frameCost(frame: InboundFrame): number {
+  if ("malformed" in frame || frame.body?.$case !== "batch") return 1;
+  const { messages, acks } = frame.body.value;
+  return Math.max(1, messages.length + acks.length);
 }

@@ -37,6 +37,8 @@ export class Session {
   /** Every frame the stream sends spends one. */
   readonly frames: TokenBucket;
   lastSeen: number;
+  /** The app reads DeliveryBatch frames (Connect.takes_batches). */
+  takesBatches = false;
   /** Cancels the deadline to connect by. */
   cancelAuthDeadline: (() => void) | undefined;
 

@@ -96,6 +96,10 @@ export class Tielines {
         return this.sync(fromNode, body.value);
       case "released":
         return this.released(fromNode, body.value);
+      case "batch":
+        for (const relay of body.value.relays) this.relay(fromNode, relay);
+        for (const ack of body.value.acks) this.relayAck(fromNode, ack);
+        return;
       default:
         return;
     }

@@ -258,6 +258,10 @@ export class HermesClient extends EventEmitter<{
         return this.chatsById.get(body.value.chatId)?.delivered(body.value.seq, body.value.ciphertext);
       case "ack":
         return this.chatsById.get(body.value.chatId)?.acked(body.value.seq);
+      case "batch":
+        for (const d of body.value.deliveries) this.chatsById.get(d.chatId)?.delivered(d.seq, d.ciphertext);
+        for (const a of body.value.acks) this.chatsById.get(a.chatId)?.acked(a.seq);
+        return;
       case "chatOffer":
         return this.offered(body.value);
       case "chatReady":

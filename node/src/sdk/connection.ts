@@ -2,8 +2,9 @@ import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { approuter } from "@hermes/proto";
 import { type Identity, idMatchesKey } from "../identity/index.js";
-import { signConnect } from "../protocol/index.js";
+import { appFrameBatchSize, combineAppFrames, encodeAppFrame, signConnect } from "../protocol/index.js";
 import { type BackoffPolicy, backoffDelay } from "../utils/backoff.js";
+import { Batcher } from "../utils/batcher.js";
 import type { Clock } from "../utils/clock.js";
 import { NodeError, PeerVerificationError } from "./errors.js";
 
@@ -25,6 +26,10 @@ const MOVE_ON = new Set<approuter.SessionCloseReason>([
 const QUIET_PROBE_AFTER_MS = 1000;
 /** How often a connected app looks at how long its node has been quiet. */
 const QUIET_CHECK_MS = 250;
+/** The AppRouter service, with frames to the node written by the hot-path encoder. */
+const APP_ROUTER = {
+  open: { ...approuter.AppRouterService.open, requestSerialize: encodeAppFrame },
+};
 /** Endpoints learned from ConnectAck are kept up to this many, beside the configured ones. */
 const MAX_LEARNED_ENDPOINTS = 16;
 
@@ -97,6 +102,10 @@ export class Connection extends EventEmitter<{
   private readonly open: OpenStream;
   private readonly clients = new Map<string, grpc.Client>();
   private stream: NodeStream | undefined;
+  /** Coalesces messages and acks of one turn into one frame, once the node says it takes batches. */
+  private batcher: Batcher<approuter.AppFrame> | undefined;
+  private nodeTakesBatches = false;
+  private maxFrameBytes = 0;
   private connected = false;
   private closed = false;
   /** Attempts since the last session, which choose the next endpoint and the backoff. */
@@ -146,9 +155,9 @@ export class Connection extends EventEmitter<{
 
   /** Writes a frame; false when there is no session to write on (Connect goes before one). */
   write(body: AppBody, correlationId = ""): boolean {
-    if (!this.stream || (!this.connected && body.$case !== "connect")) return false;
+    if (!this.stream || !this.batcher || (!this.connected && body.$case !== "connect")) return false;
     this.waitingSince ??= this.options.clock.now();
-    this.stream.write({ correlationId, body });
+    this.batcher.send({ correlationId, body });
     return true;
   }
 
@@ -172,6 +181,7 @@ export class Connection extends EventEmitter<{
     this.cancelAttempt?.();
     this.cancelUnreachable?.();
     this.failRequests("client closed");
+    this.batcher?.drop();
     this.stream?.close();
     this.stream = undefined;
     for (const client of this.clients.values()) client.close();
@@ -196,6 +206,13 @@ export class Connection extends EventEmitter<{
       },
     });
     this.stream = stream;
+    this.nodeTakesBatches = false;
+    this.batcher = new Batcher<approuter.AppFrame>({
+      write: (frame) => stream.write(frame),
+      batchable: (frame) => (this.nodeTakesBatches ? appFrameBatchSize(frame) : undefined),
+      combine: combineAppFrames,
+      maxBytes: () => this.maxFrameBytes,
+    });
     this.dropStream = (why) => {
       if (done) return;
       done = true;
@@ -231,6 +248,8 @@ export class Connection extends EventEmitter<{
       this.moveOn = true;
     this.waitingSince = undefined;
     this.probedAt = undefined;
+    this.batcher?.drop();
+    this.batcher = undefined;
     this.stream = undefined;
     this.connected = false;
     this.lastError = why;
@@ -292,12 +311,15 @@ export class Connection extends EventEmitter<{
     const resume = this.options.resume(challenge.nodeId, timestampMs);
     this.write({
       $case: "connect",
-      value: signConnect(this.options.identity, challenge, timestampMs, resume),
+      value: { ...signConnect(this.options.identity, challenge, timestampMs, resume), takesBatches: true },
     });
   }
 
   private connectAcked(ack: approuter.ConnectAck): void {
     this.connected = true;
+    // A batch stays under the node's frame limit; an older node takes none.
+    this.maxFrameBytes = ack.limits?.maxFrameBytes ?? 0;
+    this.nodeTakesBatches = ack.takesBatches && this.maxFrameBytes > 0;
     this.attempt = 0;
     this.sessionId = ack.sessionId;
     this.cancelAttempt?.();
@@ -331,7 +353,7 @@ export class Connection extends EventEmitter<{
   private openGrpc(endpoint: string, handlers: StreamHandlers): NodeStream {
     let client = this.clients.get(endpoint);
     if (!client) {
-      const Client = grpc.makeGenericClientConstructor(approuter.AppRouterService, "AppRouter");
+      const Client = grpc.makeGenericClientConstructor(APP_ROUTER, "AppRouter");
       const { keepalive, reconnect } = this.options;
       client = new Client(endpoint, this.options.credentials ?? grpc.credentials.createInsecure(), {
         "grpc.keepalive_time_ms": keepalive.timeMs,

@@ -1,7 +1,6 @@
-import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
-import { x25519 } from "@noble/curves/ed25519.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { cryptoBackend } from "../crypto/index.js";
 import { encodeFields } from "../identity/index.js";
 
 const encoder = new TextEncoder();
@@ -13,6 +12,8 @@ const INFO_T2I = encoder.encode("hermes/chat-key/v1 target->initiator");
  * identity; the shared secret is expanded with HKDF-SHA256 salted by a hash of the transcript
  * (both app IDs, the chat id and both ephemeral keys), into one key per direction. Messages are
  * sealed with ChaCha20-Poly1305; the nonce is the message's seq, which never repeats under one key.
+ * X25519 and ChaCha20-Poly1305 run on the process's crypto backend (node:crypto or @noble), with
+ * the same bytes either way.
  */
 export interface Transcript {
   chatId: string;
@@ -28,13 +29,19 @@ export interface ChatKeys {
 }
 
 export function newEphemeral(): { secretKey: Uint8Array; publicKey: Uint8Array } {
-  const secretKey = x25519.utils.randomSecretKey();
-  return { secretKey, publicKey: x25519.getPublicKey(secretKey) };
+  return cryptoBackend().x25519KeyPair();
 }
 
 export function deriveChatKeys(t: Transcript, role: "initiator" | "target", mySecret: Uint8Array): ChatKeys {
   const peerPublic = role === "initiator" ? t.targetEphemeralKey : t.initiatorEphemeralKey;
-  const shared = x25519.getSharedSecret(mySecret, peerPublic);
+  if (peerPublic.length !== 32)
+    throw new Error(`peer ephemeral key must be 32 bytes, got ${peerPublic.length}`);
+  let shared: Uint8Array;
+  try {
+    shared = cryptoBackend().x25519(mySecret, peerPublic);
+  } catch (error) {
+    throw new Error("peer ephemeral key is a low-order point", { cause: error });
+  }
   try {
     if (shared.every((b) => b === 0)) throw new Error("peer ephemeral key is a low-order point");
     const salt = sha256(
@@ -61,10 +68,10 @@ function nonceFor(seq: number): Uint8Array {
 }
 
 export function seal(key: Uint8Array, chatId: string, seq: number, plaintext: Uint8Array): Uint8Array {
-  return chacha20poly1305(key, nonceFor(seq), encoder.encode(chatId)).encrypt(plaintext);
+  return cryptoBackend().seal(key, nonceFor(seq), encoder.encode(chatId), plaintext);
 }
 
-/** Throws when the ciphertext was altered, is for another chat or seq, or was sealed with another key. */
+/** Throws AuthenticationError when the ciphertext was altered, is for another chat or seq, or was sealed with another key. */
 export function open(key: Uint8Array, chatId: string, seq: number, ciphertext: Uint8Array): Uint8Array {
-  return chacha20poly1305(key, nonceFor(seq), encoder.encode(chatId)).decrypt(ciphertext);
+  return cryptoBackend().open(key, nonceFor(seq), encoder.encode(chatId), ciphertext);
 }

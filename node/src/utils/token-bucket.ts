@@ -13,18 +13,18 @@ export class TokenBucket {
     this.updatedAt = now;
   }
 
-  /** Takes one token; otherwise returns how many ms until one is available. */
-  take(now: number): { ok: true } | { ok: false; retryAfterMs: number } {
-    const verdict = this.check(now);
-    if (verdict.ok) this.tokens -= 1;
+  /** Takes `count` tokens (one by default); otherwise returns how many ms until they are there. */
+  take(now: number, count = 1): { ok: true } | { ok: false; retryAfterMs: number } {
+    const verdict = this.check(now, count);
+    if (verdict.ok) this.tokens -= count;
     return verdict;
   }
 
-  /** Whether a token is there now (taking none); otherwise how many ms until one is. */
-  check(now: number): { ok: true } | { ok: false; retryAfterMs: number } {
+  /** Whether `count` tokens are there now (taking none); otherwise how many ms until they are. */
+  check(now: number, count = 1): { ok: true } | { ok: false; retryAfterMs: number } {
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.updatedAt) * this.rate) / this.perMs);
     this.updatedAt = now;
-    if (this.tokens >= 1) return { ok: true };
-    return { ok: false, retryAfterMs: Math.ceil(((1 - this.tokens) * this.perMs) / this.rate) };
+    if (this.tokens >= count) return { ok: true };
+    return { ok: false, retryAfterMs: Math.ceil(((count - this.tokens) * this.perMs) / this.rate) };
   }
 }

@@ -6,6 +6,7 @@ import { Identity, sign } from "../../src/identity/index.js";
 import { FileKeyBackend } from "../../src/keystore/index.js";
 import type { InboundFrame } from "../../src/router/index.js";
 import type { Chat, HermesClient } from "../../src/sdk/index.js";
+import { newEphemeralKey, signedAcceptChat, signedConnect } from "../support/frames.js";
 import { chatBetween, collect, freePort, newApp, startTestNode, until } from "./harness.js";
 
 const { ErrorCode, NodeFrame, AppFrame, SessionCloseReason } = approuter;
@@ -65,6 +66,71 @@ function rawStream(endpoint: string) {
     writeFrame: (frame: approuter.AppFrame) => stream.write(Buffer.from(AppFrame.encode(frame).finish())),
   };
 }
+
+/** An app written from the .proto alone: connected on a raw stream, saying whether it takes batches. */
+async function rawApp(endpoint: string, takesBatches: boolean) {
+  const raw = rawStream(endpoint);
+  await until(() => raw.frames.length === 1, 5000, "challenge");
+  const challenge = raw.frames[0]!.body;
+  if (challenge?.$case !== "challenge") throw new Error("no challenge");
+  const identity = Identity.generate();
+  const connect = {
+    ...signedConnect(identity, { ...challenge.value, timestampMs: Date.now() }),
+    takesBatches,
+  };
+  raw.writeFrame({ correlationId: "c1", body: { $case: "connect", value: connect } });
+  await until(() => raw.frames.some((f) => f.body?.$case === "connectAck"), 5000, "connect ack");
+  return { identity, raw };
+}
+
+/** The seqs of every delivery a raw app got, in batches or alone. */
+function deliveredSeqs(frames: approuter.NodeFrame[]): number[] {
+  return frames.flatMap((f) =>
+    f.body?.$case === "delivery"
+      ? [f.body.value.seq]
+      : f.body?.$case === "batch"
+        ? f.body.value.deliveries.map((d) => d.seq)
+        : [],
+  );
+}
+
+describe("batches between an SDK app and an app that does or does not take them", () => {
+  for (const takesBatches of [false, true]) {
+    it(`${takesBatches ? "batches" : "does not batch"} deliveries to a raw app that says takes_batches: ${takesBatches}`, async () => {
+      const n = await node();
+      const a = app(n.endpoint);
+      await a.connect();
+      const b = await rawApp(n.endpoint, takesBatches);
+      const started = a.startChat(b.identity.id);
+      await until(() => b.raw.frames.some((f) => f.body?.$case === "chatOffer"), 5000, "offer");
+      const offer = b.raw.frames.find((f) => f.body?.$case === "chatOffer")!.body;
+      if (offer?.$case !== "chatOffer") throw new Error("no offer");
+      const accept = signedAcceptChat(b.identity, {
+        chatId: offer.value.chatId,
+        initiatorAppId: offer.value.initiatorAppId,
+        initiatorEphemeralKey: offer.value.ephemeralKey,
+        ephemeralKey: newEphemeralKey(),
+        timestampMs: Date.now(),
+      });
+      b.raw.writeFrame({ correlationId: "acc", body: { $case: "acceptChat", value: accept } });
+      const ab = await started;
+      const before = b.raw.frames.length;
+      // A window's worth at once: the SDK sends them as one MessageBatch.
+      for (let i = 1; i <= 50; i++) void ab.send(`m${i}`).catch(() => undefined);
+      await until(() => deliveredSeqs(b.raw.frames).length === 50, 10_000, "50 deliveries");
+      const frames = b.raw.frames.slice(before);
+      expect(deliveredSeqs(frames)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      const kinds = new Set(frames.map((f) => f.body?.$case));
+      if (takesBatches) {
+        expect(kinds.has("batch")).toBe(true);
+        expect(frames.length).toBeLessThan(50);
+      } else {
+        expect([...kinds]).toEqual(["delivery"]);
+        expect(frames).toHaveLength(50);
+      }
+    });
+  }
+});
 
 describe("AppRouter over gRPC", () => {
   it("relays a chat both ways, in order, with end-to-end acks", async () => {
@@ -140,7 +206,7 @@ describe("AppRouter over gRPC", () => {
     if (challenge?.$case !== "challenge") throw new Error("no challenge");
     const id = Identity.generate();
     const timestampMs = Date.now();
-    const signature = sign(id.secretKey, "hermes/app-connect/v1", [
+    const signature = sign(id, "hermes/app-connect/v1", [
       challenge.value.nodeId,
       id.id,
       challenge.value.nonce,
@@ -150,7 +216,14 @@ describe("AppRouter over gRPC", () => {
       correlationId: "c1",
       body: {
         $case: "connect",
-        value: { publicKey: id.publicKey, nonce: challenge.value.nonce, timestampMs, signature, resume: [] },
+        value: {
+          publicKey: id.publicKey,
+          nonce: challenge.value.nonce,
+          timestampMs,
+          signature,
+          resume: [],
+          takesBatches: false,
+        },
       },
     });
     await until(() => raw.frames.length === 2, 5000, "connect ack");

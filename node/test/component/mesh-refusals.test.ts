@@ -190,14 +190,14 @@ describe("NodeMesh refusals on a live node", () => {
     };
     const misSigned = (() => {
       const e = snapshotEnvelope(sealer, me, node, 12);
-      return { payload: e.payload, signature: sign(other.secretKey, "hermes/node-gossip/v1", [e.payload]) };
+      return { payload: e.payload, signature: sign(other, "hermes/node-gossip/v1", [e.payload]) };
     })();
     const idMismatch = (() => {
       const payload = nodemesh.GossipPayload.encode({
         ...nodemesh.GossipPayload.decode(snapshotEnvelope(sealer, me, node, 13).payload),
         senderId: other.id,
       }).finish();
-      return { payload, signature: sign(me.secretKey, "hermes/node-gossip/v1", [payload]) };
+      return { payload, signature: sign(me, "hermes/node-gossip/v1", [payload]) };
     })();
     const misaddressed = sealer.seal(other.id, 14, { $case: "directoryRequest", value: {} });
     const stale = (() => {
@@ -205,7 +205,7 @@ describe("NodeMesh refusals on a live node", () => {
         ...nodemesh.GossipPayload.decode(snapshotEnvelope(sealer, me, node, 15).payload),
         timestampMs: Date.now() - defaultConfig().timeouts.clockSkewMs - 60_000,
       }).finish();
-      return { payload, signature: sign(me.secretKey, "hermes/node-gossip/v1", [payload]) };
+      return { payload, signature: sign(me, "hermes/node-gossip/v1", [payload]) };
     })();
 
     for (const e of [unsigned, misSigned, idMismatch, misaddressed, stale])
@@ -353,7 +353,7 @@ describe("NodeMesh refusals on a live node", () => {
         {
           node: {
             descriptor: good.descriptor,
-            signature: sign(Identity.generate().secretKey, "hermes/node-join/v1", [good.descriptor]),
+            signature: sign(Identity.generate(), "hermes/node-join/v1", [good.descriptor]),
           },
           members: [],
         },
@@ -365,7 +365,7 @@ describe("NodeMesh refusals on a live node", () => {
         {
           node: {
             descriptor: staleBytes,
-            signature: sign(joiner.secretKey, "hermes/node-join/v1", [staleBytes]),
+            signature: sign(joiner, "hermes/node-join/v1", [staleBytes]),
           },
           members: [],
         },

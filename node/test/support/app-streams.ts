@@ -25,6 +25,10 @@ export class AppStreams {
   private readonly silent = new Set<string>();
   /** Endpoints dialled, in order. */
   readonly dials: string[] = [];
+  /** Every frame apps wrote, in order. */
+  readonly written: approuter.AppFrame[] = [];
+  /** Nodes that answer as a node from before batches (ConnectAck.takes_batches unset). */
+  private readonly olderNodes = new Set<string>();
 
   add(...nodes: MeshNode[]): this {
     for (const node of nodes) this.nodes.set(endpointOf(node), node);
@@ -44,6 +48,9 @@ export class AppStreams {
     state.closed = false;
     state.session = node.router.open({
       send: (frame: approuter.NodeFrame) => {
+        const body = frame.body;
+        if (body?.$case === "connectAck" && this.olderNodes.has(endpoint))
+          frame = { ...frame, body: { ...body, value: { ...body.value, takesBatches: false } } };
         queueMicrotask(() => {
           if (!state.closed) handlers.frame(frame);
         });
@@ -61,6 +68,7 @@ export class AppStreams {
     this.streams.set(endpoint, set);
     const stream: NodeStream = {
       write: (frame) => {
+        this.written.push(frame);
         queueMicrotask(() => {
           if (!state.closed) node.router.receive(state.session, frame);
         });
@@ -73,6 +81,11 @@ export class AppStreams {
     };
     return stream;
   };
+
+  /** The node answers as a node from before batches did: it says nothing of takes_batches. */
+  older(node: MeshNode): void {
+    this.olderNodes.add(endpointOf(node));
+  }
 
   /** The node's process dies: its streams break and new ones are refused. */
   kill(node: MeshNode): void {

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import { Identity, signingPayload } from "../../src/identity/index.js";
 import {
   acceptFields,
@@ -19,12 +19,14 @@ import {
   verifyResume,
 } from "../../src/protocol/index.js";
 import { deriveChatKeys, open, seal } from "../../src/sdk/e2e.js";
+import { describeEachBackend } from "../support/crypto-backends.js";
 import { flipped } from "../support/frames.js";
 
 /**
  * The published test vectors (docs/vectors/chat-transcript.json, explained in
  * docs/approuter-protocol.md): another client checks itself against the same bytes, and these
- * tests prove that the one transcript module signs exactly what the protocol always signed.
+ * tests prove that the one transcript module signs exactly what the protocol always signed, on
+ * both crypto backends.
  */
 const vectors = JSON.parse(
   readFileSync(new URL("../../../docs/vectors/chat-transcript.json", import.meta.url), "utf8"),
@@ -68,9 +70,10 @@ const v = vectors.inputs;
 const bytes = (hex: string) => new Uint8Array(Buffer.from(hex, "hex"));
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-const initiator = Identity.fromSecretKey(bytes(v.initiatorSecretKey));
-const target = Identity.fromSecretKey(bytes(v.targetSecretKey));
-const node = Identity.fromSecretKey(bytes(v.nodeSecretKey));
+// Made in beforeAll, on the backend under test.
+let initiator: Identity;
+let target: Identity;
+let node: Identity;
 const initiatorEphemeralKey = bytes(v.initiatorEphemeralKey);
 const targetEphemeralKey = bytes(v.targetEphemeralKey);
 
@@ -84,7 +87,13 @@ function theOffer(): SignedOffer {
   return { ...start, initiatorAppId: initiator.id, initiatorPublicKey: initiator.publicKey };
 }
 
-describe("chat transcript test vectors", () => {
+describeEachBackend("chat transcript test vectors", () => {
+  beforeAll(() => {
+    initiator = Identity.fromSecretKey(bytes(v.initiatorSecretKey));
+    target = Identity.fromSecretKey(bytes(v.targetSecretKey));
+    node = Identity.fromSecretKey(bytes(v.nodeSecretKey));
+  });
+
   it("derive the published identities and IDs", () => {
     expect([hex(initiator.publicKey), initiator.id]).toEqual([v.initiatorPublicKey, v.initiatorAppId]);
     expect([hex(target.publicKey), target.id]).toEqual([v.targetPublicKey, v.targetAppId]);

@@ -229,6 +229,12 @@ describe("config cross-field rules", () => {
     );
   });
 
+  it("requires framesPerSecond ≥ messagesPerSecond", () => {
+    expect(fails(["--limits.messagesPerSecond=5000"])).toBe(
+      "invalid config: limits.framesPerSecond (2000, from default) must be at least limits.messagesPerSecond (5000, from --limits.messagesPerSecond)",
+    );
+  });
+
   it("requires heartbeatIntervalMs < sessionIdleMs", () => {
     expect(fails([], { HERMES_TIMEOUTS_SESSION_IDLE_MS: "30000" })).toContain(
       "timeouts.heartbeatIntervalMs (30000, from default) must be less than timeouts.sessionIdleMs (30000, from HERMES_TIMEOUTS_SESSION_IDLE_MS)",

@@ -44,7 +44,7 @@ function handmade(
     ...fields,
     ...over,
   }).finish();
-  return { descriptor, signature: sign(signer.secretKey, "hermes/node-join/v1", [descriptor]) };
+  return { descriptor, signature: sign(signer, "hermes/node-join/v1", [descriptor]) };
 }
 
 describe("signed node descriptors (Join)", () => {
@@ -148,7 +148,7 @@ describe("signed node descriptors (Join)", () => {
       timestampMs: Date.now(),
       ...fields,
     }).finish();
-    const gossipSigned = sign(alice.secretKey, "hermes/node-gossip/v1", [descriptor]);
+    const gossipSigned = sign(alice, "hermes/node-gossip/v1", [descriptor]);
     expectRefused(
       thrown(() => openDescriptor({ descriptor, signature: gossipSigned }, Date.now(), SKEW)),
       "bad_signature",

@@ -40,7 +40,7 @@ function handmade(
     body: request,
     ...over,
   }).finish();
-  return { payload, signature: sign(signer.secretKey, "hermes/node-gossip/v1", [payload]) };
+  return { payload, signature: sign(signer, "hermes/node-gossip/v1", [payload]) };
 }
 
 /** The MeshFrameError openEnvelope throws (fails the test if it does not throw one). */

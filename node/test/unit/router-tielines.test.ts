@@ -695,7 +695,7 @@ describe("tielines: frames that are refused or ignored", () => {
 
 /** A ChatReady whose acceptance is signed (validly) by `app` as if it were the target. */
 function resignedBy(app: Identity, r: approuter.ChatReady): approuter.ChatReady {
-  const acceptSignature = sign(app.secretKey, "hermes/chat-accept/v1", [
+  const acceptSignature = sign(app, "hermes/chat-accept/v1", [
     r.chatId,
     r.initiatorAppId,
     app.id,

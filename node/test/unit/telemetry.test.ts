@@ -83,6 +83,25 @@ describe("metrics", () => {
     expect(metrics.contentType).toContain("text/plain");
   });
 
+  it("folds per-message counts into their counters when read, once", async () => {
+    const m = new Metrics();
+    const local = m.hot(m.messagesRelayed, { scope: "local" });
+    const mesh = m.hot(m.messagesRelayed, { scope: "mesh" });
+    local.inc();
+    local.inc(2);
+    mesh.inc();
+    const read = async () => {
+      const text = await m.text();
+      return ["local", "mesh"].map((scope) =>
+        Number(new RegExp(`hermes_messages_relayed_total\\{scope="${scope}"\\} (\\d+)`).exec(text)?.[1]),
+      );
+    };
+    expect(await read()).toEqual([3, 1]);
+    expect(await read()).toEqual([3, 1]);
+    local.inc();
+    expect(await read()).toEqual([4, 1]);
+  });
+
   it("keeps registries separate and lets later code declare metrics", async () => {
     const a = new Metrics();
     const b = new Metrics();

@@ -10,6 +10,8 @@ import { parseDuration, parseQuantity } from "./units.js";
 export const NODE_DEFAULTS = {
   "limits.maxFrameBytes": 262144,
   "limits.maxCiphertextBytes": 65536,
+  "limits.messagesPerSecond": 200,
+  "limits.framesPerSecond": 2000,
   "timeouts.heartbeatIntervalMs": 30000,
   "timeouts.sessionIdleMs": 90000,
   "timeouts.shutdownGraceMs": 10000,
@@ -102,6 +104,15 @@ export function validate(hn: HermesNode, spec: ResolvedSpec): string[] {
     if (va >= vb) problems.push(`spec.config.${a} (${va}) must be less than spec.config.${b} (${vb})`);
   };
   lessThan("limits.maxCiphertextBytes", "limits.maxFrameBytes");
+  const [frames, messages] = [
+    configValue(c, "limits.framesPerSecond"),
+    configValue(c, "limits.messagesPerSecond"),
+  ];
+  if (frames < messages) {
+    problems.push(
+      `spec.config.limits.framesPerSecond (${frames}) must be at least spec.config.limits.messagesPerSecond (${messages}): every message is a frame`,
+    );
+  }
   lessThan("timeouts.heartbeatIntervalMs", "timeouts.sessionIdleMs");
   lessThan("mesh.membership.probeTimeoutMs", "mesh.membership.probeIntervalMs");
   // The node drains within shutdownGraceMs and needs a few seconds more to close (docs/operating-a-node.md).

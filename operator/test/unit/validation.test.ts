@@ -63,6 +63,9 @@ describe("validate", () => {
     expect(problems({ config: { limits: { maxCiphertextBytes: 300000 } } })).toEqual([
       "spec.config.limits.maxCiphertextBytes (300000) must be less than spec.config.limits.maxFrameBytes (262144)",
     ]);
+    expect(problems({ config: { limits: { messagesPerSecond: 5000 } } })).toEqual([
+      "spec.config.limits.framesPerSecond (2000) must be at least spec.config.limits.messagesPerSecond (5000): every message is a frame",
+    ]);
     expect(problems({ config: { timeouts: { sessionIdleMs: 20000 } } })).toEqual([
       "spec.config.timeouts.heartbeatIntervalMs (30000) must be less than spec.config.timeouts.sessionIdleMs (20000)",
     ]);

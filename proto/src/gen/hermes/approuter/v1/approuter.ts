@@ -97,6 +97,9 @@ export interface AppFrame {
     | { $case: "deleteChat"; value: DeleteChat }
     | { $case: "findApp"; value: FindApp }
     | { $case: "heartbeat"; value: Heartbeat }
+    | //
+    /** only to a node whose ConnectAck says takes_batches */
+    { $case: "batch"; value: MessageBatch }
     | undefined;
 }
 
@@ -116,6 +119,8 @@ export interface Connect {
    * owns them), and carries a chat it does not know yet (the app failed over from another node).
    */
   resume: ChatResume[];
+  /** The app takes DeliveryBatch frames. Not signed: it only says what the app can read. */
+  takesBatches: boolean;
 }
 
 /**
@@ -189,6 +194,15 @@ export interface FindApp {
   appId: string;
 }
 
+/**
+ * Messages and acks an app had ready together, in one frame. The node handles the messages in
+ * order, then the acks, each as if it had come alone.
+ */
+export interface MessageBatch {
+  messages: ChatMessage[];
+  acks: MessageAck[];
+}
+
 export interface Heartbeat {
   timestampMs: number;
 }
@@ -209,6 +223,9 @@ export interface NodeFrame {
     | { $case: "error"; value: Error }
     | { $case: "sessionClosed"; value: SessionClosed }
     | { $case: "chatPending"; value: ChatPending }
+    | //
+    /** only to an app whose Connect says takes_batches */
+    { $case: "batch"; value: DeliveryBatch }
     | undefined;
 }
 
@@ -237,6 +254,8 @@ export interface ConnectAck {
   replacedSession: boolean;
   /** chats this app offered that still wait for an answer */
   pendingOffers: string[];
+  /** the node takes MessageBatch frames */
+  takesBatches: boolean;
 }
 
 export interface Limits {
@@ -319,6 +338,15 @@ export interface AckDelivery {
   seq: number;
 }
 
+/**
+ * Deliveries and acks the node had ready together for one app, in one frame: the deliveries in
+ * order, then the acks.
+ */
+export interface DeliveryBatch {
+  deliveries: Delivery[];
+  acks: AckDelivery[];
+}
+
 export interface ChatDeleted {
   chatId: string;
   reason: ChatEndReason;
@@ -384,6 +412,9 @@ export const AppFrame: MessageFns<AppFrame> = {
         break;
       case "heartbeat":
         Heartbeat.encode(message.body.value, writer.uint32(146).fork()).join();
+        break;
+      case "batch":
+        MessageBatch.encode(message.body.value, writer.uint32(154).fork()).join();
         break;
     }
     return writer;
@@ -482,6 +513,14 @@ export const AppFrame: MessageFns<AppFrame> = {
             message.body = { $case: "heartbeat", value: Heartbeat.decode(reader, reader.uint32()) };
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.body = { $case: "batch", value: MessageBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -502,6 +541,7 @@ function createBaseConnect(): Connect {
     timestampMs: 0,
     signature: new Uint8Array(0),
     resume: [],
+    takesBatches: false,
   };
 }
 
@@ -521,6 +561,9 @@ export const Connect: MessageFns<Connect> = {
     }
     for (const v of message.resume) {
       ChatResume.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.takesBatches !== false) {
+      writer.uint32(48).bool(message.takesBatches);
     }
     return writer;
   },
@@ -576,6 +619,14 @@ export const Connect: MessageFns<Connect> = {
             }
 
             message.resume.push(ChatResume.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.takesBatches = reader.bool();
             continue;
           }
         }
@@ -1135,6 +1186,63 @@ export const FindApp: MessageFns<FindApp> = {
   },
 };
 
+function createBaseMessageBatch(): MessageBatch {
+  return { messages: [], acks: [] };
+}
+
+export const MessageBatch: MessageFns<MessageBatch> = {
+  encode(message: MessageBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      ChatMessage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.acks) {
+      MessageAck.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MessageBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMessageBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(ChatMessage.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.acks.push(MessageAck.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseHeartbeat(): Heartbeat {
   return { timestampMs: 0 };
 }
@@ -1229,6 +1337,9 @@ export const NodeFrame: MessageFns<NodeFrame> = {
         break;
       case "chatPending":
         ChatPending.encode(message.body.value, writer.uint32(178).fork()).join();
+        break;
+      case "batch":
+        DeliveryBatch.encode(message.body.value, writer.uint32(186).fork()).join();
         break;
     }
     return writer;
@@ -1359,6 +1470,14 @@ export const NodeFrame: MessageFns<NodeFrame> = {
             message.body = { $case: "chatPending", value: ChatPending.decode(reader, reader.uint32()) };
             continue;
           }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.body = { $case: "batch", value: DeliveryBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1463,6 +1582,7 @@ function createBaseConnectAck(): ConnectAck {
     chats: [],
     replacedSession: false,
     pendingOffers: [],
+    takesBatches: false,
   };
 }
 
@@ -1497,6 +1617,9 @@ export const ConnectAck: MessageFns<ConnectAck> = {
     }
     for (const v of message.pendingOffers) {
       writer.uint32(82).string(v!);
+    }
+    if (message.takesBatches !== false) {
+      writer.uint32(88).bool(message.takesBatches);
     }
     return writer;
   },
@@ -1592,6 +1715,14 @@ export const ConnectAck: MessageFns<ConnectAck> = {
             }
 
             message.pendingOffers.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.takesBatches = reader.bool();
             continue;
           }
         }
@@ -2363,6 +2494,63 @@ export const AckDelivery: MessageFns<AckDelivery> = {
             }
 
             message.seq = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDeliveryBatch(): DeliveryBatch {
+  return { deliveries: [], acks: [] };
+}
+
+export const DeliveryBatch: MessageFns<DeliveryBatch> = {
+  encode(message: DeliveryBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.deliveries) {
+      Delivery.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.acks) {
+      AckDelivery.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeliveryBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeliveryBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deliveries.push(Delivery.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.acks.push(AckDelivery.decode(reader, reader.uint32()));
             continue;
           }
         }

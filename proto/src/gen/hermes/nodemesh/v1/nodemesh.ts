@@ -207,6 +207,9 @@ export interface RouteFrame {
     | { $case: "error"; value: RouteError }
     | { $case: "sync"; value: ChatSync }
     | { $case: "released"; value: ChatReleased }
+    | //
+    /** only to a node whose RouteHello says takes_batches */
+    { $case: "batch"; value: RelayBatch }
     | undefined;
 }
 
@@ -217,6 +220,8 @@ export interface RouteHello {
   receiverId: string;
   timestampMs: number;
   signature: Uint8Array;
+  /** the sender takes RelayBatch frames on this stream */
+  takesBatches: boolean;
 }
 
 /**
@@ -254,6 +259,15 @@ export interface Relay {
 export interface RelayAck {
   chatId: string;
   seq: number;
+}
+
+/**
+ * Relays and acks a node had ready together for one peer, in one frame: the relays in order,
+ * then the acks, each handled as if it had come alone.
+ */
+export interface RelayBatch {
+  relays: Relay[];
+  acks: RelayAck[];
 }
 
 export interface Teardown {
@@ -1628,6 +1642,9 @@ export const RouteFrame: MessageFns<RouteFrame> = {
       case "released":
         ChatReleased.encode(message.body.value, writer.uint32(154).fork()).join();
         break;
+      case "batch":
+        RelayBatch.encode(message.body.value, writer.uint32(162).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1725,6 +1742,14 @@ export const RouteFrame: MessageFns<RouteFrame> = {
             message.body = { $case: "released", value: ChatReleased.decode(reader, reader.uint32()) };
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.body = { $case: "batch", value: RelayBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1739,7 +1764,14 @@ export const RouteFrame: MessageFns<RouteFrame> = {
 };
 
 function createBaseRouteHello(): RouteHello {
-  return { nodeId: "", publicKey: new Uint8Array(0), receiverId: "", timestampMs: 0, signature: new Uint8Array(0) };
+  return {
+    nodeId: "",
+    publicKey: new Uint8Array(0),
+    receiverId: "",
+    timestampMs: 0,
+    signature: new Uint8Array(0),
+    takesBatches: false,
+  };
 }
 
 export const RouteHello: MessageFns<RouteHello> = {
@@ -1758,6 +1790,9 @@ export const RouteHello: MessageFns<RouteHello> = {
     }
     if (message.signature.length !== 0) {
       writer.uint32(42).bytes(message.signature);
+    }
+    if (message.takesBatches !== false) {
+      writer.uint32(48).bool(message.takesBatches);
     }
     return writer;
   },
@@ -1813,6 +1848,14 @@ export const RouteHello: MessageFns<RouteHello> = {
             }
 
             message.signature = reader.bytes();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.takesBatches = reader.bool();
             continue;
           }
         }
@@ -2183,6 +2226,63 @@ export const RelayAck: MessageFns<RelayAck> = {
             }
 
             message.seq = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseRelayBatch(): RelayBatch {
+  return { relays: [], acks: [] };
+}
+
+export const RelayBatch: MessageFns<RelayBatch> = {
+  encode(message: RelayBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.relays) {
+      Relay.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.acks) {
+      RelayAck.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RelayBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRelayBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.relays.push(Relay.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.acks.push(RelayAck.decode(reader, reader.uint32()));
             continue;
           }
         }
