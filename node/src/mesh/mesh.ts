@@ -447,8 +447,13 @@ export class Mesh extends EventEmitter<{
       "membership change",
     );
     if (event.type === "memberJoined") {
-      this.links.ensureRoute(member.id, member.address);
-      this.askSnapshot(member.id, member.address);
+      // Once the table has taken in all the message brought (a Join answer brings every
+      // member): each dial signs a hello, and the table should not wait for N signatures.
+      this.clock.setTimeout(() => {
+        if (!this.isLive(member.id)) return;
+        this.links.ensureRoute(member.id, member.address);
+        this.askSnapshot(member.id, member.address);
+      }, 0);
     } else if (event.type === "memberDead" || event.type === "memberLeft") {
       this.nodeGone(member, event.type === "memberDead" ? "dead" : "left");
     }

@@ -211,7 +211,10 @@ export class Membership {
    */
   acceptJoin(records: readonly MemberRecord[]): MemberRecord[] {
     if (this.stopped) return this.records();
-    this.announce(this.merge(records));
+    const news = this.merge(records);
+    // After the reply has left: the joiner should hold the member list before the members it
+    // is announced to start calling it.
+    if (news.length > 0) this.clock.setTimeout(() => this.announce(news), 0);
     return this.records();
   }
 
@@ -352,12 +355,12 @@ export class Membership {
         this.stats.nacksReceived++;
         if (this.probe?.seq === msg.seq) this.probe.nacks++;
         return;
-      case "sync":
+      case "sync": {
         // Reply after merging, so refutations the request triggered travel back at once.
-        if (msg.join) this.announce(this.merge(msg.members));
-        else this.merge(msg.members);
-        this.send({ address: from }, { type: "sync-reply", seq: msg.seq, members: this.records() });
+        const members = msg.join ? this.acceptJoin(msg.members) : this.mergeAndList(msg.members);
+        this.send({ address: from }, { type: "sync-reply", seq: msg.seq, members });
         return;
+      }
       case "sync-reply":
         this.merge(msg.members);
         for (const j of this.joins) {
@@ -684,9 +687,14 @@ export class Membership {
     return news;
   }
 
+  private mergeAndList(records: readonly MemberRecord[]): MemberRecord[] {
+    this.merge(records);
+    return this.records();
+  }
+
   /** Pushes alive news to every other alive member now; the first maxPiggyback updates go. */
   private announce(news: readonly MemberUpdate[]): void {
-    if (news.length === 0) return;
+    if (this.stopped) return;
     const updates = news.slice(0, this.config.maxPiggyback);
     for (const peer of this.others((m) => m.state === "alive")) {
       const forPeer = updates.filter((u) => u.id !== peer.id);
