@@ -79,7 +79,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
   metrics.keystoreEntries.set(backend.list().length);
   mesh?.mesh.on("routeFrame", (nodeId, frame) => router.routeFrame(nodeId, frame));
   mesh?.mesh.on("nodeLost", (nodeId) => router.nodeLost(nodeId));
-  mesh?.mesh.on("appLocated", (appId, nodeId) => router.appLocated(appId, nodeId));
+  mesh?.mesh.on("appLocated", (appId, nodeId, proof) => router.appLocated(appId, nodeId, proof));
   mesh?.mesh.on("tielineUp", (nodeId) => router.tielineUp(nodeId));
   mesh?.mesh.on("isolated", (isolated) => {
     if (isolated) router.sendAway("this node is cut off from the rest of the mesh");

@@ -4,7 +4,9 @@ import type { nodemesh } from "@hermes/proto";
  * The app directory: which node hosts which app. Each node owns the entries for its own apps and
  * versions them with a counter; others apply its deltas in order and ask for a snapshot when
  * they notice a gap (every gossip envelope carries its sender's version). An app seen on two
- * nodes (it moved) is located where it connected last.
+ * nodes (it moved) is located where it connected last, by the app's own signed connect times.
+ * Its own entries carry the apps' signed Connects (the proof others may ask for, app-claims.ts);
+ * other nodes' entries are kept as app and time only.
  */
 export interface AppLocationEntry {
   nodeId: string;
@@ -18,9 +20,19 @@ interface NodeApps {
 
 export type DeltaResult = "applied" | "stale" | "gap";
 
+/**
+ * Whether an entry another node publishes may be taken. Asked only for entries that change
+ * what is held for that node; a refused one changes nothing.
+ */
+export type Admit = (entry: nodemesh.AppEntry) => boolean;
+
+const admitAll: Admit = () => true;
+
 export class AppDirectory {
   private readonly nodes = new Map<string, NodeApps>();
-  private pendingAdded = new Map<string, number>();
+  /** This node's apps, with their signed Connects. */
+  private readonly ownEntries = new Map<string, nodemesh.AppEntry>();
+  private pendingAdded = new Map<string, nodemesh.AppEntry>();
   private pendingRemoved = new Set<string>();
   private deltaBase: number;
 
@@ -39,15 +51,19 @@ export class AppDirectory {
     return this.self.version;
   }
 
-  localConnected(appId: string, atMs: number): void {
-    this.self.apps.set(appId, atMs);
+  /** An app connected here; `entry` carries its signed Connect, `connectedAtMs` its timestamp. */
+  localConnected(entry: nodemesh.AppEntry): void {
+    const { appId } = entry;
+    this.self.apps.set(appId, entry.connectedAtMs);
+    this.ownEntries.set(appId, entry);
     this.self.version++;
     this.pendingRemoved.delete(appId);
-    this.pendingAdded.set(appId, atMs);
+    this.pendingAdded.set(appId, entry);
   }
 
   localDisconnected(appId: string): void {
     if (!this.self.apps.delete(appId)) return;
+    this.ownEntries.delete(appId);
     this.self.version++;
     this.pendingAdded.delete(appId);
     this.pendingRemoved.add(appId);
@@ -65,7 +81,7 @@ export class AppDirectory {
       nodeId: this.selfId,
       fromVersion: this.deltaBase,
       toVersion: this.self.version,
-      added: [...this.pendingAdded].map(([appId, connectedAtMs]) => ({ appId, connectedAtMs })),
+      added: [...this.pendingAdded.values()],
       removed: [...this.pendingRemoved],
     };
     this.deltaBase = this.self.version;
@@ -84,25 +100,33 @@ export class AppDirectory {
     return this.nodes.get(nodeId)?.version ?? 0;
   }
 
-  applyDelta(delta: nodemesh.DirectoryDelta): DeltaResult {
+  /** Applies a delta in order; `admit` judges each entry it would add or change. */
+  applyDelta(delta: nodemesh.DirectoryDelta, admit: Admit = admitAll): DeltaResult {
     if (delta.nodeId === this.selfId) return "stale";
     const known = this.nodes.get(delta.nodeId);
     if (known && delta.toVersion <= known.version) return "stale";
     if (!known || delta.fromVersion !== known.version) return "gap";
-    for (const entry of delta.added) known.apps.set(entry.appId, entry.connectedAtMs);
+    for (const entry of delta.added) {
+      if (known.apps.get(entry.appId) !== entry.connectedAtMs && admit(entry))
+        known.apps.set(entry.appId, entry.connectedAtMs);
+    }
     for (const appId of delta.removed) known.apps.delete(appId);
     known.version = delta.toVersion;
     return "applied";
   }
 
-  applySnapshot(snapshot: nodemesh.DirectorySnapshot): boolean {
+  /** Replaces a node's list with a newer one; `admit` judges each entry it would add or change. */
+  applySnapshot(snapshot: nodemesh.DirectorySnapshot, admit: Admit = admitAll): boolean {
     if (snapshot.nodeId === this.selfId) return false;
     const known = this.nodes.get(snapshot.nodeId);
     if (known && snapshot.version <= known.version) return false;
-    this.nodes.set(snapshot.nodeId, {
-      version: snapshot.version,
-      apps: new Map(snapshot.apps.map((a) => [a.appId, a.connectedAtMs])),
-    });
+    const apps = new Map<string, number>();
+    for (const entry of snapshot.apps) {
+      const held = known?.apps.get(entry.appId);
+      if (held === entry.connectedAtMs || admit(entry)) apps.set(entry.appId, entry.connectedAtMs);
+      else if (held !== undefined) apps.set(entry.appId, held);
+    }
+    this.nodes.set(snapshot.nodeId, { version: snapshot.version, apps });
     return true;
   }
 
@@ -114,14 +138,15 @@ export class AppDirectory {
     return known ? [...known.apps.keys()] : [];
   }
 
+  /** A node's list as held here: this node's own with their proofs, others' without. */
   snapshotOf(nodeId: string): nodemesh.DirectorySnapshot | undefined {
     const known = this.nodes.get(nodeId);
     if (!known) return undefined;
-    return {
-      nodeId,
-      version: known.version,
-      apps: [...known.apps].map(([appId, connectedAtMs]) => ({ appId, connectedAtMs })),
-    };
+    const apps =
+      nodeId === this.selfId
+        ? [...this.ownEntries.values()]
+        : [...known.apps].map(([appId, connectedAtMs]) => unproven(appId, connectedAtMs));
+    return { nodeId, version: known.version, apps };
   }
 
   snapshots(): nodemesh.DirectorySnapshot[] {
@@ -152,4 +177,15 @@ export class AppDirectory {
   private get self(): NodeApps {
     return this.nodes.get(this.selfId)!;
   }
+}
+
+/** An entry as relayed for another node: the app and its time, no proof. */
+function unproven(appId: string, connectedAtMs: number): nodemesh.AppEntry {
+  return {
+    appId,
+    connectedAtMs,
+    publicKey: new Uint8Array(),
+    nonce: new Uint8Array(),
+    signature: new Uint8Array(),
+  };
 }

@@ -14,7 +14,9 @@ export type Refusal =
   | "stale"
   | "replayed"
   | "rate_limited"
-  | "oversize";
+  | "oversize"
+  /** A directory entry about an app this node acts on, without the app's proof (app-claims.ts). */
+  | "unproven_claim";
 
 export class MeshFrameError extends Error {
   constructor(

@@ -3,9 +3,11 @@ import * as grpc from "@grpc/grpc-js";
 import type { nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
 import type { Identity } from "../identity/index.js";
+import type { ConnectProof } from "../protocol/index.js";
 import type { AppLocation } from "../router/locator.js";
 import type { Metrics } from "../telemetry/index.js";
 import type { Clock } from "../utils/clock.js";
+import { ClaimCheck, type ClaimWatch, entryOf } from "./app-claims.js";
 import {
   DIRECTORY_DELTA_BATCH_MS,
   LEAVE_GRACE_MS,
@@ -65,8 +67,13 @@ export type NodeLostReason = "dead" | "left" | "tieline_lost";
 export class Mesh extends EventEmitter<{
   routeFrame: [string, nodemesh.RouteFrame];
   nodeLost: [string, NodeLostReason];
-  /** The directory places an app on another node (it connected there after, or without, connecting here). */
-  appLocated: [string, string];
+  /**
+   * A proven move: the app connected to another node (after connecting here, if it did), as the
+   * app's own signed Connect to that node shows (app-claims.ts).
+   */
+  appLocated: [string, string, ConnectProof];
+  /** A join through a seed address answered (true) or failed or was refused (false). */
+  joinAttempted: [string, boolean];
   /** This node's tieline stream to a node is established (again): shared chats compare marks. */
   tielineUp: [string];
   /**
@@ -98,6 +105,9 @@ export class Mesh extends EventEmitter<{
   /** The node found behind each address we joined through (DNS may name it differently). */
   private readonly joinedVia = new Map<string, string>();
   private readonly lastRefusalLog = new Map<Refusal, { at: number; suppressed: number }>();
+  /** The apps whose moves this node acts on: its own (the directory knows) and those the router follows. */
+  private readonly watch: ClaimWatch;
+  private follows: (appId: string) => boolean = () => false;
   private cancelDelta: (() => void) | undefined;
   private cancelIsolationCheck: (() => void) | undefined;
   private joined = false;
@@ -117,6 +127,10 @@ export class Mesh extends EventEmitter<{
     const bootId = clock.now();
     this.sealer = new EnvelopeSealer(identity, init.config.advertise, bootId, () => clock.now());
     this.directory = new AppDirectory(this.nodeId, bootId);
+    this.watch = {
+      localSince: (appId) => this.directory.localSince(appId),
+      follows: (appId) => this.follows(appId),
+    };
     this.links =
       components.links ??
       new PeerLinks(
@@ -233,9 +247,15 @@ export class Mesh extends EventEmitter<{
     this.metrics.relayLatency.observe(Math.max(0, seconds));
   }
 
-  appConnected(appId: string, atMs: number): void {
-    this.directory.localConnected(appId, atMs);
+  /** An app connected here; its signed Connect goes into this node's directory entries. */
+  appConnected(appId: string, proof: ConnectProof): void {
+    this.directory.localConnected(entryOf(appId, proof));
     this.scheduleDelta();
+  }
+
+  /** Apps besides its own whose moves the router acts on: claims about them need proof. */
+  followApps(follows: (appId: string) => boolean): void {
+    this.follows = follows;
   }
 
   appDisconnected(appId: string): void {
@@ -308,9 +328,10 @@ export class Mesh extends EventEmitter<{
             );
           }
           if (this.isGone(sender)) break; // its routes were dropped; late news must not revive them
-          const result = this.directory.applyDelta(body.value);
+          const claims = new ClaimCheck(sender, this.watch);
+          const result = this.directory.applyDelta(body.value, claims.admit);
           if (result === "gap") this.askSnapshot(sender, payload.senderAddress, true);
-          if (result === "applied") this.checkMoved(sender, body.value.added);
+          this.settleClaims(sender, claims, via);
           break;
         }
         case "directoryRequest":
@@ -319,15 +340,13 @@ export class Mesh extends EventEmitter<{
             value: this.directory.snapshot(),
           });
           break;
-        case "directorySnapshot":
-          if (
-            body.value.nodeId === sender &&
-            !this.isGone(sender) &&
-            this.directory.applySnapshot(body.value)
-          ) {
-            this.checkMoved(sender, body.value.apps);
-          }
+        case "directorySnapshot": {
+          if (body.value.nodeId !== sender || this.isGone(sender)) break;
+          const claims = new ClaimCheck(sender, this.watch);
+          this.directory.applySnapshot(body.value, claims.admit);
+          this.settleClaims(sender, claims, via);
           break;
+        }
       }
     } catch (error) {
       return this.refused("malformed", `${body.$case} from ${sender}: ${(error as Error).message}`, via);
@@ -385,6 +404,7 @@ export class Mesh extends EventEmitter<{
     address: string,
     sync: Extract<MembershipMessage, { type: "sync" }>,
   ): Promise<void> {
+    const moved: [string, ClaimCheck][] = [];
     try {
       const response = await this.links.join(
         address,
@@ -393,9 +413,22 @@ export class Mesh extends EventEmitter<{
       );
       const peer = openDescriptor(response.node, this.clock.now(), this.clockSkewMs);
       for (const snapshot of response.directory) {
-        if (!this.isGone(snapshot.nodeId)) this.directory.applySnapshot(snapshot);
-        // Known now: no need to ask each member for it (later changes reach us by anti-entropy).
-        this.snapshotAsked.set(snapshot.nodeId, this.clock.now());
+        if (this.isGone(snapshot.nodeId)) continue;
+        const claims = new ClaimCheck(snapshot.nodeId, this.watch);
+        for (const entry of snapshot.apps) claims.admit(entry);
+        // Lists relayed for other nodes carry no proofs. One that would move an app this node acts
+        // on is not taken (no refusal): that node is asked for its own list, proofs included,
+        // and would find its version taken already, its list ignored as stale.
+        if (claims.refusals.length > 0) {
+          this.logger.debug(
+            { peer: snapshot.nodeId, seed: address },
+            "relayed app list needs proofs: not taken",
+          );
+        } else if (this.directory.applySnapshot(snapshot)) {
+          moved.push([snapshot.nodeId, claims]);
+          // Taken: no need to ask the member for it (later changes reach us by anti-entropy).
+          this.snapshotAsked.set(snapshot.nodeId, this.clock.now());
+        }
       }
       this.membership.handle(address, {
         type: "sync-reply",
@@ -403,6 +436,7 @@ export class Mesh extends EventEmitter<{
         members: response.members.map(decodeMember),
       });
       this.metrics.joinAttempts.inc({ result: "ok" });
+      this.emit("joinAttempted", address, true);
       this.joined = true;
       this.joinedVia.set(address, peer.nodeId);
       this.logger.info(
@@ -414,8 +448,12 @@ export class Mesh extends EventEmitter<{
         error instanceof MeshFrameError ||
         (error as grpc.ServiceError).code === grpc.status.PERMISSION_DENIED;
       this.metrics.joinAttempts.inc({ result: refused ? "refused" : "failed" });
+      this.emit("joinAttempted", address, false);
       this.logger.warn({ seed: address, err: (error as Error).message }, "join attempt failed");
     }
+    // Proven moves in the lists taken, told once the members are known (their versions make the
+    // same lists stale when gossip brings them again).
+    for (const [nodeId, claims] of moved) this.settleClaims(nodeId, claims, address);
   }
 
   private descriptor(): nodemesh.SignedDescriptor {
@@ -448,7 +486,7 @@ export class Mesh extends EventEmitter<{
     );
     if (event.type === "memberJoined") {
       // Once the table has taken in all the message brought (a Join answer brings every
-      // member): each dial signs a hello, and the table should not wait for N signatures.
+      // member): each dial opens a channel and signs a hello, and the table should not wait for N.
       this.clock.setTimeout(() => {
         if (!this.isLive(member.id)) return;
         this.links.ensureRoute(member.id, member.address);
@@ -491,14 +529,12 @@ export class Mesh extends EventEmitter<{
   }
 
   /**
-   * An app now on `nodeId` that is not connected here, or connected here earlier, is there:
-   * the router drops a stale session and follows the app's chats (appLocated).
+   * After a delta or snapshot from `nodeId` was applied: unproven claims are counted, proven
+   * moves go to the router (it closes a stale session and sends the app's chats after it).
    */
-  private checkMoved(nodeId: string, entries: nodemesh.AppEntry[]): void {
-    for (const entry of entries) {
-      const here = this.directory.localSince(entry.appId);
-      if (here === undefined || entry.connectedAtMs > here) this.emit("appLocated", entry.appId, nodeId);
-    }
+  private settleClaims(nodeId: string, claims: ClaimCheck, via: string): void {
+    for (const reason of claims.refusals) this.refused("unproven_claim", reason, via);
+    for (const { appId, proof } of claims.moved) this.emit("appLocated", appId, nodeId, proof);
   }
 
   /**

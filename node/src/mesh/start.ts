@@ -94,6 +94,15 @@ export async function startMesh(o: StartMeshOptions): Promise<MeshRuntime | unde
   mesh.membership.onEvent(() => {
     persisted.remember(mesh.membership.members().filter((p) => p.state === "alive" && p.id !== mesh.nodeId));
   });
+  mesh.on("joinAttempted", (address, answered) => {
+    for (const peer of persisted.attempted(address, answered)) {
+      mesh.membership.forgetSeed(peer.address);
+      logger.info(
+        { peer: peer.nodeId, address: peer.address, lastSeen: new Date(peer.lastSeenMs).toISOString() },
+        "remembered peer forgotten: it answered no join attempt",
+      );
+    }
+  });
   mesh.start();
   discovery.start(async (peers) => {
     // Join what is not a live member already: new nodes, and after a partition, the far side.

@@ -63,9 +63,41 @@ export function signConnect(
 }
 
 /** The app `appId` (derived from `connect.publicKey` by the caller) signed this node's challenge. */
-export function verifyConnect(nodeId: string, appId: string, connect: approuter.Connect): boolean {
+export function verifyConnect(
+  nodeId: string,
+  appId: string,
+  connect: Pick<approuter.Connect, "publicKey" | "nonce" | "timestampMs" | "signature">,
+): boolean {
   const fields = connectFields(nodeId, appId, connect.nonce, connect.timestampMs);
   return verify(connect.publicKey, connect.signature, CONNECT, fields);
+}
+
+/**
+ * An app's signed Connect to node `nodeId`, kept after the connect: it proves to other nodes
+ * (in the directory's AppEntry) and to the app itself (in SessionClosed.replaced_by) that the
+ * app connected there at `timestampMs`, by its own clock. No node can make one up.
+ */
+export interface ConnectProof {
+  nodeId: string;
+  publicKey: Uint8Array;
+  nonce: Uint8Array;
+  timestampMs: number;
+  signature: Uint8Array;
+}
+
+export function connectProof(nodeId: string, connect: approuter.Connect): ConnectProof {
+  return {
+    nodeId,
+    publicKey: Uint8Array.from(connect.publicKey),
+    nonce: Uint8Array.from(connect.nonce),
+    timestampMs: connect.timestampMs,
+    signature: Uint8Array.from(connect.signature),
+  };
+}
+
+/** The app `appId` signed this Connect to `proof.nodeId`, with the key that derives its ID. */
+export function verifyConnectProof(appId: string, proof: ConnectProof): boolean {
+  return idMatchesKey(appId, proof.publicKey) && verifyConnect(proof.nodeId, appId, proof);
 }
 
 // ---- offer: the initiator's half

@@ -9,8 +9,10 @@ export {
 export {
   acceptFields,
   acceptOf,
+  type ConnectProof,
   checkReady,
   connectFields,
+  connectProof,
   offerFields,
   offerFrame,
   offerOf,
@@ -24,6 +26,7 @@ export {
   signResume,
   verifyAccept,
   verifyConnect,
+  verifyConnectProof,
   verifyOffer,
   verifyResume,
 } from "./chat-transcript.js";

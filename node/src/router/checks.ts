@@ -1,6 +1,12 @@
 import { approuter } from "@hermes/proto";
-import { CHAT_ID_PATTERN, ID_PATTERN, idMatchesKey } from "../identity/index.js";
-import { type SignedAccept, type SignedOffer, verifyAccept, verifyOffer } from "../protocol/index.js";
+import { CHAT_ID_PATTERN, deriveId, ID_PATTERN, idMatchesKey } from "../identity/index.js";
+import {
+  type SignedAccept,
+  type SignedOffer,
+  verifyAccept,
+  verifyConnect,
+  verifyOffer,
+} from "../protocol/index.js";
 
 /**
  * Pure verdicts shared by the app path (router.ts) and the tieline path (tielines.ts): a node
@@ -36,6 +42,23 @@ export function codeLabel(code: approuter.ErrorCode): string {
 export interface TimeContext {
   now: number;
   clockSkewMs: number;
+}
+
+/** A Connect must answer this stream's challenge (`nonce`) from this node (`nodeId`), signed now. */
+export function checkConnect(
+  connect: approuter.Connect,
+  nodeId: string,
+  nonce: Uint8Array,
+  ctx: TimeContext,
+): string | undefined {
+  if (connect.publicKey.length !== 32) return `public_key must be 32 bytes, got ${connect.publicKey.length}`;
+  if (!Buffer.from(connect.nonce).equals(Buffer.from(nonce)))
+    return "nonce does not match this stream's challenge";
+  const skew = checkSkew(connect.timestampMs, ctx);
+  if (skew) return skew;
+  if (!verifyConnect(nodeId, deriveId(connect.publicKey), connect))
+    return "signature does not verify (is it signed for this node and this challenge?)";
+  return undefined;
 }
 
 export function checkSkew(timestampMs: number, ctx: TimeContext): string | undefined {

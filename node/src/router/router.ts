@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { approuter, type nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
 import { CHAT_ID_PATTERN, deriveId, ID_PATTERN, type Identity } from "../identity/index.js";
-import { offerFrame, type SignedOffer, verifyConnect } from "../protocol/index.js";
+import { type ConnectProof, connectProof, offerFrame } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
 import { AddressBudgets } from "./address-budgets.js";
@@ -11,8 +11,9 @@ import { directionFrom, peerOf, rewind } from "./chat.js";
 import { acceptChat, deleteChat, rejectChat, startChat } from "./chat-requests.js";
 import type { ChatStore } from "./chat-store.js";
 import { Chats, type NodeBody } from "./chats.js";
-import { ABUSIVE, checkSkew, codeLabel, type Refusal } from "./checks.js";
+import { ABUSIVE, checkConnect, codeLabel, type Refusal } from "./checks.js";
 import type { RouterLimits, RouterTimeouts } from "./config.js";
+import { connectAck } from "./connect-ack.js";
 import { type AppLocator, localOnly, type MeshLink } from "./locator.js";
 import { ack, message } from "./messages.js";
 import { resumeChats } from "./resume.js";
@@ -110,15 +111,20 @@ export class Router {
             logger,
             chats: this.chats,
             mesh,
-            closeSession: (appId, reason, detail) => {
+            closeSession: (appId, reason, detail, replacedBy) => {
               const session = this.byApp.get(appId);
-              if (session) this.close(session, reason, detail);
+              if (session) this.close(session, reason, detail, replacedBy);
               return session !== undefined;
             },
           },
           { nodeId: identity.id, limits: init.limits, clockSkewMs: init.timeouts.clockSkewMs },
         )
       : undefined;
+    // Moves of the apps its chats follow need proof too: a claimed move would send them after it.
+    mesh?.followApps((appId) => {
+      for (const _ of this.chats.table.of(appId)) return true;
+      return false;
+    });
     this.host = {
       nodeId: identity.id,
       chats: this.chats,
@@ -166,8 +172,9 @@ export class Router {
     this.tielines?.tielineUp(nodeId);
   }
 
-  appLocated(appId: string, nodeId: string): void {
-    this.tielines?.appLocated(appId, nodeId);
+  /** The app connected to node `nodeId`, as `proof` (its signed Connect there) shows. */
+  appLocated(appId: string, nodeId: string, proof: ConnectProof): void {
+    this.tielines?.appLocated(appId, nodeId, proof);
   }
 
   // ---- session lifecycle
@@ -336,7 +343,7 @@ export class Router {
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many connects");
       return;
     }
-    const problem = this.checkConnect(session, connect);
+    const problem = checkConnect(connect, this.nodeId, session.nonce, this.timeContext());
     if (problem) {
       this.metrics.connects.inc({ result: "auth_failed" });
       this.addresses.failed(session.remoteAddress, this.clock.now());
@@ -363,12 +370,15 @@ export class Router {
     }
     const left = this.leftBudgets.get(appId);
     if (left) session.budgets = left.budgets;
+    // Kept for the directory (other nodes believe a move on it) and shown to a replaced session.
+    const proof = connectProof(this.nodeId, connect);
     if (previous) {
       session.budgets = previous.budgets;
       this.close(
         previous,
         SessionCloseReason.SESSION_CLOSE_REASON_REPLACED,
         `replaced by session ${session.id}`,
+        proof,
       );
     }
     this.leftBudgets.delete(appId);
@@ -378,73 +388,26 @@ export class Router {
     session.publicKey = Uint8Array.from(connect.publicKey);
     session.takesBatches = connect.takesBatches;
     this.byApp.set(appId, session);
-    this.mesh?.appConnected(appId, this.clock.now());
+    this.mesh?.appConnected(appId, proof);
     this.metrics.sessions.set(this.byApp.size);
     this.metrics.connects.inc({ result: previous ? "replaced" : "ok" });
     this.logger.info({ app: appId, session: session.id, replaced: Boolean(previous) }, "app connected");
 
     const ended = resumeChats(this.host, session, connect.resume);
-    const chats: approuter.ChatState[] = [];
-    const offers: SignedOffer[] = [];
-    const pendingOffers: string[] = [];
-    for (const chat of this.chats.table.of(appId)) {
-      if (chat.state === "ready") {
-        chats.push({
-          ready: chat.ready,
-          ackedByPeer: directionFrom(chat, appId).acked,
-          deliveredToMe: directionFrom(chat, peerOf(chat, appId)).acked,
-        });
-      } else if (chat.offer.targetAppId === appId) {
-        offers.push(chat.offer);
-      } else {
-        pendingOffers.push(chat.id);
-      }
-    }
-    const { limits, timeouts } = this;
+    const { ack, offers } = connectAck(this.chats.table, {
+      sessionId: session.id,
+      appId,
+      nodeId: this.nodeId,
+      nodePublicKey: this.identity.publicKey,
+      limits: this.limits,
+      timeouts: this.timeouts,
+      endpoints: this.locator.endpoints(),
+      replaced: Boolean(previous),
+    });
     // Before the ConnectAck, so that the app knows why a chat it resumed is not in it.
     for (const end of ended) this.send(session, { $case: "chatDeleted", value: end });
-    this.send(
-      session,
-      {
-        $case: "connectAck",
-        value: {
-          sessionId: session.id,
-          appId,
-          nodeId: this.nodeId,
-          nodePublicKey: this.identity.publicKey,
-          heartbeatIntervalMs: timeouts.heartbeatIntervalMs,
-          limits: {
-            maxFrameBytes: limits.maxFrameBytes,
-            maxCiphertextBytes: limits.maxCiphertextBytes,
-            messagesPerSecond: limits.messagesPerSecond,
-            chatStartsPerMinute: limits.chatStartsPerMinute,
-            maxChats: limits.maxChatsPerApp,
-            sessionIdleMs: timeouts.sessionIdleMs,
-            chatIdleMs: timeouts.chatIdleMs,
-          },
-          endpoints: this.locator.endpoints().map((l) => ({ nodeId: l.nodeId, appEndpoint: l.appEndpoint })),
-          chats,
-          replacedSession: Boolean(previous),
-          pendingOffers,
-          takesBatches: true,
-        },
-      },
-      cid,
-    );
+    this.send(session, { $case: "connectAck", value: ack }, cid);
     for (const offer of offers) this.send(session, { $case: "chatOffer", value: offerFrame(offer) });
-  }
-
-  private checkConnect(session: Session, connect: approuter.Connect): string | undefined {
-    if (connect.publicKey.length !== 32)
-      return `public_key must be 32 bytes, got ${connect.publicKey.length}`;
-    if (!Buffer.from(connect.nonce).equals(Buffer.from(session.nonce)))
-      return "nonce does not match this stream's challenge";
-    const skew = checkSkew(connect.timestampMs, this.timeContext());
-    if (skew) return skew;
-    if (!verifyConnect(this.nodeId, deriveId(connect.publicKey), connect)) {
-      return "signature does not verify (is it signed for this node and this challenge?)";
-    }
-    return undefined;
   }
 
   // ---- lookups
@@ -543,13 +506,24 @@ export class Router {
     this.logger.info({ app: session.appId, session: session.id }, "app disconnected");
   }
 
-  private close(session: Session, reason: approuter.SessionCloseReason, detail: string): void {
+  /** Ends a session, telling the app why; a REPLACED one is shown the Connect that replaced it. */
+  private close(
+    session: Session,
+    reason: approuter.SessionCloseReason,
+    detail: string,
+    replacedBy?: ConnectProof,
+  ): void {
     if (session.state === "closed") return;
     session.cancelAuthDeadline?.();
     this.detach(session);
     session.state = "closed";
     this.sessions.delete(session);
-    session.sink.send({ correlationId: "", body: { $case: "sessionClosed", value: { reason, detail } } });
+    const value: approuter.SessionClosed = { reason, detail, replacedBy: undefined };
+    if (replacedBy) {
+      const { nodeId, nonce, timestampMs, signature } = replacedBy;
+      value.replacedBy = { nodeId, nonce, timestampMs, signature };
+    }
+    session.sink.send({ correlationId: "", body: { $case: "sessionClosed", value } });
     session.sink.end();
   }
 

@@ -1,6 +1,13 @@
 import { approuter, type nodemesh } from "@hermes/proto";
 import type { Logger } from "pino";
-import { acceptOf, checkReady, offerFrame, type SignedOffer, verifyResume } from "../protocol/index.js";
+import {
+  acceptOf,
+  type ConnectProof,
+  checkReady,
+  offerFrame,
+  type SignedOffer,
+  verifyResume,
+} from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
 import {
@@ -47,8 +54,13 @@ export interface TielinesComponents {
   logger: Logger;
   chats: Chats;
   mesh: MeshLink;
-  /** Closes the local session of an app that moved to another node. */
-  closeSession(appId: string, reason: approuter.SessionCloseReason, detail: string): boolean;
+  /** Closes the local session of an app that moved to another node, showing it the proof. */
+  closeSession(
+    appId: string,
+    reason: approuter.SessionCloseReason,
+    detail: string,
+    replacedBy: ConnectProof,
+  ): boolean;
 }
 
 export interface TielinesInit {
@@ -106,23 +118,27 @@ export class Tielines {
   }
 
   /**
-   * The directory places `appId` on node `nodeId`, connected there after (or without)
-   * connecting here. A session it still has here is stale, and so are its offers. Chats that
-   * lost track of it (its node died) show that node the proof that they carry the other
-   * participant; otherwise that node is asked whether the app brought the chat along (ChatSync).
+   * `appId` connected to node `nodeId`, after (or without) connecting here, as its signed
+   * Connect there (`proof`, checked by the mesh) shows. A session it still has here is stale,
+   * and so are its offers. Chats that lost track of it (its node died) show that node the proof
+   * that they carry the other participant; otherwise that node is asked whether the app brought
+   * the chat along (ChatSync). A chat the app signed something for after that Connect was made
+   * is left alone: the Connect is old news for it (a replay).
    */
-  appLocated(appId: string, nodeId: string): void {
+  appLocated(appId: string, nodeId: string, proof: ConnectProof): void {
     if (
       this.components.closeSession(
         appId,
         SessionCloseReason.SESSION_CLOSE_REASON_REPLACED,
         `the app connected to node ${nodeId}`,
+        proof,
       )
     )
       this.components.logger.info({ app: appId, toNode: nodeId }, "app moved to another node");
     const { chats } = this.components;
     for (const chat of [...chats.table.of(appId)]) {
       if (chats.localSession(appId)) break;
+      if (proof.timestampMs < lastSignedBy(chat, appId)) continue;
       if (chat.state === "pending") {
         // Offers are not carried over: the initiator's SDK gave this one up when it came back
         // elsewhere (ConnectAck.pending_offers), so the target must not accept it any more.
@@ -595,4 +611,12 @@ export class Tielines {
       },
     });
   }
+}
+
+/** The latest time `appId` signed something about the chat: its offer or accept, or the resume that bound it. */
+function lastSignedBy(chat: Chat, appId: string): number {
+  const { route } = chat;
+  const bound = route.kind === "remote" && route.app === appId ? route.boundAtMs : 0;
+  if (chat.offer.initiatorAppId === appId) return Math.max(bound, chat.offer.timestampMs);
+  return chat.state === "ready" ? Math.max(bound, chat.ready.acceptTimestampMs) : bound;
 }

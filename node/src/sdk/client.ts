@@ -10,7 +10,7 @@ import { Connection, type OpenStream } from "./connection.js";
 import { deriveChatKeys, newEphemeral } from "./e2e.js";
 import { ChatRejectedError, NodeError, NodeUnreachableError, PeerVerificationError } from "./errors.js";
 
-const { ErrorCode, ChatEndReason, SessionCloseReason } = approuter;
+const { ErrorCode, ChatEndReason } = approuter;
 
 /** Refusals of an answer to an offer that leave the offer standing: answer it again later. */
 const RETRYABLE = new Set<approuter.ErrorCode>([
@@ -140,6 +140,11 @@ export class HermesClient extends EventEmitter<{
     this.connection.on("unreachable", (why) => this.unreachable(why));
     this.connection.on("frame", (frame) => this.dispatch(frame));
     this.connection.on("problem", (error) => this.report(error));
+    this.connection.on("takenOver", (detail) => {
+      // Another process holding this identity connected after us; reconnecting would only fight it.
+      this.report(new Error(`session replaced: ${detail}`));
+      void this.close();
+    });
     const self = this;
     this.link = {
       write: (body) => self.connection.write(body),
@@ -275,13 +280,6 @@ export class HermesClient extends EventEmitter<{
         return this.chatDeleted(body.value.chatId, body.value.reason);
       case "error":
         return this.nodeError(body.value);
-      case "sessionClosed":
-        if (body.value.reason === SessionCloseReason.SESSION_CLOSE_REASON_REPLACED) {
-          // Another process took this identity over; reconnecting would only fight it.
-          this.report(new Error(`session replaced: ${body.value.detail}`));
-          void this.close();
-        }
-        return;
       default:
         return;
     }

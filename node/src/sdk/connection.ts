@@ -7,6 +7,7 @@ import { type BackoffPolicy, backoffDelay } from "../utils/backoff.js";
 import { Batcher } from "../utils/batcher.js";
 import type { Clock } from "../utils/clock.js";
 import { NodeError, PeerVerificationError } from "./errors.js";
+import { judgeReplaced, type OwnConnect } from "./replaced.js";
 
 type AppBody = NonNullable<approuter.AppFrame["body"]>;
 
@@ -32,6 +33,11 @@ const APP_ROUTER = {
 };
 /** Endpoints learned from ConnectAck are kept up to this many, beside the configured ones. */
 const MAX_LEARNED_ENDPOINTS = 16;
+/**
+ * The Connects this process made are remembered up to this many: a node that takes a given-up
+ * attempt late replaces the session with one of them, which is no takeover.
+ */
+const MAX_OWN_CONNECTS = 16;
 
 /** One open stream to a node, as the connection uses it: gRPC in production, in memory in tests. */
 export interface NodeStream {
@@ -92,6 +98,8 @@ export class Connection extends EventEmitter<{
   frame: [approuter.NodeFrame];
   /** Something to tell the app that is not an answer to anything. */
   problem: [Error];
+  /** Another holder of the app's key connected after this session (proven): stop, do not fight it. */
+  takenOver: [string];
 }> {
   nodeId = "";
   sessionId = "";
@@ -123,6 +131,10 @@ export class Connection extends EventEmitter<{
   private dropStream: ((why: string) => void) | undefined;
   private stopWatch: (() => void) | undefined;
   private lastError = "";
+  /** Why the node ended the session with an unproven REPLACED: told as the reason it was lost. */
+  private replacedWhy: string | undefined;
+  /** The Connects this process signed lately, newest last. */
+  private readonly ownConnects: OwnConnect[] = [];
   private nextCorrelation = 1;
   private readonly requests = new Map<string, Request>();
   private stopHeartbeat: (() => void) | undefined;
@@ -190,6 +202,7 @@ export class Connection extends EventEmitter<{
 
   private openStream(): void {
     this.cancelReconnect = undefined;
+    this.replacedWhy = undefined;
     if (this.closed) return;
     let done = false;
     const stream = this.open(this.endpoint, {
@@ -202,7 +215,7 @@ export class Connection extends EventEmitter<{
       lost: (why) => {
         if (done) return;
         done = true;
-        this.lost(why);
+        this.lost(this.replacedWhy ?? why);
       },
     });
     this.stream = stream;
@@ -293,10 +306,18 @@ export class Connection extends EventEmitter<{
         return this.answerChallenge(body.value);
       case "connectAck":
         return this.connectAcked(body.value);
-      case "sessionClosed":
-        this.moveOn = MOVE_ON.has(body.value.reason);
+      case "sessionClosed": {
+        const { reason, detail, replacedBy } = body.value;
+        this.moveOn = MOVE_ON.has(reason);
+        if (reason === approuter.SessionCloseReason.SESSION_CLOSE_REASON_REPLACED) {
+          const verdict = judgeReplaced(replacedBy, this.options.identity, this.ownConnects);
+          // Otherwise the stream ends and the app reconnects, with its usual backoff.
+          if (verdict.kind === "taken_over") this.emit("takenOver", `${detail} (on node ${verdict.nodeId})`);
+          else this.replacedWhy = `session ${verdict.why} (${detail}); reconnecting`;
+        }
         this.emit("frame", frame);
         return;
+      }
       default:
         this.emit("frame", frame);
     }
@@ -309,10 +330,10 @@ export class Connection extends EventEmitter<{
     this.nodeId = challenge.nodeId;
     const timestampMs = this.options.clock.now();
     const resume = this.options.resume(challenge.nodeId, timestampMs);
-    this.write({
-      $case: "connect",
-      value: { ...signConnect(this.options.identity, challenge, timestampMs, resume), takesBatches: true },
-    });
+    const connect = signConnect(this.options.identity, challenge, timestampMs, resume);
+    this.ownConnects.push({ signature: connect.signature, timestampMs });
+    if (this.ownConnects.length > MAX_OWN_CONNECTS) this.ownConnects.shift();
+    this.write({ $case: "connect", value: { ...connect, takesBatches: true } });
   }
 
   private connectAcked(ack: approuter.ConnectAck): void {

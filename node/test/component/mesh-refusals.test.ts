@@ -5,7 +5,7 @@ import { defaultConfig } from "../../src/config/index.js";
 import { Identity, sign } from "../../src/identity/index.js";
 import { routeHello, signDescriptor } from "../../src/mesh/descriptor.js";
 import { EnvelopeSealer } from "../../src/mesh/envelope.js";
-import { newChatId } from "../support/frames.js";
+import { bareEntry, newChatId } from "../support/frames.js";
 import { chatBetween, collect, newApp, startTestNode, until } from "./harness.js";
 
 /**
@@ -113,7 +113,7 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 function snapshotEnvelope(sealer: EnvelopeSealer, sender: Identity, node: TestNode, version: number) {
   return sealer.seal(node.nodeId, version, {
     $case: "directorySnapshot",
-    value: { nodeId: sender.id, version, apps: [{ appId: "q".repeat(32), connectedAtMs: Date.now() }] },
+    value: { nodeId: sender.id, version, apps: [bareEntry("q".repeat(32), Date.now())] },
   });
 }
 

@@ -1,7 +1,14 @@
 import { randomBytes } from "node:crypto";
-import type { approuter } from "@hermes/proto";
+import type { approuter, nodemesh } from "@hermes/proto";
 import type { Identity } from "../../src/identity/index.js";
-import { signAccept, signConnect, signOffer } from "../../src/protocol/index.js";
+import { entryOf } from "../../src/mesh/app-claims.js";
+import {
+  type ConnectProof,
+  connectProof,
+  signAccept,
+  signConnect,
+  signOffer,
+} from "../../src/protocol/index.js";
 
 /** A random chat id in the protocol's format (32 lowercase hex characters). */
 export function newChatId(): string {
@@ -55,4 +62,29 @@ export function flipped(bytes: Uint8Array, index = 0): Uint8Array {
   const copy = Uint8Array.from(bytes);
   copy[index] = copy[index]! ^ 1;
   return copy;
+}
+
+/**
+ * A directory entry for `app` on node `nodeId`, carrying the app's Connect there, signed as the
+ * node publishes it.
+ */
+export function provenEntry(app: Identity, nodeId: string, timestampMs: number): nodemesh.AppEntry {
+  return entryOf(app.id, proofFor(app, nodeId, timestampMs));
+}
+
+/** `app`'s Connect to node `nodeId` (a fresh nonce), as the node keeps it. */
+export function proofFor(app: Identity, nodeId: string, timestampMs: number): ConnectProof {
+  const connect = signConnect(app, { nodeId, nonce: new Uint8Array(randomBytes(32)) }, timestampMs);
+  return connectProof(nodeId, connect);
+}
+
+/** A directory entry with no proof: app and time only (as relayed for another node, or made up). */
+export function bareEntry(appId: string, connectedAtMs: number): nodemesh.AppEntry {
+  return {
+    appId,
+    connectedAtMs,
+    publicKey: new Uint8Array(),
+    nonce: new Uint8Array(),
+    signature: new Uint8Array(),
+  };
 }

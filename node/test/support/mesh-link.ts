@@ -1,4 +1,5 @@
 import { nodemesh } from "@hermes/proto";
+import type { ConnectProof } from "../../src/protocol/index.js";
 import type { AppLocation, MeshLink } from "../../src/router/locator.js";
 import { type Harness, newRouter, type RouterOverrides, type TestApp } from "./router.js";
 
@@ -27,7 +28,10 @@ export class FakeMeshLink implements MeshLink {
   readonly sent: SentFrame[] = [];
   /** appId → where it is, for locate(). */
   readonly locations = new Map<string, AppLocation>();
-  readonly connected = new Map<string, number>();
+  /** appId → the Connect it made here, while connected. */
+  readonly connected = new Map<string, ConnectProof>();
+  /** appId → the last Connect it made here, kept after it left. */
+  readonly lastConnects = new Map<string, ConnectProof>();
   readonly disconnected: string[] = [];
   readonly latencies: number[] = [];
   up = true;
@@ -55,13 +59,21 @@ export class FakeMeshLink implements MeshLink {
     this.latencies.push(seconds);
   }
 
-  appConnected(appId: string, atMs: number): void {
-    this.connected.set(appId, atMs);
+  appConnected(appId: string, proof: ConnectProof): void {
+    this.connected.set(appId, proof);
+    this.lastConnects.set(appId, proof);
   }
 
   appDisconnected(appId: string): void {
     this.connected.delete(appId);
     this.disconnected.push(appId);
+  }
+
+  /** What the router said its chats follow. */
+  follows: (appId: string) => boolean = () => false;
+
+  followApps(follows: (appId: string) => boolean): void {
+    this.follows = follows;
   }
 
   /** Frames sent since the last take(). */
@@ -123,9 +135,9 @@ export class FakeMesh {
     // The directory: where an app connects, the other nodes locate it.
     const connected = link.appConnected.bind(link);
     const disconnected = link.appDisconnected.bind(link);
-    link.appConnected = (appId, atMs) => {
-      connected(appId, atMs);
-      this.place(appId, node);
+    link.appConnected = (appId, proof) => {
+      connected(appId, proof);
+      this.place(appId, node, proof);
     };
     link.appDisconnected = (appId) => {
       disconnected(appId);
@@ -136,15 +148,18 @@ export class FakeMesh {
     return node;
   }
 
-  /** Makes every other node locate `appId` at `node`, and tells them (as directory news does). */
-  place(appId: string, node: MeshNode): void {
+  /**
+   * Makes every other node locate `appId` at `node`, and tells them (as directory news does,
+   * with the app's Connect there as its proof: by default the last it made there).
+   */
+  place(appId: string, node: MeshNode, proof = node.link.lastConnects.get(appId)!): void {
     for (const other of this.nodes.values()) {
       if (other === node) continue;
       other.link.locations.set(appId, { nodeId: node.nodeId, appEndpoint: `${node.nodeId}:7400` });
       // Directory news arrives later, and is not news about an app connected there since.
       queueMicrotask(() => {
         const there = this.nodes.get(other.nodeId);
-        if (there && !there.link.connected.has(appId)) there.router.appLocated(appId, node.nodeId);
+        if (there && !there.link.connected.has(appId)) there.router.appLocated(appId, node.nodeId, proof);
       });
     }
   }

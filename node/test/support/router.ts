@@ -234,5 +234,6 @@ function meshOf(locator: AppLocator): MeshLink {
     observeRelayLatency: () => undefined,
     appConnected: () => undefined,
     appDisconnected: () => undefined,
+    followApps: () => undefined,
   };
 }

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type DiscoveryError, PersistedPeers, parsePeersFile } from "../../src/mesh/discovery/index.js";
+import { UNANSWERED_FORGET_MS } from "../../src/mesh/discovery/persisted-peers.js";
 import { FakeClock } from "../../src/utils/fake-clock.js";
 
 const HOUR = 3_600_000;
@@ -19,7 +20,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const open = (options: { maxAgeMs?: number; debounceMs?: number } = {}) =>
+const open = (options: { maxAgeMs?: number; debounceMs?: number; unansweredMs?: number } = {}) =>
   new PersistedPeers({ dataDir: dir, clock, onError: (e) => errors.push(e), ...options });
 const writePeers = (peers: unknown) =>
   writeFile(join(dir, "peers.json"), JSON.stringify({ version: 1, peers }));
@@ -164,5 +165,70 @@ describe("PersistedPeers", () => {
       expect.stringMatching(/^could not read .*, starting without remembered peers: ENOTDIR/),
       expect.stringMatching(/^could not save peers to .*: ENOTDIR/),
     ]);
+  });
+});
+
+describe("PersistedPeers: addresses that never answer", () => {
+  const MINUTE = 60_000;
+  const ids = async (peers: PersistedPeers) => (await peers.load()).map((p) => p.nodeId);
+
+  it("forgets a remembered address once it has answered no join attempt for UNANSWERED_FORGET_MS, and saves that", async () => {
+    const peers = open();
+    peers.remember(members("gone", "kept"));
+    await peers.load();
+    // One attempt every 15 s, none answered.
+    let forgotten: string[] = [];
+    for (let t = 0; t < UNANSWERED_FORGET_MS; t += 15_000) {
+      forgotten = peers.attempted("10.0.0.1:7401", false).map((p) => p.nodeId);
+      expect(forgotten).toEqual([]);
+      clock.advance(15_000);
+    }
+    forgotten = peers.attempted("10.0.0.1:7401", false).map((p) => p.nodeId);
+    expect(forgotten).toEqual(["gone"]);
+    expect(await ids(peers)).toEqual(["kept"]);
+    expect(await peers.resolve()).toEqual({ peers: ["10.0.0.2:7401"] });
+    await peers.close();
+    const saved = JSON.parse(await readFile(join(dir, "peers.json"), "utf8"));
+    expect(saved.peers.map((p: { nodeId: string }) => p.nodeId)).toEqual(["kept"]);
+  });
+
+  it("counts from the first failure of this run, so a node that was down itself gets the whole window", async () => {
+    await writePeers([{ nodeId: "a", address: "10.0.0.1:7401", lastSeenMs: clock.now() - 20 * HOUR }]);
+    const peers = open();
+    await peers.load();
+    clock.advance(HOUR);
+    expect(peers.attempted("10.0.0.1:7401", false)).toEqual([]);
+    clock.advance(UNANSWERED_FORGET_MS - 1);
+    expect(peers.attempted("10.0.0.1:7401", false)).toEqual([]);
+    clock.advance(1);
+    expect(peers.attempted("10.0.0.1:7401", false).map((p) => p.nodeId)).toEqual(["a"]);
+  });
+
+  it("an answer, or a sighting as a member, starts the count again", async () => {
+    const peers = open({ unansweredMs: 10 * MINUTE });
+    peers.remember(members("a"));
+    await peers.load();
+    peers.attempted("10.0.0.1:7401", false);
+    clock.advance(9 * MINUTE);
+    peers.attempted("10.0.0.1:7401", true);
+    clock.advance(2 * MINUTE);
+    expect(peers.attempted("10.0.0.1:7401", false)).toEqual([]);
+    clock.advance(9 * MINUTE);
+    peers.remember(members("a"));
+    clock.advance(2 * MINUTE);
+    expect(peers.attempted("10.0.0.1:7401", false)).toEqual([]);
+    expect(await ids(peers)).toEqual(["a"]);
+  });
+
+  it("leaves alone addresses it does not remember (static or DNS peers), however often they fail", async () => {
+    const peers = open({ unansweredMs: MINUTE });
+    peers.remember(members("a"));
+    await peers.load();
+    for (let i = 0; i < 5; i++) {
+      expect(peers.attempted("10.9.9.9:7401", false)).toEqual([]);
+      expect(peers.attempted("not an address", false)).toEqual([]);
+      clock.advance(MINUTE);
+    }
+    expect(await ids(peers)).toEqual(["a"]);
   });
 });

@@ -1,6 +1,7 @@
 import type { nodemesh } from "@hermes/proto";
 import { describe, expect, it } from "vitest";
 import { AppDirectory } from "../../src/mesh/directory.js";
+import { bareEntry } from "../support/frames.js";
 
 const SELF = "self".padEnd(32, "s");
 const N1 = "n1".padEnd(32, "1");
@@ -19,16 +20,16 @@ describe("AppDirectory: this node's apps", () => {
   it("starts at the given version, and each local connect and disconnect bumps it", () => {
     const d = new AppDirectory(SELF, 1000);
     expect(d.version).toBe(1000);
-    d.localConnected(app(1), 5);
+    d.localConnected(bareEntry(app(1), 5));
     expect(d.version).toBe(1001);
-    d.localConnected(app(2), 6);
+    d.localConnected(bareEntry(app(2), 6));
     expect(d.version).toBe(1002);
     d.localDisconnected(app(1));
     expect(d.version).toBe(1003);
     expect(d.snapshot()).toEqual({
       nodeId: SELF,
       version: 1003,
-      apps: [{ appId: app(2), connectedAtMs: 6 }],
+      apps: [bareEntry(app(2), 6)],
     });
   });
 
@@ -42,9 +43,9 @@ describe("AppDirectory: this node's apps", () => {
   it("takeDelta batches every change since the last call, then returns undefined until the next change", () => {
     const d = new AppDirectory(SELF, 100);
     expect(d.takeDelta()).toBeUndefined();
-    d.localConnected(app(1), 1);
-    d.localConnected(app(2), 2);
-    d.localConnected(app(3), 3);
+    d.localConnected(bareEntry(app(1), 1));
+    d.localConnected(bareEntry(app(2), 2));
+    d.localConnected(bareEntry(app(3), 3));
     d.localDisconnected(app(2));
     const first = d.takeDelta()!;
     expect(first).toMatchObject({ nodeId: SELF, fromVersion: 100, toVersion: 104 });
@@ -52,25 +53,25 @@ describe("AppDirectory: this node's apps", () => {
     expect(first.removed).toEqual([app(2)]);
     expect(d.takeDelta()).toBeUndefined();
     d.localDisconnected(app(1));
-    d.localConnected(app(2), 9);
+    d.localConnected(bareEntry(app(2), 9));
     const second = d.takeDelta()!;
     expect(second).toEqual({
       nodeId: SELF,
       fromVersion: 104,
       toVersion: 106,
-      added: [{ appId: app(2), connectedAtMs: 9 }],
+      added: [bareEntry(app(2), 9)],
       removed: [app(1)],
     });
   });
 
   it("an app that reconnects within one batch is announced as added with its latest time", () => {
     const d = new AppDirectory(SELF, 0);
-    d.localConnected(app(1), 1);
+    d.localConnected(bareEntry(app(1), 1));
     d.takeDelta();
     d.localDisconnected(app(1));
-    d.localConnected(app(1), 50);
+    d.localConnected(bareEntry(app(1), 50));
     const out = d.takeDelta()!;
-    expect(out.added).toEqual([{ appId: app(1), connectedAtMs: 50 }]);
+    expect(out.added).toEqual([bareEntry(app(1), 50)]);
     expect(out.removed).toEqual([]);
   });
 
@@ -78,8 +79,8 @@ describe("AppDirectory: this node's apps", () => {
     const here = new AppDirectory(N1, 500);
     const there = new AppDirectory(SELF, 1);
     expect(there.applySnapshot(here.snapshot())).toBe(true);
-    here.localConnected(app(1), 1);
-    here.localConnected(app(2), 2);
+    here.localConnected(bareEntry(app(1), 1));
+    here.localConnected(bareEntry(app(2), 2));
     expect(there.applyDelta(here.takeDelta()!)).toBe("applied");
     here.localDisconnected(app(1));
     expect(there.applyDelta(here.takeDelta()!)).toBe("applied");
@@ -93,29 +94,27 @@ describe("AppDirectory: other nodes' apps", () => {
     const d = new AppDirectory(SELF, 1);
     expect(d.knownVersion(N1)).toBe(0);
     // Nothing known about N1 yet: only a snapshot can start it... or a delta from version 0.
-    expect(
-      d.applyDelta(delta({ fromVersion: 0, toVersion: 2, added: [{ appId: app(1), connectedAtMs: 1 }] })),
-    ).toBe("gap");
+    expect(d.applyDelta(delta({ fromVersion: 0, toVersion: 2, added: [bareEntry(app(1), 1)] }))).toBe("gap");
     d.applySnapshot({ nodeId: N1, version: 2, apps: [] });
-    expect(
-      d.applyDelta(delta({ fromVersion: 2, toVersion: 3, added: [{ appId: app(1), connectedAtMs: 1 }] })),
-    ).toBe("applied");
+    expect(d.applyDelta(delta({ fromVersion: 2, toVersion: 3, added: [bareEntry(app(1), 1)] }))).toBe(
+      "applied",
+    );
     expect(d.locate(app(1))).toEqual({ nodeId: N1, connectedAtMs: 1 });
     // Version 4 was missed: 4 → 5 cannot be applied.
     const skipped = delta({ fromVersion: 4, toVersion: 5, removed: [app(1)] });
     expect(d.applyDelta(skipped)).toBe("gap");
     expect(d.knownVersion(N1)).toBe(3);
     expect(d.locate(app(1))?.nodeId).toBe(N1);
-    expect(
-      d.applyDelta(delta({ fromVersion: 3, toVersion: 4, added: [{ appId: app(2), connectedAtMs: 2 }] })),
-    ).toBe("applied");
+    expect(d.applyDelta(delta({ fromVersion: 3, toVersion: 4, added: [bareEntry(app(2), 2)] }))).toBe(
+      "applied",
+    );
     expect(d.applyDelta(skipped)).toBe("applied");
     expect(appsOf(d.snapshotOf(N1))).toEqual([app(2)]);
   });
 
   it("calls an old or repeated delta stale and leaves the table alone", () => {
     const d = new AppDirectory(SELF, 1);
-    d.applySnapshot({ nodeId: N1, version: 10, apps: [{ appId: app(1), connectedAtMs: 1 }] });
+    d.applySnapshot({ nodeId: N1, version: 10, apps: [bareEntry(app(1), 1)] });
     expect(d.applyDelta(delta({ fromVersion: 8, toVersion: 9, removed: [app(1)] }))).toBe("stale");
     expect(d.applyDelta(delta({ fromVersion: 9, toVersion: 10, removed: [app(1)] }))).toBe("stale");
     expect(d.locate(app(1))?.nodeId).toBe(N1);
@@ -124,7 +123,7 @@ describe("AppDirectory: other nodes' apps", () => {
 
   it("never takes a delta or snapshot about itself from others", () => {
     const d = new AppDirectory(SELF, 5);
-    d.localConnected(app(1), 1);
+    d.localConnected(bareEntry(app(1), 1));
     expect(d.applyDelta({ nodeId: SELF, fromVersion: 6, toVersion: 7, added: [], removed: [app(1)] })).toBe(
       "stale",
     );
@@ -135,17 +134,11 @@ describe("AppDirectory: other nodes' apps", () => {
 
   it("a newer snapshot replaces the node's apps; an older or equal one is ignored", () => {
     const d = new AppDirectory(SELF, 1);
-    expect(d.applySnapshot({ nodeId: N1, version: 5, apps: [{ appId: app(1), connectedAtMs: 1 }] })).toBe(
-      true,
-    );
-    expect(d.applySnapshot({ nodeId: N1, version: 7, apps: [{ appId: app(2), connectedAtMs: 2 }] })).toBe(
-      true,
-    );
+    expect(d.applySnapshot({ nodeId: N1, version: 5, apps: [bareEntry(app(1), 1)] })).toBe(true);
+    expect(d.applySnapshot({ nodeId: N1, version: 7, apps: [bareEntry(app(2), 2)] })).toBe(true);
     expect(appsOf(d.snapshotOf(N1))).toEqual([app(2)]);
     expect(d.locate(app(1))).toBeUndefined();
-    expect(d.applySnapshot({ nodeId: N1, version: 6, apps: [{ appId: app(3), connectedAtMs: 3 }] })).toBe(
-      false,
-    );
+    expect(d.applySnapshot({ nodeId: N1, version: 6, apps: [bareEntry(app(3), 3)] })).toBe(false);
     expect(d.applySnapshot({ nodeId: N1, version: 7, apps: [] })).toBe(false);
     expect(appsOf(d.snapshotOf(N1))).toEqual([app(2)]);
     expect(d.knownVersion(N1)).toBe(7);
@@ -155,21 +148,18 @@ describe("AppDirectory: other nodes' apps", () => {
     const d = new AppDirectory(SELF, 1);
     d.applySnapshot({ nodeId: N1, version: 1, apps: [] });
     expect(d.applyDelta(delta({ fromVersion: 3, toVersion: 4 }))).toBe("gap");
-    d.applySnapshot({ nodeId: N1, version: 3, apps: [{ appId: app(1), connectedAtMs: 1 }] });
+    d.applySnapshot({ nodeId: N1, version: 3, apps: [bareEntry(app(1), 1)] });
     expect(d.applyDelta(delta({ fromVersion: 3, toVersion: 4, removed: [app(1)] }))).toBe("applied");
     expect(d.locate(app(1))).toBeUndefined();
   });
 
   it("dropNode returns the apps the node hosted and forgets them", () => {
     const d = new AppDirectory(SELF, 1);
-    d.localConnected(app(0), 1);
+    d.localConnected(bareEntry(app(0), 1));
     d.applySnapshot({
       nodeId: N1,
       version: 2,
-      apps: [
-        { appId: app(1), connectedAtMs: 1 },
-        { appId: app(2), connectedAtMs: 2 },
-      ],
+      apps: [bareEntry(app(1), 1), bareEntry(app(2), 2)],
     });
     expect(d.dropNode(N1).sort()).toEqual([app(1), app(2)]);
     expect(d.locate(app(1))).toBeUndefined();
@@ -183,11 +173,11 @@ describe("AppDirectory: other nodes' apps", () => {
 
   it("locates an app claimed by two nodes where it connected last", () => {
     const d = new AppDirectory(SELF, 1);
-    d.applySnapshot({ nodeId: N1, version: 1, apps: [{ appId: app(1), connectedAtMs: 100 }] });
-    d.applySnapshot({ nodeId: N2, version: 1, apps: [{ appId: app(1), connectedAtMs: 200 }] });
+    d.applySnapshot({ nodeId: N1, version: 1, apps: [bareEntry(app(1), 100)] });
+    d.applySnapshot({ nodeId: N2, version: 1, apps: [bareEntry(app(1), 200)] });
     expect(d.locate(app(1))).toEqual({ nodeId: N2, connectedAtMs: 200 });
     // It comes back to this node later still.
-    d.localConnected(app(1), 300);
+    d.localConnected(bareEntry(app(1), 300));
     expect(d.locate(app(1))).toEqual({ nodeId: SELF, connectedAtMs: 300 });
     // And once N2 is gone, where else it was.
     d.localDisconnected(app(1));
@@ -199,14 +189,11 @@ describe("AppDirectory: other nodes' apps", () => {
   it("counts entries per node and in total, itself included", () => {
     const d = new AppDirectory(SELF, 1);
     expect(d.size).toBe(0);
-    d.localConnected(app(1), 1);
+    d.localConnected(bareEntry(app(1), 1));
     d.applySnapshot({
       nodeId: N1,
       version: 3,
-      apps: [
-        { appId: app(2), connectedAtMs: 1 },
-        { appId: app(3), connectedAtMs: 1 },
-      ],
+      apps: [bareEntry(app(2), 1), bareEntry(app(3), 1)],
     });
     d.applySnapshot({ nodeId: N2, version: 1, apps: [] });
     expect(d.counts()).toEqual(
@@ -225,5 +212,80 @@ describe("AppDirectory: other nodes' apps", () => {
     ).toEqual([N1, N2, SELF].sort());
     d.dropNode(N1);
     expect(d.size).toBe(1);
+  });
+});
+
+describe("AppDirectory: admitting other nodes' entries", () => {
+  it("asks only about entries that change what it holds for that node", () => {
+    const d = new AppDirectory(SELF, 1);
+    d.applySnapshot({ nodeId: N1, version: 1, apps: [bareEntry(app(1), 10), bareEntry(app(2), 20)] });
+    const asked: string[] = [];
+    const admit = (e: nodemesh.AppEntry) => {
+      asked.push(`${e.appId.slice(0, 4)}@${e.connectedAtMs}`);
+      return true;
+    };
+    // app1 unchanged, app2 reconnected there, app3 new.
+    d.applySnapshot(
+      { nodeId: N1, version: 2, apps: [bareEntry(app(1), 10), bareEntry(app(2), 25), bareEntry(app(3), 30)] },
+      admit,
+    );
+    expect(asked).toEqual(["app2@25", "app3@30"]);
+    asked.length = 0;
+    d.applyDelta(
+      delta({ fromVersion: 2, toVersion: 3, added: [bareEntry(app(1), 10), bareEntry(app(4), 40)] }),
+      admit,
+    );
+    expect(asked).toEqual(["app4@40"]);
+  });
+
+  it("a refused entry changes nothing: a new app stays out, a held one keeps its time", () => {
+    const d = new AppDirectory(SELF, 1);
+    d.applySnapshot({ nodeId: N1, version: 1, apps: [bareEntry(app(1), 10)] });
+    const refuse = () => false;
+    expect(
+      d.applySnapshot(
+        { nodeId: N1, version: 2, apps: [bareEntry(app(1), 99), bareEntry(app(2), 99)] },
+        refuse,
+      ),
+    ).toBe(true);
+    expect(d.snapshotOf(N1)).toEqual({ nodeId: N1, version: 2, apps: [bareEntry(app(1), 10)] });
+    expect(
+      d.applyDelta(
+        delta({ fromVersion: 2, toVersion: 3, added: [bareEntry(app(3), 99)], removed: [] }),
+        refuse,
+      ),
+    ).toBe("applied");
+    expect(d.locate(app(3))).toBeUndefined();
+    expect(d.knownVersion(N1)).toBe(3);
+  });
+
+  it("is not asked about a delta it does not apply (stale or across a gap)", () => {
+    const d = new AppDirectory(SELF, 1);
+    d.applySnapshot({ nodeId: N1, version: 5, apps: [] });
+    let asked = 0;
+    const admit = () => {
+      asked++;
+      return true;
+    };
+    d.applyDelta(delta({ fromVersion: 3, toVersion: 4, added: [bareEntry(app(1), 1)] }), admit);
+    d.applyDelta(delta({ fromVersion: 7, toVersion: 8, added: [bareEntry(app(1), 1)] }), admit);
+    d.applySnapshot({ nodeId: N1, version: 5, apps: [bareEntry(app(1), 1)] }, admit);
+    expect(asked).toBe(0);
+  });
+
+  it("publishes its own apps with their proofs, and relays others' without", () => {
+    const n1 = new AppDirectory(N1, 1);
+    const proven = {
+      ...bareEntry(app(1), 10),
+      publicKey: new Uint8Array(32).fill(1),
+      signature: new Uint8Array(64).fill(2),
+      nonce: new Uint8Array(32).fill(3),
+    };
+    n1.localConnected(proven);
+    expect(n1.snapshot().apps).toEqual([proven]);
+    expect(n1.takeDelta()?.added).toEqual([proven]);
+    const self = new AppDirectory(SELF, 1);
+    self.applySnapshot(n1.snapshot());
+    expect(self.snapshotOf(N1)?.apps).toEqual([bareEntry(app(1), 10)]);
   });
 });

@@ -9,7 +9,7 @@ import {
   type Refusal,
   ReplayGuard,
 } from "../../src/mesh/envelope.js";
-import { flipped } from "../support/frames.js";
+import { bareEntry, flipped } from "../support/frames.js";
 
 const SKEW = 30_000;
 type Body = nodemesh.GossipPayload["body"];
@@ -69,7 +69,7 @@ describe("gossip envelopes: seal and open", () => {
         nodeId: alice.id,
         fromVersion: 3,
         toVersion: 5,
-        added: [{ appId: "a".repeat(32), connectedAtMs: 17 }],
+        added: [bareEntry("a".repeat(32), 17)],
         removed: ["b".repeat(32)],
       },
     };

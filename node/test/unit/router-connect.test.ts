@@ -160,6 +160,12 @@ describe("Router: connect", () => {
     const ack = app.connect();
     expect(ack.replacedSession).toBe(true);
     expect(ack.sessionId).not.toBe(firstAck.sessionId);
+    // The old session is shown the Connect that replaced it, signed by the app itself.
+    const { signature } = signedConnect(app.identity, {
+      nodeId: h.identity.id,
+      nonce: app.challenge!.nonce,
+      timestampMs: h.clock.now(),
+    });
     expect(oldSink.take()).toEqual([
       {
         correlationId: "",
@@ -168,6 +174,12 @@ describe("Router: connect", () => {
           value: {
             reason: SessionCloseReason.SESSION_CLOSE_REASON_REPLACED,
             detail: `replaced by session ${ack.sessionId}`,
+            replacedBy: {
+              nodeId: h.identity.id,
+              nonce: Uint8Array.from(app.challenge!.nonce),
+              timestampMs: h.clock.now(),
+              signature,
+            },
           },
         },
       },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { signResume } from "../../src/protocol/index.js";
+import { proofFor } from "../support/frames.js";
 import { crossChat, deliveries, FakeMesh, settle } from "../support/mesh-link.js";
 import {
   ChatEndReason,
@@ -220,6 +221,23 @@ describe("an app that fails over to another node takes its chat along", () => {
     await send(a, chatId, [3]);
     expect(deliveries(onC)).toEqual([{ seq: 3, text: "m3" }]);
     expect(A.router.stats().chats.ready).toBe(1);
+  });
+
+  it("a waiting chat follows a move only on a Connect newer than what the app signed for the chat", async () => {
+    const { mesh, A, B, C, a, b, chatId } = await crossNode();
+    mesh.lose(B);
+    A.link.take();
+    // C shows a Connect b really made to it, before it took part in this chat: a replay.
+    const replayed = proofFor(b.identity, C.nodeId, A.clock.now() - 1000);
+    A.router.appLocated(b.id, C.nodeId, replayed);
+    await settle();
+    expect(A.link.take()).toEqual([]);
+    a.message(chatId, 1, text("m1"));
+    expect(a.error()).toMatchObject({ code: ErrorCode.ERROR_CODE_PEER_UNAVAILABLE, chatId });
+    expect(A.link.take()).toEqual([]);
+    // A Connect made after it: the chat points at C and shows C that A carries a.
+    A.router.appLocated(b.id, C.nodeId, proofFor(b.identity, C.nodeId, A.clock.now() + 1));
+    expect(A.link.take().map((s) => [s.to, s.frame.body?.$case])).toEqual([[C.nodeId, "sync"]]);
   });
 
   it("both nodes of a chat die and each app resumes on a different node: the two new nodes carry it on", async () => {

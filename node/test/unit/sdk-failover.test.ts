@@ -6,6 +6,7 @@ import { type ClientOptions, HermesClient, type IncomingOffer } from "../../src/
 import { NodeError, type NodeUnreachableError } from "../../src/sdk/errors.js";
 import { FakeClock } from "../../src/utils/fake-clock.js";
 import { AppStreams, endpointOf } from "../support/app-streams.js";
+import { proofFor } from "../support/frames.js";
 import { FakeMesh, type MeshNode, settle } from "../support/mesh-link.js";
 
 /**
@@ -267,5 +268,78 @@ describe("offers and errors around a node loss (D3, D4)", () => {
     expect(ab.ended).toBe(true);
     for (const outcome of await Promise.all(late)) expect(outcome).toMatchObject({ name: "ChatEndedError" });
     expect(errors).toEqual([]);
+  });
+});
+
+describe("SDK after SessionClosed{REPLACED}", () => {
+  /** Errors the client reports, and whether it closed itself. */
+  function watch(client: HermesClient) {
+    const errors: string[] = [];
+    client.on("error", (e) => errors.push(e.message));
+    return errors;
+  }
+
+  it("reconnects when the Connect shown is not its own key's, and its chat goes on", async () => {
+    const w = world(3);
+    const [A, B, C] = w.nodes as [MeshNode, MeshNode, MeshNode];
+    const a = w.client(A);
+    const b = w.client(B);
+    await connected(w, a, b);
+    const [ab, ba] = await chat(w, a, b);
+    const atB = received(ba);
+    const errors = watch(a);
+    const dialled = w.streams.dials.length;
+    // A node that believed a lie closes a's session with some other app's Connect to C.
+    const someone = Identity.generate();
+    const lost = new Promise<string>((resolve) => a.once("disconnected", resolve));
+    A.router.appLocated(a.appId, C.nodeId, proofFor(someone, C.nodeId, w.clock.now() + 1));
+    await w.tick();
+    expect(await lost).toMatch(/^session replaced by a Connect this app did not sign .*; reconnecting$/);
+    expect(a.isConnected).toBe(false);
+    await w.until(() => a.isConnected);
+    expect(a.nodeId).toBe(A.nodeId); // once more where it was, as after any lost session
+    expect(w.streams.dials.slice(dialled)).toEqual([endpointOf(A)]);
+    expect(errors).toEqual([]);
+    const sent = ab.send("still here");
+    await w.until(() => atB.length === 1);
+    await sent;
+    expect(atB).toEqual(["still here"]);
+  });
+
+  it("reconnects when the Connect shown is one it made itself and left (an attempt a node took late)", async () => {
+    const w = world(2);
+    const [A, B] = w.nodes as [MeshNode, MeshNode];
+    const a = w.client(B, { endpoints: [endpointOf(A)] });
+    await connected(w, a);
+    const leftAtB = B.link.lastConnects.get(a.appId)!;
+    w.streams.kill(B);
+    w.mesh.lose(B);
+    await w.until(() => a.isConnected && a.nodeId === A.nodeId);
+    const errors = watch(a);
+    A.router.appLocated(a.appId, B.nodeId, leftAtB);
+    await w.tick();
+    await w.until(() => a.isConnected);
+    expect(a.nodeId).toBe(A.nodeId);
+    expect(errors).toEqual([]);
+  });
+
+  it("stops when another process with its key connected after it, as that Connect proves", async () => {
+    const w = world(2);
+    const [A, B] = w.nodes as [MeshNode, MeshNode];
+    const identity = Identity.generate();
+    const first = w.client(A, { identity });
+    await connected(w, first);
+    const errors = watch(first);
+    await w.tick(10);
+    const second = w.client(B, { identity: Identity.fromSecretKey(identity.exportSecretKey()) });
+    await connected(w, second);
+    const dialled = w.streams.dials.length;
+    // B's directory delta reaches A: the app connected there, after it connected here.
+    A.router.appLocated(first.appId, B.nodeId, B.link.lastConnects.get(first.appId)!);
+    await w.tick(5000);
+    expect(first.isConnected).toBe(false);
+    expect(errors).toEqual([expect.stringMatching(/^session replaced: the app connected to node/)]);
+    expect(w.streams.dials.slice(dialled)).toEqual([]); // it does not fight the other process
+    expect(second.isConnected).toBe(true);
   });
 });

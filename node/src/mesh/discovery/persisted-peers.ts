@@ -17,6 +17,11 @@ export interface PersistedPeersOptions {
   dataDir: string;
   /** Entries not seen for longer are dropped (default 24 h). */
   maxAgeMs?: number;
+  /**
+   * An entry whose address failed every join attempt for this long is dropped, however recently
+   * it was seen (default UNANSWERED_FORGET_MS).
+   */
+  unansweredMs?: number;
   /** Changes are written at most this long after they happen, coalesced (default 1000). */
   debounceMs?: number;
   clock?: Clock;
@@ -28,6 +33,13 @@ export const PEERS_FILE = "peers.json";
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Keeps the file bounded whatever the churn; the most recently seen win. */
 const MAX_ENTRIES = 4096;
+/**
+ * A remembered address that answers no join attempt for this long is forgotten: long enough to
+ * ride out a rolling restart or a rescheduled pod (about 60 attempts at the default discovery
+ * interval), short enough that an address a Join named once (any member can announce any
+ * address) is not dialled by every node for a day.
+ */
+export const UNANSWERED_FORGET_MS = 10 * 60 * 1000;
 
 /**
  * The members this node saw, remembered across restarts so a whole-mesh restart (or a DNS
@@ -41,8 +53,11 @@ export class PersistedPeers implements PeerSource {
   private readonly debounceMs: number;
   private readonly clock: Clock;
   private readonly onError: (error: DiscoveryError) => void;
+  private readonly unansweredMs: number;
   /** By node ID: a node that moved keeps one entry, with its newest address. */
   private readonly entries = new Map<string, PersistedPeer>();
+  /** Remembered addresses whose join attempts fail, and since when (not saved: each run tries anew). */
+  private readonly failingSince = new Map<string, number>();
   private loading: Promise<void> | undefined;
   private dirty = false;
   private cancelTimer: (() => void) | undefined;
@@ -55,6 +70,7 @@ export class PersistedPeers implements PeerSource {
     this.debounceMs = options.debounceMs ?? 1000;
     this.clock = options.clock ?? systemClock;
     this.onError = options.onError;
+    this.unansweredMs = options.unansweredMs ?? UNANSWERED_FORGET_MS;
   }
 
   /** Reads the file once (later calls reuse it) and returns the entries young enough to keep. */
@@ -80,7 +96,40 @@ export class PersistedPeers implements PeerSource {
         continue; // an address nobody could dial is not worth remembering
       }
       this.entries.set(member.id, { nodeId: member.id, address, lastSeenMs: now });
+      this.failingSince.delete(address);
     }
+    this.changed();
+  }
+
+  /**
+   * A join attempt to `address` answered or not. A remembered address that has answered none for
+   * `unansweredMs` (since its first failure in this run) is forgotten; returns what was.
+   */
+  attempted(address: string, answered: boolean): PersistedPeer[] {
+    let canonical: string;
+    try {
+      canonical = canonicalAddress(address);
+    } catch {
+      return [];
+    }
+    const held = [...this.entries.values()].filter((peer) => peer.address === canonical);
+    // Not ours to forget (a static or DNS peer, or one aged out), or it answered.
+    if (answered || this.closed || held.length === 0) {
+      this.failingSince.delete(canonical);
+      return [];
+    }
+    const now = this.clock.now();
+    const since = this.failingSince.get(canonical);
+    if (since === undefined) this.failingSince.set(canonical, now);
+    if (since === undefined || now - since < this.unansweredMs) return [];
+    this.failingSince.delete(canonical);
+    for (const peer of held) this.entries.delete(peer.nodeId);
+    this.changed();
+    return held;
+  }
+
+  /** Something to save: written after `debounceMs`, coalesced. */
+  private changed(): void {
     this.dirty = true;
     this.cancelTimer ??= this.clock.setTimeout(() => {
       this.cancelTimer = undefined;

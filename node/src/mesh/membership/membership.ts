@@ -201,6 +201,11 @@ export class Membership {
     });
   }
 
+  /** Stops knocking on a seed while alone (discovery gave its address up: it never answered). */
+  forgetSeed(address: string): void {
+    this.seeds = this.seeds.filter((seed) => seed !== address);
+  }
+
   /**
    * Answers a join (the seed's side of join()): merges the joiner's state and returns ours for
    * the reply. Whom this made alive (the joiner, or a whole other side after a partition) is

@@ -364,6 +364,24 @@ export interface FindAppResult {
 export interface SessionClosed {
   reason: SessionCloseReason;
   detail: string;
+  /**
+   * REPLACED only: the Connect that replaced the session, as the app signed it (its public key
+   * is the app's own). An app that finds its own signature here, on a Connect it did not make
+   * itself, was taken over by another holder of its key; anything else (no proof, a proof that
+   * does not check, or a Connect it made and left) is no reason to stop.
+   */
+  replacedBy: ConnectProof | undefined;
+}
+
+/**
+ * An app's signed Connect to a node: signature = ed25519 over "hermes/app-connect/v1" |
+ * node_id | app_id | nonce | timestamp_ms (Connect.signature).
+ */
+export interface ConnectProof {
+  nodeId: string;
+  nonce: Uint8Array;
+  timestampMs: number;
+  signature: Uint8Array;
 }
 
 export interface Error {
@@ -2703,7 +2721,7 @@ export const FindAppResult: MessageFns<FindAppResult> = {
 };
 
 function createBaseSessionClosed(): SessionClosed {
-  return { reason: 0, detail: "" };
+  return { reason: 0, detail: "", replacedBy: undefined };
 }
 
 export const SessionClosed: MessageFns<SessionClosed> = {
@@ -2713,6 +2731,9 @@ export const SessionClosed: MessageFns<SessionClosed> = {
     }
     if (message.detail !== "") {
       writer.uint32(18).string(message.detail);
+    }
+    if (message.replacedBy !== undefined) {
+      ConnectProof.encode(message.replacedBy, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -2744,6 +2765,93 @@ export const SessionClosed: MessageFns<SessionClosed> = {
             }
 
             message.detail = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.replacedBy = ConnectProof.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseConnectProof(): ConnectProof {
+  return { nodeId: "", nonce: new Uint8Array(0), timestampMs: 0, signature: new Uint8Array(0) };
+}
+
+export const ConnectProof: MessageFns<ConnectProof> = {
+  encode(message: ConnectProof, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.nonce.length !== 0) {
+      writer.uint32(18).bytes(message.nonce);
+    }
+    if (message.timestampMs !== 0) {
+      writer.uint32(24).uint64(message.timestampMs);
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(34).bytes(message.signature);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConnectProof {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnectProof();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nonce = reader.bytes();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.timestampMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.signature = reader.bytes();
             continue;
           }
         }

@@ -171,9 +171,23 @@ export enum SwimMessage_Kind {
   UNRECOGNIZED = -1,
 }
 
+/**
+ * An app connected to the node that publishes the entry, with the proof: the app's own signed
+ * Connect to that node. A node acts on an entry about an app it carries (closes the app's
+ * session here, or moves the app's chats) only if the proof checks: public_key derives app_id,
+ * and signature = ed25519 over "hermes/app-connect/v1" | node_id | app_id | nonce |
+ * connected_at_ms, by public_key, where node_id is the publishing node (Connect.signature).
+ */
 export interface AppEntry {
   appId: string;
+  /** the Connect's timestamp_ms: the app's clock, not the node's */
   connectedAtMs: number;
+  /** the app's ed25519 key (Connect.public_key) */
+  publicKey: Uint8Array;
+  /** the publishing node's challenge (Connect.nonce) */
+  nonce: Uint8Array;
+  /** Connect.signature */
+  signature: Uint8Array;
 }
 
 /** The apps connected to node_id changed from from_version to to_version. */
@@ -1356,7 +1370,13 @@ export const SwimMessage: MessageFns<SwimMessage> = {
 };
 
 function createBaseAppEntry(): AppEntry {
-  return { appId: "", connectedAtMs: 0 };
+  return {
+    appId: "",
+    connectedAtMs: 0,
+    publicKey: new Uint8Array(0),
+    nonce: new Uint8Array(0),
+    signature: new Uint8Array(0),
+  };
 }
 
 export const AppEntry: MessageFns<AppEntry> = {
@@ -1366,6 +1386,15 @@ export const AppEntry: MessageFns<AppEntry> = {
     }
     if (message.connectedAtMs !== 0) {
       writer.uint32(16).uint64(message.connectedAtMs);
+    }
+    if (message.publicKey.length !== 0) {
+      writer.uint32(26).bytes(message.publicKey);
+    }
+    if (message.nonce.length !== 0) {
+      writer.uint32(34).bytes(message.nonce);
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(42).bytes(message.signature);
     }
     return writer;
   },
@@ -1397,6 +1426,30 @@ export const AppEntry: MessageFns<AppEntry> = {
             }
 
             message.connectedAtMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.publicKey = reader.bytes();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nonce = reader.bytes();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.signature = reader.bytes();
             continue;
           }
         }
