@@ -5,6 +5,7 @@ const alias = { "@hermes/proto": fileURLToPath(new URL("./proto/src/index.ts", i
 
 // unit: pure logic, fake clocks. component: in-process gRPC on loopback. operator: its pure parts.
 // integration: real `hermes` processes, network namespaces, dnsmasq (needs `npm run build`).
+// hostile: a real node process under attack from another process, a victim chat beside it (test/hostile/README.md).
 // controlplane: etcd + kube-apiserver processes, the chart and the operator (hack/control-plane.sh).
 // e2e: a real one-node cluster (hack/local-cluster.sh, or any cluster: test/e2e/global-setup.ts).
 // chaos: faults on a mesh of real nodes in network namespaces, checked by SDK apps (test/chaos/README.md).
@@ -58,6 +59,16 @@ export default defineConfig({
           include: ["test/integration/**/*.test.ts"],
           testTimeout: 120_000,
           hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: "hostile",
+          include: ["test/hostile/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          // Each file runs a node and an attacker process: one at a time on two cores.
           fileParallelism: false,
         },
       },

@@ -32,6 +32,8 @@ group() {
 group unit --project unit --project operator
 group component --project component
 group integration --project integration
+# A real node under attack from another process while a victim chat runs (test/hostile/README.md).
+group hostile --project hostile
 # The short chaos run (test/chaos/README.md); `npm run chaos -- --rounds 100` is the long one.
 group chaos --project chaos
 group controlplane --project controlplane

@@ -2,10 +2,9 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { type AdminServer, meshRoutes, startAdminServer } from "./admin/index.js";
-import type { NodeConfig } from "./config/index.js";
+import { ConfigError, type NodeConfig } from "./config/index.js";
 import { cryptoBackend } from "./crypto/index.js";
 import {
   FileKeyBackend,
@@ -17,7 +16,8 @@ import type { Mesh } from "./mesh/mesh.js";
 import { startMesh, withPort } from "./mesh/start.js";
 import { addAppRouter, appServerOptions, ChatStore, Router } from "./router/index.js";
 import { createLogger, Metrics } from "./telemetry/index.js";
-import { bindServer, shutdownServer } from "./transport/server.js";
+import { countOpenFds, DescriptorBudget, readSoftFdLimit } from "./transport/descriptors.js";
+import { GrpcServer } from "./transport/server.js";
 import { type Clock, parseHostPort, systemClock } from "./utils/index.js";
 
 export const VERSION = "0.1.0";
@@ -45,6 +45,7 @@ export interface StartOptions {
 export async function startNode(config: NodeConfig, options: StartOptions = {}): Promise<RunningNode> {
   const logger = options.logger ?? createLogger({ level: config.log.level, name: config.nodeName });
   const clock = options.clock ?? systemClock;
+  const descriptors = descriptorBudget(config, clock, logger);
   const backend = await openKeystore(config, logger);
   const { identity, created } = loadOrCreateNodeIdentity(backend);
   if (created) await backend.flush();
@@ -54,8 +55,20 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
   metrics.setInfo(identity.id, VERSION);
 
   // Bind first: with port 0 (tests) the endpoints we advertise need the real ports.
-  const server = new grpc.Server(appServerOptions(config.limits.maxFrameBytes));
-  const appPort = await bindServer(server, config.listen.app, grpc.ServerCredentials.createInsecure());
+  const server = new GrpcServer(
+    { clock, metrics, logger, descriptors },
+    {
+      port: "app",
+      listen: config.listen.app,
+      bounds: {
+        maxConnections: config.limits.maxConnections,
+        maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
+        idleMs: config.timeouts.connectionIdleMs,
+      },
+      grpcOptions: appServerOptions(config.limits.maxFrameBytes),
+    },
+  );
+  const appPort = await server.listen();
   const appEndpoint = withPort(config.advertiseApp, appPort);
   const mesh = await startMesh({
     config: config.mesh,
@@ -64,6 +77,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     identity,
     clock,
     appEndpoint,
+    descriptors,
     metrics,
     logger,
     version: VERSION,
@@ -84,7 +98,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
   mesh?.mesh.on("isolated", (isolated) => {
     if (isolated) router.sendAway("this node is cut off from the rest of the mesh");
   });
-  addAppRouter(server, { router, logger, metrics }, config.limits);
+  addAppRouter(server.grpc, { router, logger, metrics }, config.limits);
 
   let serving = true;
   const flush = async () => {
@@ -143,7 +157,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
       logger.info("node stopping");
       router.shutdown();
       await mesh?.stop();
-      await shutdownServer(server, config.timeouts.shutdownGraceMs);
+      await server.close(config.timeouts.shutdownGraceMs);
       stopSweep();
       stopFlush();
       await flush();
@@ -165,6 +179,31 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     logger,
     stop,
   };
+}
+
+/**
+ * The descriptors connections may use: the soft RLIMIT_NOFILE minus the reserve. A reserve that
+ * leaves no room for connections at all is a configuration error.
+ */
+function descriptorBudget(config: NodeConfig, clock: Clock, logger: Logger): DescriptorBudget {
+  const reserve = config.limits.reservedFileDescriptors;
+  const limit = readSoftFdLimit();
+  const budget = new DescriptorBudget({ clock, countOpen: countOpenFds }, { limit, reserve });
+  if (limit === undefined) {
+    logger.warn(
+      "cannot read the file descriptor limit (/proc/self/limits); the descriptor reserve is not enforced",
+    );
+    return budget;
+  }
+  const open = budget.openNow();
+  if (limit - reserve <= open) {
+    throw new ConfigError(
+      `limits.reservedFileDescriptors (${reserve}) leaves no descriptors for connections: the soft limit (ulimit -n) is ${limit} and ${open} are open already; raise the limit or lower the reserve`,
+      "limits.reservedFileDescriptors",
+    );
+  }
+  logger.info({ limit, reserve, open }, "file descriptors: connections may use the limit minus the reserve");
+  return budget;
 }
 
 /**

@@ -22,7 +22,7 @@ export async function memberlistBinary() {
   if (version.error || version.status !== 0) {
     throw new Error(
       "the memberlist baseline needs Go to build test/bench/memberlist: install Go 1.25 or later " +
-        `(the go command on PATH; apt-get install golang-go, or https://go.dev/dl) (${version.error?.message ?? version.stderr.trim()})`,
+        `(the go command on PATH, https://go.dev/dl) (${version.error?.message ?? version.stderr.trim()})`,
     );
   }
   const hash = createHash("sha256").update(version.stdout);

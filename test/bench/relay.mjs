@@ -1,6 +1,6 @@
-// Relay throughput and latency: Hermes against raw grpc-js baselines measured in the same run.
-// The machine is shared, so each comparison alternates baseline and Hermes over a few rounds on
-// the same processes and reports the median round of each.
+// Relay throughput and latency: Hermes against raw grpc-js baselines and NATS request-reply
+// (nats.mjs) measured in the same run. The machine is shared, so each comparison alternates the
+// setups over a few rounds on the same processes and reports the median round of each.
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import * as grpc from "@grpc/grpc-js";
@@ -8,6 +8,7 @@ import { startLocalCluster } from "../../node/dist/cli/local-cluster.js";
 import { spawnNode } from "../../node/dist/cli/spawn-node.js";
 import { HermesClient, Identity } from "../../node/dist/index.js";
 import { echoService } from "./echo-server.mjs";
+import { natsRequestReply } from "./nats.mjs";
 import { pipeline, ratio } from "./stats.mjs";
 import { firstLine, generous, log, spawnScript, until } from "./util.mjs";
 
@@ -18,16 +19,20 @@ const WARMUP = 2000;
 const countFor = (messages, window) => (window === 1 ? Math.min(messages, 3000) : messages);
 
 /**
- * Single node: app A → node → app B against a raw grpc-js bidirectional echo in another process.
- * Returns one scenario per window.
+ * Single node: app A → node → app B against a raw grpc-js bidirectional echo in another process
+ * and against NATS request-reply through one server. Returns one scenario per window.
  */
 export async function singleNodeRelay({ messages, windows, rounds }) {
   const scenarios = {};
   for (const window of windows) {
-    log(`relay, window ${window}: hermes on one node vs grpc-js echo, ${rounds} rounds ...`);
+    log(`relay, window ${window}: hermes on one node vs grpc-js echo and NATS, ${rounds} rounds ...`);
     scenarios[`relay-window-${window}`] = await compare(
-      () => echoBaseline(window),
-      () => hermesRelay(1, window),
+      {
+        baseline: () => echoBaseline(window),
+        nats: () => natsRequestReply(1, window, PAYLOAD, "inbox"),
+        natsRequest: () => natsRequestReply(1, window, PAYLOAD, "request"),
+        hermes: () => hermesRelay(1, window),
+      },
       countFor(messages, window),
       rounds,
     );
@@ -37,17 +42,22 @@ export async function singleNodeRelay({ messages, windows, rounds }) {
 
 /**
  * Two nodes: app A → node A → node B → app B (mutual TLS between the nodes) against a raw
- * grpc-js two-hop relay: client → relay process → echo process and back.
+ * grpc-js two-hop relay (client → relay process → echo process and back) and against NATS
+ * request-reply across a two-server cluster.
  */
 export async function crossNodeRelay({ messages, windows, rounds }) {
   const scenarios = {};
   for (const window of windows) {
     log(
-      `cross-node relay, window ${window}: hermes on two nodes vs grpc-js two-hop relay, ${rounds} rounds ...`,
+      `cross-node relay, window ${window}: hermes on two nodes vs grpc-js two-hop relay and a NATS cluster, ${rounds} rounds ...`,
     );
     scenarios[`cross-node-window-${window}`] = await compare(
-      () => twoHopBaseline(window),
-      () => hermesRelay(2, window),
+      {
+        baseline: () => twoHopBaseline(window),
+        nats: () => natsRequestReply(2, window, PAYLOAD, "inbox"),
+        natsRequest: () => natsRequestReply(2, window, PAYLOAD, "request"),
+        hermes: () => hermesRelay(2, window),
+      },
       countFor(messages, window),
       rounds,
     );
@@ -55,31 +65,41 @@ export async function crossNodeRelay({ messages, windows, rounds }) {
   return scenarios;
 }
 
-/** Alternates the two setups round by round; the median round of each (by throughput). */
-async function compare(openBaseline, openHermes, messages, rounds) {
-  const baseline = await openBaseline();
-  const hermes = await openHermes().catch(async (error) => {
-    await baseline.close();
-    throw error;
-  });
-  const runs = { baseline: [], hermes: [] };
+/**
+ * Alternates the setups round by round; the median round of each (by throughput), and Hermes's
+ * ratios to the baseline and to each NATS way.
+ */
+async function compare(setups, messages, rounds) {
+  const open = {};
+  const runs = Object.fromEntries(Object.keys(setups).map((name) => [name, []]));
   try {
-    await baseline.run(Math.min(WARMUP, messages));
-    await hermes.run(Math.min(WARMUP, messages));
+    for (const [name, start] of Object.entries(setups)) open[name] = await start();
+    for (const setup of Object.values(open)) await setup.run(Math.min(WARMUP, messages));
     for (let r = 0; r < rounds; r++) {
-      runs.baseline.push(await withCpu(baseline, messages));
-      runs.hermes.push(await withCpu(hermes, messages));
+      for (const [name, setup] of Object.entries(open)) runs[name].push(await withCpu(setup, messages));
     }
   } finally {
-    await Promise.all([baseline.close(), hermes.close()]);
+    await Promise.all(Object.values(open).map((setup) => setup.close()));
   }
   const b = medianRound(runs.baseline);
   const h = medianRound(runs.hermes);
+  // Each NATS way with Hermes's ratios to it.
+  const anchor = (name) => {
+    const n = medianRound(runs[name]);
+    return {
+      ...n,
+      about: open[name].about,
+      throughputRatio: ratio(h.messagesPerSecond, n.messagesPerSecond),
+      p99Ratio: ratio(h.p99Ms, n.p99Ms),
+    };
+  };
   return {
     baseline: b,
     hermes: h,
     throughputRatio: ratio(h.messagesPerSecond, b.messagesPerSecond),
     p99Ratio: ratio(h.p99Ms, b.p99Ms),
+    nats: anchor("nats"),
+    natsRequest: anchor("natsRequest"),
     rounds: runs,
     loadAverage: Math.round(loadavg()[0] * 100) / 100,
   };

@@ -6,6 +6,12 @@ const GOSSIP_TARGET = 2;
 /** Hermes's join convergence at N = JOIN_TARGET_N over memberlist's, medians in one run. */
 const JOIN_RATIO_TARGET = 1.5;
 const JOIN_TARGET_N = 25;
+/** Issue 10: the victim chat under one attacking process keeps this share of its throughput… */
+const ATTACK_THROUGHPUT_TARGET = 0.8;
+/** …and its p99 stays within this multiple of the unattacked p99. */
+const ATTACK_P99_TARGET = 2;
+// Hermes ÷ NATS request-reply with sealing clients, one server and across two.
+const NATS_TARGETS = { relay: 1.0, "cross-node": 0.8 };
 
 /** Each target of the issue with the measured value and whether it is met. */
 export function targets(r) {
@@ -19,6 +25,7 @@ export function targets(r) {
       met: s.throughputRatio >= THROUGHPUT_TARGET,
     });
   }
+  out.push(...natsTargets(r));
   const detection = (sizes, how) => {
     for (const s of Object.values(sizes ?? {})) {
       const median = s.detection?.allAgree.medianMs ?? null;
@@ -91,6 +98,7 @@ messages.${r.partial ? `\n\n**Partial run** (quick: ${r.partial.quick}; scenario
   if (r.crypto) parts.push(cryptoSection(r.crypto));
   if (Object.keys(r.scenarios ?? {}).length > 0) parts.push(relaySection(r));
   if (r.memory) parts.push(memorySection(r.memory));
+  if (r.attack || !r.partial) parts.push(attackSection(r.attack));
   if (r.mesh) parts.push(meshSection(r));
   if (r.errors?.length) {
     parts.push(`## Failed scenarios\n\n${r.errors.map((e) => `- ${e.scenario}: ${e.error}`).join("\n")}`);
@@ -143,7 +151,7 @@ function cpuLines(scenarios) {
   };
   const lines = Object.entries(scenarios).map(
     ([name, s]) =>
-      `- ${name}: hermes ${fmt(s.hermes.cpuUsPerMessage)}; baseline ${fmt(s.baseline.cpuUsPerMessage)}`,
+      `- ${name}: hermes ${fmt(s.hermes.cpuUsPerMessage)}; baseline ${fmt(s.baseline.cpuUsPerMessage)}${s.nats ? `; NATS ${fmt(s.nats.cpuUsPerMessage)}; NATS request() ${fmt(s.natsRequest.cpuUsPerMessage)}` : ""}`,
   );
   return `CPU time per message, µs, summed over the processes (user + system, median round):\n\n${lines.join("\n")}`;
 }
@@ -153,10 +161,12 @@ function relaySection(r) {
 
 **Relay**: app A → node (separate process) → app B, end-to-end encrypted, each message counted
 when B's end-to-end ack is back at A. **Baseline**: a raw @grpc/grpc-js bidirectional echo in a
-separate process, same payload, same window of messages in flight. Baseline and Hermes alternate
-over a few rounds on the same processes; the table shows the median round of each.
+separate process, same payload, same window of messages in flight. Baseline, NATS (below) and
+Hermes alternate over a few rounds on the same processes; the table shows the median round of each.
 
 ${relayTable(r.scenarios, "baseline", " (target ≤ 3)")}
+
+${natsSection(r.scenarios, "one server, A and B connected to it")}
 
 ${cpuLines(r.scenarios)}
 
@@ -169,6 +179,42 @@ on a node shows its share of the latency in production.`;
 function memorySection(m) {
   return `**Memory** (node heap after a full GC): ${m.bytesPerSession} bytes per idle session
 (${m.sessions} sessions), ${m.bytesPerChat} bytes per idle chat (${m.chats} chats).`;
+}
+
+function attackSection(a) {
+  const intro = `## Victim chat under attack
+
+One chat (app A in the bench process → node → app B in its own process; 1024-byte messages sent
+at a fixed rate, each timed to its end-to-end ack) on a node with its default bounds, while one
+attacking process (\`test/hostile/attacker.mjs\`, connecting from 127.0.0.2) goes at the node
+as fast as it can: apps that accept chats and never read (slow-reader), streams that never
+connect and keep sending (unauthenticated), Connects with random signatures (connect-flood),
+pipelined frames the node ignores (frame-flood), connections that open no stream
+(idle-connections), offers to app B from fresh identities (offer-flood). Each attack has a node
+of its own; the same chat without the attack, on the same node, alternating round by round, is
+the baseline. **Throughput ratio**: messages acked per second under attack ÷ without (below 1:
+the node fell behind the victim's rate). **p99 ratio**: the victim's p99 latency under attack ÷
+without. Targets (issue 10): ≥ ${ATTACK_THROUGHPUT_TARGET} and ≤ ${ATTACK_P99_TARGET}. Run it alone with
+\`npm run bench -- --only attack\` (\`--quick\`: one round of 2 s).`;
+  if (!a) return `${intro}\n\nNot measured in this run.`;
+  const rows = Object.entries(a.attacks).map(([name, x]) => {
+    if (x.error) return `| ${name} | failed: ${x.error} | | | | | | | | **no** |`;
+    const met = x.throughputRatio >= ATTACK_THROUGHPUT_TARGET && x.p99Ratio <= ATTACK_P99_TARGET;
+    const refused = Object.entries(x.refusals[0] ?? {})
+      .map(([limit, n]) => `${limit} ${n}`)
+      .join(", ");
+    const cpu = x.attacked.cpuPercent ?? {};
+    return `| ${name} | ${x.attackerPerSecond} ${x.attackerWhat}/s | ${refused} | ${x.attacked.messagesPerSecond} / ${x.baseline.messagesPerSecond} | **${x.throughputRatio}** | ${x.attacked.p99Ms} / ${x.baseline.p99Ms} | **${x.p99Ratio}** | ${cpu.node ?? "–"} / ${cpu.attacker ?? "–"} | ${x.attacked.nodeLoopDelayP99Ms ?? "–"} | ${met ? "**yes**" : "**no**"} |`;
+  });
+  return `${intro}
+
+Victim: ${a.victimRate} msg/s for ${a.measureMs / 1000} s per measurement, ${a.rounds} round(s), median round of each;
+node flags \`${a.nodeFlags.join(" ")}\` (the victim's rate fits its budget; every bound at its default);
+load average ${a.loadAverage ?? "?"} at the end.
+
+| attack | attacker's rate | refusals (first round) | victim msg/s attacked / alone | throughput ratio | victim p99 ms attacked / alone | p99 ratio | CPU % node / attacker | node event-loop delay p99 ms | met |
+|---|---|---|---|---|---|---|---|---|---|
+${rows.join("\n")}`;
 }
 
 function meshSection(r) {
@@ -189,6 +235,12 @@ message over its own client stream and each echo back) → echo process; plain t
 payload and window. Median rounds, as above.
 
 ${relayTable(m.crossNode, "two-hop")}
+
+${natsSection(
+  m.crossNode,
+  "a cluster of two servers with routes between them in plain TCP, A connected to the first and B to the second",
+  Object.values(r.scenarios ?? {}).some((s) => s.nats),
+)}
 
 ${cpuLines(m.crossNode)}
 
@@ -345,4 +397,42 @@ is 0), suspicions raised, refutations.
 | mode | how | dead declarations | suspicions raised by the others / by the starved node | refutations by the starved node | starved node's /healthz p50 / max ms | load average |
 |---|---|---|---|---|---|---|
 ${rows.join("\n")}`;
+}
+
+/** Hermes against NATS request-reply with sealing clients, from the same rounds. */
+function natsSection(scenarios, servers, explained = false) {
+  const measured = Object.entries(scenarios).filter(([, s]) => s.nats);
+  if (measured.length === 0) return "";
+  const rows = measured.map(
+    ([name, { nats: n, natsRequest: q }]) =>
+      `| ${name} | ${n.messagesPerSecond} | **${n.throughputRatio}** | ${n.p50Ms} / ${n.p99Ms} | **${n.p99Ratio}** | ${q.messagesPerSecond} | **${q.throughputRatio}** | ${q.p50Ms} / ${q.p99Ms} |`,
+  );
+  const how = explained
+    ? "the same two ways as on one node."
+    : `app A sends each message
+sealed with the Hermes SDK's own \`seal\` (the same ChaCha20-Poly1305 as a chat) as a request;
+app B (its own process) opens it and replies with its seq, so the reply is the end-to-end ack.
+**NATS**: A publishes with a reply subject and takes the replies on one inbox subscription,
+matched by seq; **NATS request()**: the client's \`request()\`, which also keeps a timer and a few
+objects per request. Both with \`noAsyncTraces\`, same payload and window, in the same rounds
+as above; hermes ÷ NATS compares throughput and p99. nats-server is built by
+\`hack/nats-server.sh\` (or set \`NATS_SERVER\`).`;
+  return `**NATS** (${measured[0][1].nats.about}; ${servers}): ${how}
+
+| scenario | NATS msg/s | hermes ÷ NATS | NATS p50 / p99 ms | p99 ratio | NATS request() msg/s | hermes ÷ NATS request() | NATS request() p50 / p99 ms |
+|---|---|---|---|---|---|---|---|
+${rows.join("\n")}`;
+}
+
+function natsTargets(r) {
+  const groups = { relay: r.scenarios, "cross-node": r.mesh?.crossNode };
+  return Object.entries(groups).flatMap(([group, scenarios]) =>
+    Object.entries(scenarios ?? {})
+      .filter(([, s]) => s.nats && s.hermes.window !== 1)
+      .map(([name, s]) => ({
+        target: `${group} throughput ≥ ${NATS_TARGETS[group]} × NATS request-reply with sealing clients (${name})`,
+        value: s.nats.throughputRatio,
+        met: s.nats.throughputRatio >= NATS_TARGETS[group],
+      })),
+  );
 }

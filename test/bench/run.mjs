@@ -7,6 +7,7 @@
 //   node test/bench/run.mjs --only saturation --stress   adds a starvation mode that stalls a node for seconds
 //
 // Scenarios: crypto (node:crypto against @noble, per operation), relay (one node), memory,
+// attack (a victim chat while one process attacks its node, against the same chat unattacked),
 // cross-node (two nodes), mesh (join, detection and gossip against N, beside hashicorp/memberlist
 // at the same N: needs Go to build test/bench/memberlist), saturation (false
 // positives with one node starved), tuning (mesh and saturation again with --tune flags, to
@@ -18,6 +19,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { victimUnderAttack } from "./attack.mjs";
 import { cryptoBackends } from "./crypto.mjs";
 import { memory } from "./memory.mjs";
 import { meshScaling, saturation } from "./mesh.mjs";
@@ -25,7 +27,7 @@ import { crossNodeRelay, PAYLOAD, singleNodeRelay } from "./relay.mjs";
 import { report, targets } from "./report.mjs";
 import { log } from "./util.mjs";
 
-const SCENARIOS = ["crypto", "relay", "memory", "cross-node", "mesh", "saturation", "tuning"];
+const SCENARIOS = ["crypto", "relay", "memory", "attack", "cross-node", "mesh", "saturation", "tuning"];
 const { values: opts } = parseArgs({
   options: {
     only: { type: "string" },
@@ -122,6 +124,7 @@ results.scenarios = (await run("relay", () => singleNodeRelay({ messages, window
 results.memory = await run("memory", () =>
   memory({ sessions: num(opts.sessions, 1000, 200), chats: num(opts.chats, 2000, 400) }),
 );
+results.attack = await run("attack", () => victimUnderAttack({ measureMs: quick ? 2000 : 5000, rounds }));
 const mesh = {
   crossNode: await run("cross-node", () => crossNodeRelay({ messages, windows, rounds })),
   membership: await run("mesh", async () => ({
@@ -151,6 +154,7 @@ const mesh = {
 for (const key of Object.keys(mesh)) if (mesh[key] === undefined) delete mesh[key];
 if (results.memory === undefined) delete results.memory;
 if (results.crypto === undefined) delete results.crypto;
+if (results.attack === undefined) delete results.attack;
 if (Object.keys(mesh).length > 0) {
   results.mesh = mesh;
   results.targets = targets(results);
@@ -171,3 +175,4 @@ const biome = spawnSync(
 if (biome.status !== 0) log(`could not format the results; run: npx biome format --write ${files.join(" ")}`);
 process.stdout.write(await readFile(join(out, "README.md"), "utf8"));
 log(`results in ${out} (${results.elapsedSeconds} s)`);
+if (errors.length > 0) process.exitCode = 1; // after writing what did run

@@ -321,6 +321,17 @@ describe("who cannot join", () => {
     }
   }
 
+  /** The seed counted the outsiders' connections as refused for `reason` and logged one with its detail. */
+  async function refusedAtSeed(reason: string, detail: RegExp): Promise<void> {
+    const seed = cluster.nodes[0]!;
+    expect(await metric(seed, "hermes_connections_refused_total", { port: "mesh", reason })).toBeGreaterThan(
+      0,
+    );
+    const line = seed.logs.find((l) => l.msg === "connection refused" && l.reason === reason);
+    expect(line).toMatchObject({ component: "mesh", port: "mesh", remote: "127.0.0.1", level: "warn" });
+    expect(String(line?.detail)).toMatch(detail);
+  }
+
   async function outsider(name: string, flags: string[]): Promise<SpawnedNode> {
     const seed = cluster.nodes[0]!.meshEndpoint;
     const node = await spawnNode({
@@ -357,11 +368,15 @@ describe("who cannot join", () => {
       outsider("impostor", tls("other-and-mesh-ca.pem")),
     ]);
     await Promise.all([neverJoins(stranger), neverJoins(impostor)]);
+    // The impostor's certificate is refused by the seed; the stranger refuses the seed's.
+    await refusedAtSeed("untrusted_peer", /^client certificate not trusted: /);
+    await refusedAtSeed("tls_handshake", /^the peer closed the connection during the handshake/);
   });
 
   it("a plain-text node cannot join a TLS mesh", async () => {
     const plain = await outsider("plain", ["--mesh.insecure=true"]);
     await neverJoins(plain);
+    await refusedAtSeed("plain_text", /^not TLS: starts with "PRI \* HT"$/);
   });
 });
 

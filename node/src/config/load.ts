@@ -50,11 +50,18 @@ const POSITIVE = new Set([
   "limits.connectsPerSecondPerAddress",
   "limits.connectFailuresPerMinutePerAddress",
   "timeouts.authenticateWithinMs",
+  "limits.maxConnections",
+  "limits.maxConnectionsPerAddress",
   "mesh.peerFramesPerSecond",
   "mesh.maxFrameBytes",
+  "mesh.maxConnections",
+  "mesh.maxConnectionsPerAddress",
+  "mesh.connectionIdleMs",
+  "mesh.tlsHandshakeTimeoutMs",
   "mesh.discoveryIntervalMs",
   "timeouts.heartbeatIntervalMs",
   "timeouts.sweepIntervalMs",
+  "timeouts.connectionIdleMs",
 ]);
 const HOST_PORT_KEYS = [
   "listen.app",
@@ -387,6 +394,17 @@ function validate(config: NodeConfig, raw: Map<string, Raw>): void {
     );
   }
   lessThan("timeouts.heartbeatIntervalMs", "timeouts.sessionIdleMs");
+  lessThan("mesh.tlsHandshakeTimeoutMs", "mesh.connectionIdleMs");
+  for (const section of ["limits", "mesh"]) {
+    const [perAddress, total] = [`${section}.maxConnectionsPerAddress`, `${section}.maxConnections`];
+    if ((getPath(config, perAddress) as number) > (getPath(config, total) as number)) {
+      throw new ConfigError(
+        `${perAddress} (${getPath(config, perAddress)}, from ${from(perAddress)}) must not exceed ${total} (${getPath(config, total)}, from ${from(total)})`,
+        perAddress,
+        from(perAddress),
+      );
+    }
+  }
   // messageBurst >= 1 and sweepIntervalMs > 0 are enforced by POSITIVE during coercion.
 }
 

@@ -29,6 +29,14 @@ export interface MeshConfig {
   maxFrameBytes: number;
   /** Frames queued towards one peer before new chats to it are refused (backpressure). */
   maxQueuedFrames: number;
+  /** Connections open at once on the mesh port; a peer needs one. */
+  maxConnections: number;
+  /** Connections open at once on the mesh port from one address (IPv6: one /64); nodes sharing a host share it. */
+  maxConnectionsPerAddress: number;
+  /** A mesh connection with no open stream for this long is closed (peers keep their gossip stream open). */
+  connectionIdleMs: number;
+  /** Time from accepting a mesh connection to a finished TLS handshake; less than connectionIdleMs. */
+  tlsHandshakeTimeoutMs: number;
   /** SWIM and Lifeguard timers (docs/membership-tuning.md). */
   membership: MembershipConfig;
 }
@@ -46,6 +54,10 @@ export const defaultMeshConfig: Readonly<MeshConfig> = Object.freeze({
   peerFramesPerSecond: 50000,
   maxFrameBytes: 1048576,
   maxQueuedFrames: 20000,
+  maxConnections: 4096,
+  maxConnectionsPerAddress: 64,
+  connectionIdleMs: 30000,
+  tlsHandshakeTimeoutMs: 10000,
   // Faster than memberlist's LAN profile (suspicionMult 4, max 6x): nodes of one mesh sit in one
   // cluster, and apps should hear of a dead node within seconds (docs/membership-tuning.md).
   membership: {

@@ -1,8 +1,8 @@
-import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { Identity } from "../identity/index.js";
 import type { Metrics } from "../telemetry/index.js";
-import { bindServer, shutdownServer } from "../transport/server.js";
+import type { DescriptorBudget } from "../transport/descriptors.js";
+import { GrpcServer } from "../transport/server.js";
 import { meshCredentials } from "../transport/tls.js";
 import type { Clock } from "../utils/clock.js";
 import { parseHostPort } from "../utils/host-port.js";
@@ -30,6 +30,8 @@ export interface StartMeshOptions {
   identity: Identity;
   clock: Clock;
   appEndpoint: string;
+  /** The node's file descriptors, shared with the app port. */
+  descriptors: DescriptorBudget;
   metrics: Metrics;
   logger: Logger;
   version: string;
@@ -62,8 +64,29 @@ export async function startMesh(o: StartMeshOptions): Promise<MeshRuntime | unde
             ),
     },
   );
-  const server = new grpc.Server(meshServerOptions(m.maxFrameBytes));
-  const port = await bindServer(server, m.listen, credentials.server);
+  const server = new GrpcServer(
+    { clock: o.clock, metrics: o.metrics, logger, descriptors: o.descriptors },
+    {
+      port: "mesh",
+      listen: m.listen,
+      bounds: {
+        maxConnections: m.maxConnections,
+        maxConnectionsPerAddress: m.maxConnectionsPerAddress,
+        idleMs: m.connectionIdleMs,
+      },
+      grpcOptions: meshServerOptions(m.maxFrameBytes),
+      ...(credentials.serverTls
+        ? { tls: { server: credentials.serverTls, handshakeTimeoutMs: m.tlsHandshakeTimeoutMs } }
+        : {}),
+    },
+  );
+  let port: number;
+  try {
+    port = await server.listen();
+  } catch (error) {
+    credentials.close();
+    throw error;
+  }
   const advertise = withPort(m.advertise, port);
   const mesh = new Mesh(
     {
@@ -80,7 +103,7 @@ export async function startMesh(o: StartMeshOptions): Promise<MeshRuntime | unde
       version: o.version,
     },
   );
-  addNodeMesh(server, mesh, m.peerFramesPerSecond);
+  addNodeMesh(server.grpc, mesh, m.peerFramesPerSecond);
 
   const { discovery, persisted } = discoveryFromConfig(
     { dataDir: o.dataDir, mesh: { ...m, advertise } },
@@ -136,7 +159,7 @@ export async function startMesh(o: StartMeshOptions): Promise<MeshRuntime | unde
       discovery.stop();
       await mesh.leave();
       // Peers keep their streams to us open; give in-flight frames a moment, then cut them.
-      await shutdownServer(server, SERVER_DRAIN_MS);
+      await server.close(SERVER_DRAIN_MS);
       credentials.close();
       await persisted.close();
     },

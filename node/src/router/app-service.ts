@@ -104,6 +104,9 @@ export function addAppRouter(
             stream.batcher.flush();
             stream.ended = true;
             call.end();
+            // Once the trailers are out, the stream goes: a client that keeps its own half open
+            // could otherwise send on it for ever, and the node would read whatever it sends.
+            call.once("cancelled", () => resetStream(call, http2.constants.NGHTTP2_NO_ERROR));
           },
         },
         hostOf(call.getPeer()),
@@ -142,12 +145,29 @@ function hostOf(peer: string): string {
 }
 
 /**
- * Resets the HTTP/2 stream under a call, dropping the frames still queued on it. grpc-js has
- * no public way to abort a server call; its call object keeps the HTTP/2 stream as `stream`.
+ * Resets the HTTP/2 stream under a call: CANCEL drops the frames still queued on it; NO_ERROR
+ * after a complete response asks the client to stop sending (RFC 9113 §8.1).
  */
-function resetStream(call: OpenCall): void {
-  const inner = (call as unknown as { call?: { stream?: http2.ServerHttp2Stream } }).call;
-  const stream = inner?.stream;
-  if (stream && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
-  else call.end();
+function resetStream(call: OpenCall, code = http2.constants.NGHTTP2_CANCEL): void {
+  const stream = http2StreamOf(call);
+  if (stream && !stream.destroyed) stream.close(code);
+  else if (code === http2.constants.NGHTTP2_CANCEL) call.end();
+}
+
+/** How deep interceptors may wrap a call (one per server interceptor, the base call last). */
+const MAX_CALL_DEPTH = 8;
+
+/**
+ * grpc-js has no public way to abort a server call. Its call object keeps the call as `call`;
+ * each server interceptor wraps it once more (`nextCall`), and the base call holds the HTTP/2
+ * stream as `stream`.
+ */
+function http2StreamOf(call: OpenCall): http2.ServerHttp2Stream | undefined {
+  type Layer = { stream?: http2.ServerHttp2Stream; nextCall?: Layer };
+  let layer = (call as unknown as { call?: Layer }).call;
+  for (let depth = 0; layer && depth < MAX_CALL_DEPTH; depth++) {
+    if (typeof layer.stream?.close === "function") return layer.stream;
+    layer = layer.nextCall;
+  }
+  return undefined;
 }

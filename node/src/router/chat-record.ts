@@ -1,6 +1,6 @@
 import type { approuter } from "@hermes/proto";
 import { offerOf } from "../protocol/index.js";
-import { type Direction, newDirection, type ReadyChat, remoteRoute } from "./chat.js";
+import { type Direction, localRoute, newDirection, type ReadyChat, remoteRoute } from "./chat.js";
 
 /**
  * What a node keeps of a ready chat so it survives a restart: the signed transcript, each
@@ -15,6 +15,8 @@ interface ChatRecordJson {
   createdAt: number;
   /** boundAtMs: when the remote app signed the resume that bound it to that node (0: from the start). */
   remote?: { app: string; node: string; boundAtMs?: number };
+  /** A local chat: when an app last resumed it here (absent: from the start). */
+  local?: { boundAtMs: number };
 }
 
 const BYTES_FIELDS = [
@@ -43,6 +45,7 @@ export function encodeChatRecord(chat: ReadyChat): Uint8Array {
   };
   if (chat.route.kind === "remote")
     json.remote = { app: chat.route.app, node: chat.route.node, boundAtMs: chat.route.boundAtMs };
+  else if (chat.route.boundAtMs > 0) json.local = { boundAtMs: chat.route.boundAtMs };
   return new TextEncoder().encode(JSON.stringify(json));
 }
 
@@ -82,6 +85,6 @@ export function decodeChatRecord(bytes: Uint8Array): ReadyChat {
     // Until its tieline is up again and the two nodes have compared marks (ChatSync).
     route: json.remote
       ? { ...remoteRoute(json.remote.app, json.remote.node, json.remote.boundAtMs ?? 0), reachable: false }
-      : { kind: "local" },
+      : localRoute(json.local?.boundAtMs ?? 0),
   };
 }

@@ -1,7 +1,7 @@
 import { approuter } from "@hermes/proto";
 import { offerFrame, readyOf, type SignedOffer } from "../protocol/index.js";
 import type { AppFrameHost } from "./app-host.js";
-import { type Chat, isParticipant, type PendingChat, remoteRoute } from "./chat.js";
+import { type Chat, isParticipant, localRoute, type PendingChat, remoteRoute } from "./chat.js";
 import { checkAccept, checkOffer, checkPendingOffers, type Refusal } from "./checks.js";
 import type { RouterLimits } from "./config.js";
 import type { Session } from "./session.js";
@@ -70,7 +70,7 @@ export function startChat(
     offer,
     createdAt: now,
     lastActivity: now,
-    route: remote ? remoteRoute(start.targetAppId, remote.nodeId) : { kind: "local" },
+    route: remote ? remoteRoute(start.targetAppId, remote.nodeId) : localRoute(),
   };
   host.chats.add(chat);
   if (target) {

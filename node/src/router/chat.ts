@@ -22,11 +22,19 @@ export interface Direction {
  * of the app's signed resume that bound it to `node` (0 when the chat started there): only a
  * newer one moves it.
  */
+/**
+ * Where a chat's participants are. boundAtMs: when the app signed the resume that bound the
+ * chat where it is (0: from the start); another node moves it only on a newer one.
+ */
 export type ChatRoute =
-  | { kind: "local" }
+  | { kind: "local"; boundAtMs: number }
   | { kind: "remote"; app: string; node: string; reachable: boolean; boundAtMs: number };
 
 export type RemoteRoute = Extract<ChatRoute, { kind: "remote" }>;
+
+export function localRoute(boundAtMs = 0): ChatRoute {
+  return { kind: "local", boundAtMs };
+}
 
 export function remoteRoute(app: string, node: string, boundAtMs = 0): RemoteRoute {
   return { kind: "remote", app, node, reachable: node !== "", boundAtMs };

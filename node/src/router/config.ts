@@ -31,6 +31,16 @@ export interface RouterLimits {
   connectsPerSecondPerAddress: number;
   /** Failed connects per minute per remote address; beyond, its connects are refused unchecked until the budget refills. */
   connectFailuresPerMinutePerAddress: number;
+  /** Connections open at once on the app port; more are refused (an app needs one). */
+  maxConnections: number;
+  /** Connections open at once on the app port from one address (IPv6: one /64). Apps behind one NAT share it. */
+  maxConnectionsPerAddress: number;
+  /**
+   * File descriptors kept out of reach of accepted connections (app and mesh ports together), for
+   * the admin port, the keystore, outbound mesh connections and DNS: connections may use at most
+   * the soft RLIMIT_NOFILE minus this.
+   */
+  reservedFileDescriptors: number;
 }
 
 /** The router's timers. */
@@ -48,6 +58,8 @@ export interface RouterTimeouts {
   shutdownGraceMs: number;
   /** A stream must connect within this long of opening, whatever it sends meanwhile. */
   authenticateWithinMs: number;
+  /** An app-port connection with no open stream for this long is closed (apps keep one stream open). */
+  connectionIdleMs: number;
 }
 
 export const defaultRouterLimits: Readonly<RouterLimits> = Object.freeze({
@@ -67,6 +79,9 @@ export const defaultRouterLimits: Readonly<RouterLimits> = Object.freeze({
   maxUnauthenticatedSessions: 1000,
   connectsPerSecondPerAddress: 20,
   connectFailuresPerMinutePerAddress: 30,
+  maxConnections: 100000,
+  maxConnectionsPerAddress: 4096,
+  reservedFileDescriptors: 64,
 });
 
 export const defaultRouterTimeouts: Readonly<RouterTimeouts> = Object.freeze({
@@ -78,4 +93,5 @@ export const defaultRouterTimeouts: Readonly<RouterTimeouts> = Object.freeze({
   clockSkewMs: 300000,
   shutdownGraceMs: 10000,
   authenticateWithinMs: 10000,
+  connectionIdleMs: 30000,
 });

@@ -5,6 +5,7 @@ import {
   chatFromTranscript,
   directionFrom,
   isParticipant,
+  localRoute,
   peerOf,
   type ReadyChat,
   raiseAcked,
@@ -56,9 +57,11 @@ function resumeOne(
   if (chat.route.kind === "remote" && chat.route.app === appId) {
     // The app was carried by another node and came here, where its peer is: the chat is local.
     const previous = chat.route.node;
-    chat.route = { kind: "local" };
+    chat.route = localRoute(resume.timestampMs);
     if (previous !== "") host.chats.toNode(previous, { $case: "released", value: { chatId: chat.id } });
   }
+  // A resume made here binds the app here: an older one shown by another node moves nothing.
+  if (chat.route.kind === "local") chat.route.boundAtMs = Math.max(chat.route.boundAtMs, resume.timestampMs);
   applyStatement(host, chat, appId, resume);
   if (chat.route.kind === "remote") {
     chat.proof = resume;

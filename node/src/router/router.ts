@@ -203,7 +203,7 @@ export class Router {
     const within = this.timeouts.authenticateWithinMs;
     session.cancelAuthDeadline = this.clock.setTimeout(() => {
       if (session.state !== "challenged") return;
-      this.metrics.limitRefusals.inc({ limit: "authenticate_within" });
+      this.limitReached("authenticate_within", session, `no connect within ${within} ms`);
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_IDLE, `no connect within ${within} ms`);
     }, within);
     this.send(session, {
@@ -234,15 +234,7 @@ export class Router {
     const frames = session.frames.take(now, frameCost(frame));
     if (!frames.ok) {
       // Every kind of frame counts, the ignored ones too (an ack for seq 0 costs as much to read).
-      this.refuse(
-        session,
-        {
-          code: ErrorCode.ERROR_CODE_RATE_LIMITED,
-          message: `more than ${this.limits.framesPerSecond} frames per second`,
-          limit: "frame_rate",
-        },
-        { retryAfterMs: frames.retryAfterMs },
-      );
+      this.refuseFrameRate(session, frame, frames.retryAfterMs);
       this.spendBadFrame(session);
       return;
     }
@@ -312,6 +304,33 @@ export class Router {
     }
   }
 
+  /**
+   * A frame over the frame budget. The sender is told, for each chat with messages in it, which
+   * seq to send again and when (an SDK retries that chat then); a request gets its answer.
+   */
+  private refuseFrameRate(session: Session, frame: InboundFrame, retryAfterMs: number): void {
+    const refusal = {
+      code: ErrorCode.ERROR_CODE_RATE_LIMITED,
+      message: `more than ${this.limits.framesPerSecond} frames per second`,
+      limit: "frame_rate",
+    };
+    const body = "malformed" in frame ? undefined : frame.body;
+    const messages =
+      body?.$case === "message" ? [body.value] : body?.$case === "batch" ? body.value.messages : [];
+    const firstSeq = new Map<string, number>();
+    for (const m of messages)
+      if (CHAT_ID_PATTERN.test(m.chatId) && !firstSeq.has(m.chatId)) firstSeq.set(m.chatId, m.seq);
+    if (firstSeq.size === 0) {
+      const cid =
+        "malformed" in frame || frame.correlationId.length > MAX_CORRELATION_ID_LENGTH
+          ? ""
+          : frame.correlationId;
+      this.refuse(session, refusal, { correlationId: cid, retryAfterMs });
+      return;
+    }
+    for (const [chatId, seq] of firstSeq) this.refuse(session, refusal, { chatId, seq, retryAfterMs });
+  }
+
   /** A chat id the node would echo must be one: anything else is refused without echo. */
   private chatIdOk(session: Session, chatId: string, cid: string): boolean {
     if (CHAT_ID_PATTERN.test(chatId)) return true;
@@ -355,7 +374,11 @@ export class Router {
     const previous = this.byApp.get(appId);
     if (!previous && this.byApp.size >= this.limits.maxSessions) {
       this.metrics.connects.inc({ result: "refused" });
-      this.metrics.limitRefusals.inc({ limit: "max_sessions" });
+      this.limitReached(
+        "max_sessions",
+        session,
+        `node is at its limit of ${this.limits.maxSessions} sessions`,
+      );
       this.fail(
         session,
         ErrorCode.ERROR_CODE_RATE_LIMITED,
@@ -533,7 +556,7 @@ export class Router {
 
   /** Refuses a frame of the app's: the refusal's limit (if any) is counted, then as fail(). */
   private refuse(session: Session, refusal: Refusal, detail: ErrorDetail): void {
-    if (refusal.limit) this.metrics.limitRefusals.inc({ limit: refusal.limit });
+    if (refusal.limit) this.limitReached(refusal.limit, session, refusal.message);
     this.fail(session, refusal.code, refusal.message, detail);
   }
 
@@ -569,8 +592,18 @@ export class Router {
   /** One more bad frame; past the budget the session is closed. */
   private spendBadFrame(session: Session): void {
     if (session.state === "closed" || session.badFrames.take(this.clock.now()).ok) return;
-    this.metrics.limitRefusals.inc({ limit: "bad_frames" });
+    this.limitReached("bad_frames", session, "too many bad frames");
     this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many bad frames");
+  }
+
+  /** A bound bit: counted every time, logged at most once per REFUSAL_LOG_INTERVAL_MS per limit. */
+  private limitReached(limit: string, session: Session, detail: string): void {
+    this.metrics.limitRefusals.inc({ limit });
+    this.warnOnce(
+      limit,
+      { limit, app: session.appId || undefined, remote: session.remoteAddress || undefined, detail },
+      "limit reached",
+    );
   }
 
   /** A warning per kind at most once per REFUSAL_LOG_INTERVAL_MS: a flood is counted, not logged line by line. */

@@ -443,7 +443,7 @@ export class Tielines {
     const { route } = chat;
     const bound = route.kind === "remote" && route.app === appId && route.node === node;
     if (!bound) {
-      const boundAtMs = route.kind === "remote" && route.app === appId ? route.boundAtMs : 0;
+      const boundAtMs = route.kind === "local" || route.app === appId ? route.boundAtMs : 0;
       const problem = this.checkProof(node, chat, s, boundAtMs);
       if (problem) {
         if (!s.reply) chats.toNode(node, { $case: "released", value: { chatId: chat.id } });

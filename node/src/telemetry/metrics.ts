@@ -50,6 +50,17 @@ export class Metrics {
     collect: () => this.appQueuedBytes.set(this.queuedBytes()),
   });
   private queuedBytes: () => number = () => 0;
+  readonly connections = this.gauge("hermes_connections", "Open connections on a gRPC port", ["port"]);
+  readonly connectionsRefused = this.counter(
+    "hermes_connections_refused_total",
+    "Connections refused or cut before carrying a call, by port and reason",
+    ["port", "reason"],
+  );
+  readonly connectionsIdleClosed = this.counter(
+    "hermes_connections_idle_closed_total",
+    "Connections closed after carrying no call for the port's idle timeout",
+    ["port"],
+  );
   readonly keystoreFlushes = this.counter("hermes_keystore_flushes_total", "Keystore flushes by result", [
     "result",
   ]);
@@ -93,6 +104,13 @@ export class Metrics {
       "connect_rate",
     ]);
     zero(this.keystoreFlushes, "result", ["ok", "error"]);
+    for (const port of ["app", "mesh"]) {
+      this.connectionsIdleClosed.inc({ port }, 0);
+      for (const reason of ["max_connections", "per_address", "fd_reserve", "accept_error"])
+        this.connectionsRefused.inc({ port, reason }, 0);
+    }
+    for (const reason of ["plain_text", "tls_handshake", "untrusted_peer"])
+      this.connectionsRefused.inc({ port: "mesh", reason }, 0);
     for (const state of ["pending", "ready"]) this.chats.set({ state }, 0);
   }
 

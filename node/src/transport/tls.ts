@@ -1,6 +1,7 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 
 /**
@@ -47,8 +48,13 @@ export interface MeshCredentialsOptions {
 }
 
 export interface MeshCredentials {
-  /** Server credentials: requires a client certificate that chains to the mesh CA. */
-  server: grpc.ServerCredentials;
+  /**
+   * The server side, undefined when `insecure`: a TLS server that never listens itself but takes
+   * the sockets transport/server.ts accepts. It presents this node's certificate, asks for the
+   * peer's, and follows reloads of the files. It lets an untrusted peer finish the handshake:
+   * `peerRefusal()` must pass every secure socket before a byte of it is used.
+   */
+  serverTls: TlsServer | undefined;
   /** Client credentials: presents this node's certificate; verifies the server against the mesh CA and its host name (unless verifyHostname is false). */
   channel: grpc.ChannelCredentials;
   /**
@@ -77,7 +83,7 @@ export function meshCredentials(config: MeshTlsConfig, opts: MeshCredentialsOpti
   if (config.insecure) {
     const channel = grpc.credentials.createInsecure();
     return {
-      server: grpc.ServerCredentials.createInsecure(),
+      serverTls: undefined,
       channel,
       channelFor: () => channel,
       secure: false,
@@ -90,11 +96,6 @@ export function meshCredentials(config: MeshTlsConfig, opts: MeshCredentialsOpti
   }
   const initial = loadTlsFiles(config);
   const provider = new ReloadingProvider(config, initial, refreshIntervalMs, opts.onReload);
-
-  // The same provider serves identity and CA, which also sidesteps grpc-js 1.14's
-  // createCertificateProviderServerCredentials naming its parameters (ca, identity) but passing
-  // them to the constructor as (identity, ca).
-  const server = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, true);
   // Both channel credentials are made once: grpc-js shares subchannels between channels whose
   // credentials compare equal, and equality includes the checkServerIdentity function.
   const strict = grpc.experimental.createCertificateProviderChannelCredentials(provider, provider, {});
@@ -104,12 +105,53 @@ export function meshCredentials(config: MeshTlsConfig, opts: MeshCredentialsOpti
   const verifyHostname = opts.verifyHostname ?? true;
   const channel = verifyHostname ? strict : chainOnly;
   return {
-    server,
+    serverTls: reloadingTlsServer(provider, initial),
     channel,
     channelFor: (target) => (target !== undefined && isIP(targetHost(target)) !== 0 ? chainOnly : channel),
     secure: true,
     close: () => provider.close(),
   };
+}
+
+/**
+ * Why a peer that completed the TLS handshake on the mesh port may not go on, or undefined when
+ * it may: it must present a certificate that chains to the mesh CA (what `rejectUnauthorized`
+ * would enforce inside the handshake, checked here so that each refusal can be counted and logged
+ * with its reason), and speak HTTP/2.
+ */
+export function peerRefusal(socket: TLSSocket): string | undefined {
+  if (!socket.authorized) {
+    const presented = Object.keys(socket.getPeerCertificate()).length > 0;
+    if (!presented) return "no client certificate";
+    return `client certificate not trusted: ${String(socket.authorizationError)}`;
+  }
+  if (socket.alpnProtocol !== "h2") return `no HTTP/2 (ALPN ${String(socket.alpnProtocol)})`;
+  return undefined;
+}
+
+/** The mesh TLS server, its certificate and CA swapped for new connections as the provider reloads them. */
+function reloadingTlsServer(provider: ReloadingProvider, initial: TlsFiles): TlsServer {
+  let identity = { cert: initial.cert, key: initial.key };
+  let ca = initial.ca;
+  const server = createServer({
+    ...identity,
+    ca,
+    requestCert: true,
+    // peerRefusal() decides, after the handshake.
+    rejectUnauthorized: false,
+    ALPNProtocols: ["h2"],
+  });
+  provider.addIdentityCertificateListener((update) => {
+    if (!update) return;
+    identity = { cert: update.certificate, key: update.privateKey };
+    server.setSecureContext({ ...identity, ca });
+  });
+  provider.addCaCertificateListener((update) => {
+    if (!update) return;
+    ca = update.caCertificate;
+    server.setSecureContext({ ...identity, ca });
+  });
+  return server;
 }
 
 /** The host part of a gRPC target, without brackets; "" when there is none. */
@@ -133,7 +175,7 @@ export function loadTlsFiles(config: Pick<MeshTlsConfig, "cert" | "key" | "ca">)
   const files = {
     cert: readTlsFile("cert", config.cert),
     key: readTlsFile("key", config.key),
-    ca: readTlsFile("ca", config.ca),
+    ca: pemBundle(readTlsFile("ca", config.ca)),
   };
   const chain = parseCertificates("cert", config.cert, files.cert);
   const cas = parseCertificates("ca", config.ca, files.ca);
@@ -167,6 +209,16 @@ function readTlsFile(name: "cert" | "key" | "ca", path: string): Buffer {
 }
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * The certificates of a bundle one per line: OpenSSL skips a certificate whose BEGIN line follows
+ * the previous END on the same line, which is what `cat` makes of PEM files without a final
+ * newline (as `hermes certs` writes them), so a CA bundle would trust only its first CA.
+ */
+function pemBundle(data: Buffer): Buffer {
+  const blocks = data.toString("utf8").match(PEM_CERT);
+  return blocks ? Buffer.from(`${blocks.join("\n")}\n`) : data;
+}
 
 function parseCertificates(name: "cert" | "ca", path: string, data: Buffer): X509Certificate[] {
   const blocks = data.toString("utf8").match(PEM_CERT) ?? [];
@@ -332,9 +384,10 @@ class ReloadingProvider implements CertificateProvider {
     for (const listener of this.identityListeners) listener(update);
   };
 
-  private readonly onCa = (update: CaUpdate | null): void => {
+  private readonly onCa = (read: CaUpdate | null): void => {
     if (this.closed) return;
-    if (update === null) return this.reject("ca", this.readFailure(["ca"]));
+    if (read === null) return this.reject("ca", this.readFailure(["ca"]));
+    const update = { caCertificate: pemBundle(read.caCertificate) };
     if (update.caCertificate.equals(this.ca.caCertificate)) return;
     try {
       parseCertificates("ca", this.paths.ca, update.caCertificate);

@@ -7,6 +7,7 @@ import { Identity } from "../../src/identity/index.js";
 import { UNANSWERED_FORGET_MS } from "../../src/mesh/discovery/persisted-peers.js";
 import { type MeshRuntime, startMesh } from "../../src/mesh/start.js";
 import { createLogger, Metrics } from "../../src/telemetry/index.js";
+import { countOpenFds, DescriptorBudget } from "../../src/transport/descriptors.js";
 import { FakeClock } from "../../src/utils/fake-clock.js";
 import { freePort } from "./harness.js";
 
@@ -64,6 +65,7 @@ describe("remembered peers that never answer", () => {
       identity: Identity.generate(),
       clock,
       appEndpoint: "127.0.0.1:1",
+      descriptors: new DescriptorBudget({ clock, countOpen: countOpenFds }, { limit: undefined, reserve: 0 }),
       metrics: new Metrics(),
       logger: createLogger({
         level: "info",

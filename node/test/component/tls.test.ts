@@ -12,6 +12,7 @@ import {
   type TlsReloadEvent,
   targetHost,
 } from "../../src/transport/tls.js";
+import { testGrpcServer } from "../support/grpc-server.js";
 
 /** A one-method service that answers with what the server saw of the caller's TLS session. */
 const passthrough = (b: Buffer) => b;
@@ -74,24 +75,26 @@ function track(creds: MeshCredentials): MeshCredentials {
   return creds;
 }
 
-async function startServer(credentials: grpc.ServerCredentials): Promise<number> {
-  const server = new grpc.Server();
-  server.addService(service, {
-    whoAmI: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-      const auth = call.getAuthContext();
-      const answer: WhoAmI = {
-        transport: auth.transportSecurityType ?? null,
-        peerSerial: auth.sslPeerCertificate?.serialNumber?.toLowerCase() ?? null,
-      };
-      callback(null, Buffer.from(JSON.stringify(answer)));
-    },
+/** Serves WhoAmI the way the mesh port serves: through GrpcServer, which terminates TLS itself. */
+async function startServer(credentials: MeshCredentials): Promise<number> {
+  const { port, close } = await testGrpcServer({
+    ...(credentials.serverTls ? { tls: credentials.serverTls } : {}),
+    services: (server) => server.addService(service, handlers),
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
-  );
-  cleanups.push(() => server.forceShutdown());
+  cleanups.push(() => void close());
   return port;
 }
+
+const handlers = {
+  whoAmI: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+    const auth = call.getAuthContext();
+    const answer: WhoAmI = {
+      transport: auth.transportSecurityType ?? null,
+      peerSerial: auth.sslPeerCertificate?.serialNumber?.toLowerCase() ?? null,
+    };
+    callback(null, Buffer.from(JSON.stringify(answer)));
+  },
+};
 
 /** A client on its own subchannel pool, so every client makes a fresh connection. */
 function client(target: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions = {}) {
@@ -168,7 +171,7 @@ describe("mesh mTLS", () => {
     const server = track(meshCredentials(await nodeFiles("a", await issue(ca, "node-a"))));
     const peer = track(meshCredentials(await nodeFiles("b", nodeB)));
     expect(server.secure).toBe(true);
-    const port = await startServer(server.server);
+    const port = await startServer(server);
     const reply = await call(client(`127.0.0.1:${port}`, peer.channel));
     expect(reply).toEqual({ transport: "ssl", peerSerial: serial(nodeB) });
     expect((await call(client(`localhost:${port}`, peer.channel))).peerSerial).toBe(serial(nodeB));
@@ -176,13 +179,13 @@ describe("mesh mTLS", () => {
 
   it("rejects a client without a certificate", async () => {
     const server = track(meshCredentials(await nodeFiles("a", await issue(ca, "node-a"))));
-    const port = await startServer(server.server);
+    const port = await startServer(server);
     await expectRejected(client(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(ca.certPem))));
   });
 
   it("rejects a client whose certificate comes from another CA", async () => {
     const server = track(meshCredentials(await nodeFiles("a", await issue(ca, "node-a"))));
-    const port = await startServer(server.server);
+    const port = await startServer(server);
     const sslAs = (pair: PemPair) =>
       grpc.credentials.createSsl(
         Buffer.from(ca.certPem),
@@ -194,9 +197,22 @@ describe("mesh mTLS", () => {
     await call(client(`127.0.0.1:${port}`, sslAs(await issue(ca, "node-b"))));
   });
 
+  it("trusts every CA of a bundle, even of PEM files concatenated without a final newline", async () => {
+    expect(otherCa.certPem.endsWith("\n")).toBe(false);
+    const files = await nodeFiles("a", await issue(ca, "node-a"));
+    // As `cat other-ca.pem ca.pem > bundle.pem` makes it: the mesh CA's BEGIN line follows an END.
+    await put(files.ca, otherCa.certPem + ca.certPem);
+    const server = track(meshCredentials(files));
+    const port = await startServer(server);
+    const peerFiles = await nodeFiles("b", await issue(ca, "node-b"));
+    await put(peerFiles.ca, otherCa.certPem + ca.certPem);
+    const peer = track(meshCredentials(peerFiles));
+    expect((await call(client(`127.0.0.1:${port}`, peer.channel))).transport).toBe("ssl");
+  });
+
   it("rejects a server whose certificate comes from another CA", async () => {
     const impostor = track(meshCredentials(await nodeFiles("x", await issue(otherCa, "node-x"), otherCa)));
-    const port = await startServer(impostor.server);
+    const port = await startServer(impostor);
     const peer = track(meshCredentials(await nodeFiles("b", await issue(ca, "node-b"))));
     const error = await expectRejected(client(`127.0.0.1:${port}`, peer.channel));
     expect(error.details).toMatch(/certificate/i);
@@ -205,7 +221,7 @@ describe("mesh mTLS", () => {
   it("checks host names, except for peers dialled by IP through channelFor", async () => {
     // A certificate that names only "node-c": neither localhost nor 127.0.0.1.
     const server = track(meshCredentials(await nodeFiles("c", await issue(ca, "node-c", false))));
-    const port = await startServer(server.server);
+    const port = await startServer(server);
     const peer = track(meshCredentials(await nodeFiles("b", await issue(ca, "node-b"))));
     const ip = `127.0.0.1:${port}`;
     const name = `localhost:${port}`;
@@ -227,7 +243,7 @@ describe("mesh mTLS", () => {
     await call(client(name, lax.channel));
     // Chain validation stays on without host name checks.
     const impostor = track(meshCredentials(await nodeFiles("x", await issue(otherCa, "node-x"), otherCa)));
-    const impostorPort = await startServer(impostor.server);
+    const impostorPort = await startServer(impostor);
     await expectRejected(client(`127.0.0.1:${impostorPort}`, lax.channel));
     await expectRejected(client(`127.0.0.1:${impostorPort}`, peer.channelFor(`127.0.0.1:${impostorPort}`)));
   });
@@ -257,7 +273,7 @@ describe("reloading", () => {
       meshCredentials(aFiles, { refreshIntervalMs: 200, onReload: (e) => events.push(e) }),
     );
     const peer = track(meshCredentials(bFiles, { refreshIntervalMs: 200 }));
-    const port = await startServer(server.server);
+    const port = await startServer(server);
     const target = `127.0.0.1:${port}`;
     const before = client(target, peer.channel);
     expect((await call(before)).peerSerial).toBe(serial(b1));
@@ -284,7 +300,7 @@ describe("reloading", () => {
       meshCredentials(aFiles, { refreshIntervalMs: 200, onReload: (e) => events.push(e) }),
     );
     const peer = track(meshCredentials(await nodeFiles("b", await issue(ca, "node-b"))));
-    const port = await startServer(server.server);
+    const port = await startServer(server);
     const target = `127.0.0.1:${port}`;
     await call(client(target, peer.channel));
 
@@ -352,7 +368,7 @@ describe("setup errors", () => {
   it("runs in plain text when insecure, without any files", async () => {
     const creds = meshCredentials({ cert: "", key: "", ca: "", insecure: true });
     expect(creds.secure).toBe(false);
-    const port = await startServer(creds.server);
+    const port = await startServer(creds);
     const reply = await call(client(`127.0.0.1:${port}`, creds.channelFor(`127.0.0.1:${port}`)));
     expect(reply).toEqual({ transport: null, peerSerial: null });
     creds.close();

@@ -42,7 +42,7 @@ function readyChat(): ReadyChat {
     lastActivity: 1_700_000_001_000,
     fromInitiator: dir(4, 6),
     fromTarget: dir(9, 9),
-    route: { kind: "local" },
+    route: { kind: "local", boundAtMs: 0 },
   };
 }
 
@@ -60,7 +60,7 @@ describe("chat records", () => {
     });
     expect(back.fromInitiator).toEqual({ ...dir(4, 4), restored: true });
     expect(back.fromTarget).toEqual({ ...dir(9, 9), restored: true });
-    expect(back.route).toEqual({ kind: "local" });
+    expect(back.route).toEqual({ kind: "local", boundAtMs: 0 });
   });
 
   it("stores no secrets: the record is the public transcript and counters", () => {
@@ -84,6 +84,13 @@ describe("chat records", () => {
       reachable: false,
       boundAtMs: 5,
     });
+  });
+
+  it("keeps when an app last resumed a local chat here", () => {
+    const chat: ReadyChat = { ...readyChat(), route: { kind: "local", boundAtMs: 7 } };
+    expect(decodeChatRecord(encodeChatRecord(chat)).route).toEqual({ kind: "local", boundAtMs: 7 });
+    const fromTheStart: ReadyChat = { ...readyChat(), route: { kind: "local", boundAtMs: 0 } };
+    expect(decodeChatRecord(encodeChatRecord(fromTheStart)).route).toEqual({ kind: "local", boundAtMs: 0 });
   });
 
   it("refuses to decode a record of another version or garbage", () => {

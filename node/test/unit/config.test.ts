@@ -54,7 +54,7 @@ describe("config defaults", () => {
     const keys = configKeys();
     expect(keys).toContain("limits.maxFrameBytes");
     expect(keys).toContain("keystore.kdf.memoryKiB");
-    expect(keys).toHaveLength(64);
+    expect(keys).toHaveLength(72);
     expect(keys).toContain("mesh.membership.probeIntervalMs");
     expect(envNameFor("limits.maxFrameBytes")).toBe("HERMES_LIMITS_MAX_FRAME_BYTES");
     expect(envNameFor("listen.app")).toBe("HERMES_LISTEN_APP");
@@ -239,6 +239,22 @@ describe("config cross-field rules", () => {
     expect(fails([], { HERMES_TIMEOUTS_SESSION_IDLE_MS: "30000" })).toContain(
       "timeouts.heartbeatIntervalMs (30000, from default) must be less than timeouts.sessionIdleMs (30000, from HERMES_TIMEOUTS_SESSION_IDLE_MS)",
     );
+  });
+
+  it("bounds connections per address by the total, and the TLS handshake by the idle timeout", () => {
+    expect(fails(["--limits.maxConnections=10", "--limits.maxConnectionsPerAddress=11"])).toBe(
+      "invalid config: limits.maxConnectionsPerAddress (11, from --limits.maxConnectionsPerAddress) must not exceed limits.maxConnections (10, from --limits.maxConnections)",
+    );
+    expect(fails([], { HERMES_MESH_MAX_CONNECTIONS: "32" })).toContain(
+      "mesh.maxConnectionsPerAddress (64, from default) must not exceed mesh.maxConnections (32, from HERMES_MESH_MAX_CONNECTIONS)",
+    );
+    expect(fails(["--mesh.tlsHandshakeTimeoutMs=30000"])).toContain(
+      "mesh.tlsHandshakeTimeoutMs (30000, from --mesh.tlsHandshakeTimeoutMs) must be less than mesh.connectionIdleMs (30000, from default)",
+    );
+    expect(fails(["--timeouts.connectionIdleMs=0"])).toContain("timeouts.connectionIdleMs");
+    expect(fails(["--limits.maxConnections=0"])).toContain("limits.maxConnections");
+    // No reserve at all is allowed: the operator takes the risk.
+    expect(load(["--limits.reservedFileDescriptors=0"]).limits.reservedFileDescriptors).toBe(0);
   });
 
   it("requires a burst of at least one and a non-zero sweep interval", () => {

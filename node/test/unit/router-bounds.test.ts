@@ -53,6 +53,24 @@ describe("Router: frames per second", () => {
   });
 });
 
+describe("Router: messages over the frame budget", () => {
+  it("tells the sender which message of which chat to send again, and when", () => {
+    const h = newRouter({ limits: { framesPerSecond: 10, messagesPerSecond: 10, badFramesPerMinute: 100 } });
+    const [a, b] = [h.app(), h.app()];
+    a.connect();
+    b.connect();
+    const { chatId } = readyChat(a, b);
+    for (let seq = 1; seq <= 30; seq++) a.message(chatId, seq);
+    const refused = a.sink.take().flatMap((f) => (f.body?.$case === "error" ? [f.body.value] : []));
+    expect(refused.length).toBeGreaterThan(0);
+    for (const e of refused) {
+      expect([e.code, e.chatId]).toEqual([ErrorCode.ERROR_CODE_RATE_LIMITED, chatId]);
+      expect(e.seq).toBeGreaterThan(0);
+      expect(e.retryAfterMs).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe("Router: messages in flight", () => {
   function chatOf(maxInFlightPerChat: number) {
     const h = newRouter({ limits: { maxInFlightPerChat, messagesPerSecond: 10_000, messageBurst: 10_000 } });

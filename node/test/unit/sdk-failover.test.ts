@@ -160,6 +160,41 @@ describe("SDK failover", () => {
     expect(w.streams.dials.slice(dialled)).toEqual([endpointOf(A), endpointOf(B)]);
   });
 
+  it("an app sent away by a cut-off node resumes where its peer is, and the chat flows both ways again", async () => {
+    const w = world(2);
+    const [A, B] = w.nodes as [MeshNode, MeshNode];
+    const a = w.client(A);
+    const b = w.client(B);
+    await connected(w, a, b);
+    const [ab, ba] = await chat(w, a, b);
+    const [atA, atB] = [received(ab), received(ba)];
+    await Promise.all([1, 2, 3].flatMap((i) => [ab.send(`a${i}`), ba.send(`b${i}`)]));
+    // a's stream to A breaks once and a resumes there: A holds a resume of a's, signed for A.
+    w.streams.kill(A);
+    w.streams.revive(A);
+    await w.until(() => a.isConnected && a.nodeId === A.nodeId);
+    // The cut, first one way: a's messages still reach b, nothing (b's acks, b's messages)
+    // comes back; then both ways. Both apps keep sending.
+    w.mesh.drop = (from) => from === B.nodeId;
+    const sends = [4, 5, 6, 7].flatMap((i) => [ab.send(`a${i}`), ba.send(`b${i}`)]);
+    await w.tick(100);
+    expect(atB).toEqual(["a1", "a2", "a3", "a4", "a5", "a6", "a7"]);
+    w.mesh.drop = (from, to) => from === A.nodeId || to === A.nodeId;
+    A.router.sendAway("cut off from the rest of the mesh");
+    await w.until(() => a.isConnected && a.nodeId === B.nodeId);
+    await w.until(() => atA.length === 7 && atB.length === 7, 30_000);
+    await Promise.all(sends);
+    // The cut heals: A's stale copy speaks up, and must not take the chat back from B.
+    w.mesh.drop = undefined;
+    w.mesh.tielinesUp(A);
+    await w.tick(100);
+    const after = [8, 9].flatMap((i) => [ab.send(`a${i}`), ba.send(`b${i}`)]);
+    await w.until(() => atA.length === 9 && atB.length === 9, 30_000);
+    await Promise.all(after);
+    expect(atA).toEqual(["b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9"]);
+    expect(atB).toEqual(["a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9"]);
+  });
+
   it("tries the next endpoint when one does not answer within connectTimeoutMs", async () => {
     const w = world(2);
     const [A, B] = w.nodes as [MeshNode, MeshNode];

@@ -12,9 +12,15 @@ export const NODE_DEFAULTS = {
   "limits.maxCiphertextBytes": 65536,
   "limits.messagesPerSecond": 200,
   "limits.framesPerSecond": 2000,
+  "limits.maxConnections": 100000,
+  "limits.maxConnectionsPerAddress": 4096,
   "timeouts.heartbeatIntervalMs": 30000,
   "timeouts.sessionIdleMs": 90000,
   "timeouts.shutdownGraceMs": 10000,
+  "mesh.maxConnections": 4096,
+  "mesh.maxConnectionsPerAddress": 64,
+  "mesh.connectionIdleMs": 30000,
+  "mesh.tlsHandshakeTimeoutMs": 10000,
   "mesh.membership.probeIntervalMs": 1000,
   "mesh.membership.probeTimeoutMs": 500,
   "keystore.kdf.memoryKiB": 65536,
@@ -115,6 +121,18 @@ export function validate(hn: HermesNode, spec: ResolvedSpec): string[] {
   }
   lessThan("timeouts.heartbeatIntervalMs", "timeouts.sessionIdleMs");
   lessThan("mesh.membership.probeTimeoutMs", "mesh.membership.probeIntervalMs");
+  lessThan("mesh.tlsHandshakeTimeoutMs", "mesh.connectionIdleMs");
+  for (const section of ["limits", "mesh"] as const) {
+    const [perAddress, total] = [
+      configValue(c, `${section}.maxConnectionsPerAddress`),
+      configValue(c, `${section}.maxConnections`),
+    ];
+    if (perAddress > total) {
+      problems.push(
+        `spec.config.${section}.maxConnectionsPerAddress (${perAddress}) must not exceed spec.config.${section}.maxConnections (${total})`,
+      );
+    }
+  }
   // The node drains within shutdownGraceMs and needs a few seconds more to close (docs/operating-a-node.md).
   const grace = configValue(c, "timeouts.shutdownGraceMs");
   if (grace + SHUTDOWN_MARGIN_MS > spec.terminationGracePeriodSeconds * 1000) {

@@ -72,6 +72,13 @@ describe("validate", () => {
     expect(problems({ config: { mesh: { membership: { probeIntervalMs: 400 } } } })).toEqual([
       "spec.config.mesh.membership.probeTimeoutMs (500) must be less than spec.config.mesh.membership.probeIntervalMs (400)",
     ]);
+    expect(problems({ config: { limits: { maxConnectionsPerAddress: 200000 } } })).toEqual([
+      "spec.config.limits.maxConnectionsPerAddress (200000) must not exceed spec.config.limits.maxConnections (100000)",
+    ]);
+    expect(problems({ config: { mesh: { maxConnections: 32, connectionIdleMs: 5000 } } })).toEqual([
+      "spec.config.mesh.tlsHandshakeTimeoutMs (10000) must be less than spec.config.mesh.connectionIdleMs (5000)",
+      "spec.config.mesh.maxConnectionsPerAddress (64) must not exceed spec.config.mesh.maxConnections (32)",
+    ]);
     expect(problems({ terminationGracePeriodSeconds: 14 })).toEqual([
       "spec.config.timeouts.shutdownGraceMs (10000) plus 5 s must fit in spec.terminationGracePeriodSeconds (14s), or Kubernetes kills nodes before they have drained",
     ]);
