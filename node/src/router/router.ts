@@ -476,6 +476,7 @@ export class Router {
         this.chats.end(chat, "idle_expired", () => ChatEndReason.CHAT_END_REASON_IDLE_EXPIRED);
       }
     }
+    this.tielines?.relocate();
     // A signed StartChat is refused as stale after clockSkewMs: its id need not be remembered longer.
     this.chats.table.forgetEnded(now, 2 * t.clockSkewMs);
     const { messageBurst, messagesPerSecond } = this.limits;

@@ -163,6 +163,25 @@ export class Tielines {
   }
 
   /**
+   * Chats that wait for their other participant (its node unknown or unreachable) look it up in
+   * the directory again. Directory news can come before the chat is carried here, or be about a
+   * node that has since gone; this makes sure a waiting chat finds its peer once the directory
+   * knows where it is. Called on every sweep.
+   */
+  relocate(): void {
+    const { chats, mesh } = this.components;
+    for (const chat of chats.table.all()) {
+      const { route } = chat;
+      if (chat.state !== "ready" || route.kind !== "remote" || (route.node !== "" && route.reachable))
+        continue;
+      const where = mesh.locate(route.app);
+      if (!where || where.nodeId === route.node) continue;
+      chat.route = remoteRoute(route.app, where.nodeId, route.boundAtMs);
+      chats.sync(chat as RemoteReadyChat);
+    }
+  }
+
+  /**
    * True when this node carries the other participant of `appId` in the chat: both are local, or
    * `appId` is the remote one. (When `appId` is ours and its peer is elsewhere, the peer's node
    * follows `appId` to where it went.)

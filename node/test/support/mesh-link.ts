@@ -173,6 +173,14 @@ export class FakeMesh {
     this.nodes.delete(node.nodeId);
     const fresh = this.node({ identity: node.identity, backend: node.backend.reopen(), clock: node.clock });
     fresh.router.restore();
+    // It joins again and takes every node's app list (directory snapshots).
+    for (const other of this.nodes.values()) {
+      if (other === fresh) continue;
+      for (const [appId, proof] of other.link.connected) {
+        fresh.link.locations.set(appId, { nodeId: other.nodeId, appEndpoint: `${other.nodeId}:7400` });
+        queueMicrotask(() => fresh.router.appLocated(appId, other.nodeId, proof));
+      }
+    }
     if (tielinesUp) this.tielinesUp(fresh);
     return fresh;
   }

@@ -476,6 +476,26 @@ describe("tielines: ending chats", () => {
     expect(B.router.stats().chats.ready).toBe(1);
     expect(B.link.take()).toEqual([]);
   });
+
+  it("a waiting chat finds its peer on the next sweep when the directory knows it but no news came", async () => {
+    const mesh = new FakeMesh();
+    const [A, B, C] = [mesh.node(), mesh.node(), mesh.node()];
+    const a = A.app();
+    const b = B.app();
+    a.connect();
+    b.connect();
+    const { chatId } = await crossChat(a, b, A, B);
+    A.router.nodeLost(B.nodeId);
+    // b is on C by now, but A missed the news (it came before A carried the chat, say).
+    A.link.locations.set(b.id, { nodeId: C.nodeId, appEndpoint: `${C.nodeId}:7400` });
+    A.link.take();
+    A.router.sweep();
+    // A asks C for the chat's marks, as on any route change.
+    expect(A.link.one("sync")).toMatchObject({ to: C.nodeId, chatId, appId: a.id, peerAppId: b.id });
+    // A later sweep with nothing new sends nothing more.
+    A.router.sweep();
+    expect(A.link.take()).toEqual([]);
+  });
 });
 
 describe("tielines: frames that are refused or ignored", () => {
