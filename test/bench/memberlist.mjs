@@ -53,6 +53,7 @@ export function memberlistRun(binary, { size, trials, joins, settleMs }) {
     const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
+    let lastLine = "";
     child.stdout.on("data", (chunk) => {
       stdout += chunk;
     });
@@ -61,10 +62,12 @@ export function memberlistRun(binary, { size, trials, joins, settleMs }) {
       const lines = stderr.split("\n");
       stderr = lines.pop();
       for (const line of lines) log(line);
+      lastLine = lines.at(-1) ?? lastLine;
     });
     child.once("error", reject);
     child.once("exit", (code) => {
-      if (code !== 0) return reject(new Error(`${binary} ${args.join(" ")} exited with ${code}: ${stderr}`));
+      if (code !== 0)
+        return reject(new Error(`${binary} ${args.join(" ")} exited with ${code}: ${stderr || lastLine}`));
       try {
         resolve(JSON.parse(stdout));
       } catch (error) {

@@ -308,7 +308,7 @@ function memberlistSection(sizes) {
   const ms = (x) => (x ? `${x.medianMs} (${x.n})` : "–");
   const rows = measured.map((s) => {
     const b = s.memberlist;
-    if (b.error) return `| ${s.nodes} | memberlist failed: ${b.error} ||||||||`;
+    if (b.error) return `| ${s.nodes} | memberlist failed: ${b.error} |||||||||`;
     return `| ${s.nodes} | ${ms(s.join?.all)} | ${ms(b.join)} | **${b.ratios.join ?? "–"}** | ${ms(s.detection?.allAgree)} | ${ms(b.detection.allAgree)} | **${b.ratios.detection ?? "–"}** | ${ms(s.rejoin)} | ${ms(b.rejoin)} | ${b.ratios.rejoin ?? "–"} |`;
   });
   const c = first?.config ?? {};

@@ -22,6 +22,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -254,10 +255,37 @@ func (c *cluster) allAliveAt(since time.Time) (time.Time, error) {
 			return latest, nil
 		}
 		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("timed out after %s waiting for %d members to see each other alive", c.o.timeout, len(names))
+			return time.Time{}, fmt.Errorf("timed out after %s waiting for %d members to see each other alive: %s",
+				c.o.timeout, len(names), c.notAlive(names))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// notAlive says which members do not hold which others alive now, for a timeout's error.
+func (c *cluster) notAlive(names []string) string {
+	var missing []string
+	for _, m := range c.members {
+		held := map[string]bool{}
+		for _, n := range m.Members() {
+			if n.State == memberlist.StateAlive {
+				held[n.Name] = true
+			}
+		}
+		var lacks []string
+		for _, n := range names {
+			if !held[n] {
+				lacks = append(lacks, n)
+			}
+		}
+		if len(lacks) > 0 {
+			missing = append(missing, fmt.Sprintf("%s lacks %v", m.LocalNode().Name, lacks))
+		}
+	}
+	if len(missing) == 0 {
+		return "each holds all alive now, but its events never said so"
+	}
+	return strings.Join(missing, "; ")
 }
 
 // goneAt is, for each observer, when it held peer dead or left.
