@@ -43,10 +43,15 @@ func main() {
 	flag.IntVar(&o.suspicionMult, "suspicion-mult", 2, "SuspicionMult (Hermes nodes default to 2, memberlist's LAN profile to 4)")
 	flag.IntVar(&o.maxMult, "suspicion-max-timeout-mult", 4, "SuspicionMaxTimeoutMult (Hermes 4, memberlist's LAN profile 6)")
 	flag.DurationVar(&o.settle, "settle", time.Second, "pause after each trial")
-	flag.DurationVar(&o.timeout, "timeout", time.Minute, "longest wait for the members to agree")
+	flag.DurationVar(&o.timeout, "timeout", 0, "longest wait for the members to agree (default: 1 min or two push-pull periods, whichever is longer)")
 	flag.Parse()
 	if o.nodes < 2 {
 		fail(fmt.Errorf("-nodes must be at least 2, got %d", o.nodes))
+	}
+	if o.timeout == 0 {
+		// A member that missed a refutation (a false death on a busy machine) is set right by
+		// the next push-pull at the latest; memberlist stretches that period above 32 members.
+		o.timeout = max(time.Minute, 2*pushPullPeriod(memberlist.DefaultLANConfig().PushPullInterval, o.nodes))
 	}
 	result, err := run(o)
 	if err != nil {
@@ -55,6 +60,14 @@ func main() {
 	if err := json.NewEncoder(os.Stdout).Encode(result); err != nil {
 		fail(err)
 	}
+}
+
+// pushPullPeriod is memberlist's pushPullScale: the interval grows with log2(N) above 32 members.
+func pushPullPeriod(interval time.Duration, n int) time.Duration {
+	if n <= 32 {
+		return interval
+	}
+	return time.Duration(math.Ceil(math.Log2(float64(n))-math.Log2(32))+1) * interval
 }
 
 func fail(err error) {
@@ -139,6 +152,19 @@ func (j *journal) firstHeld(observer string, peers []string, alive bool, since t
 		return since, true
 	}
 	return time.Time{}, false
+}
+
+// lastSeen says how observer last saw peer change, for an error: " (gone at +12.3 s)".
+func (j *journal) lastSeen(observer, peer string) string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i := len(j.changes[observer]) - 1; i >= 0; i-- {
+		if c := j.changes[observer][i]; c.peer == peer {
+			state := map[bool]string{true: "alive", false: "gone"}[c.alive]
+			return fmt.Sprintf(" (%s at +%.1f s)", state, c.at.Sub(begun).Seconds())
+		}
+	}
+	return " (never seen)"
 }
 
 // firstSuspicion is when observer's own probe of peer first failed at or after since.
@@ -275,7 +301,7 @@ func (c *cluster) notAlive(names []string) string {
 		var lacks []string
 		for _, n := range names {
 			if !held[n] {
-				lacks = append(lacks, n)
+				lacks = append(lacks, n+c.journal.lastSeen(m.LocalNode().Name, n))
 			}
 		}
 		if len(lacks) > 0 {
