@@ -15,7 +15,7 @@ describe("outages", () => {
     ).toEqual([]);
   });
 
-  it("are blamed on the step injected within them, and judged against its detection + slack", () => {
+  it("are blamed on the last step injected within them, and judged against its detection + slack", () => {
     const steps = [{ victim: 1, at: 1000, endedAt: 2000, detectedAt: 4000 }];
     // Recovered 1000 + 3000 + 2000 = 6000 is on time; later is late; never is late.
     expect(judgeOutage({ from: 950, to: 6000 }, steps, 1000, 2000)).toMatchObject({
@@ -32,6 +32,16 @@ describe("outages", () => {
     const detectedFirst = [{ victim: 1, at: 1000, endedAt: 9000, detectedAt: 4000 }];
     expect(judgeOutage({ from: 950, to: 6000 }, detectedFirst, 1000, 2000)).toMatchObject({
       allowedMs: 5000,
+      late: false,
+    });
+    // Steps one after the other (a rolling restart): the last one within the outage is judged.
+    const rolling = [
+      { victim: 1, at: 1000, endedAt: 1500, detectedAt: 1010 },
+      { victim: 2, at: 2000, endedAt: 2500, detectedAt: 2010 },
+    ];
+    expect(judgeOutage({ from: 1990, to: 3200 }, rolling, 1000, 2000)).toMatchObject({
+      step: 1,
+      recoveryMs: 1200,
       late: false,
     });
     // An in-flight message may land just after the injection; far from any step, no blame.

@@ -6,10 +6,11 @@ import type { Step } from "./faults.js";
  *
  * An outage is a stretch longer than gapMs without a new delivery: from the last delivery
  * before it to the first after it (`to` undefined: still out when the window closed). The
- * fault that caused it is the first step injected within it (or up to gapMs before its last
- * delivery, which in-flight messages may follow). Recovery is from that injection to the first
- * delivery after; the target is the step's reference time (detection, or the fault's end if
- * that came first) + slackMs.
+ * fault it is judged against is the last step injected within it (or up to gapMs before its
+ * last delivery, which in-flight messages may follow): when steps follow each other (a rolling
+ * restart), each later one may keep it going, and only the last one's recovery is in question.
+ * Recovery is from that injection to the first delivery after; the target is the step's
+ * reference time (detection, or the fault's end if that came first) + slackMs.
  */
 
 export interface Outage {
@@ -50,7 +51,7 @@ export function referenceAt(step: Step): number {
 
 export function judgeOutage(outage: Outage, steps: readonly Step[], gapMs: number, slackMs: number): Judged {
   const end = outage.to ?? Number.POSITIVE_INFINITY;
-  const step = steps.findIndex((s) => s.at >= outage.from - gapMs && s.at <= end);
+  const step = steps.findLastIndex((s) => s.at >= outage.from - gapMs && s.at <= end);
   if (step < 0) return { ...outage, late: false };
   const cause = steps[step]!;
   const allowedMs = referenceAt(cause) - cause.at + slackMs;

@@ -15,8 +15,8 @@ interface ChatRecordJson {
   createdAt: number;
   /** boundAtMs: when the remote app signed the resume that bound it to that node (0: from the start). */
   remote?: { app: string; node: string; boundAtMs?: number };
-  /** A local chat: when an app last resumed it here (absent: from the start). */
-  local?: { boundAtMs: number };
+  /** A local chat: when each app last resumed it here (absent: since the start). */
+  local?: { resumedAtMs: Record<string, number> };
 }
 
 const BYTES_FIELDS = [
@@ -45,7 +45,8 @@ export function encodeChatRecord(chat: ReadyChat): Uint8Array {
   };
   if (chat.route.kind === "remote")
     json.remote = { app: chat.route.app, node: chat.route.node, boundAtMs: chat.route.boundAtMs };
-  else if (chat.route.boundAtMs > 0) json.local = { boundAtMs: chat.route.boundAtMs };
+  else if (Object.keys(chat.route.resumedAtMs).length > 0)
+    json.local = { resumedAtMs: chat.route.resumedAtMs };
   return new TextEncoder().encode(JSON.stringify(json));
 }
 
@@ -85,6 +86,6 @@ export function decodeChatRecord(bytes: Uint8Array): ReadyChat {
     // Until its tieline is up again and the two nodes have compared marks (ChatSync).
     route: json.remote
       ? { ...remoteRoute(json.remote.app, json.remote.node, json.remote.boundAtMs ?? 0), reachable: false }
-      : localRoute(json.local?.boundAtMs ?? 0),
+      : localRoute({ ...json.local?.resumedAtMs }),
   };
 }

@@ -18,22 +18,26 @@ export interface Direction {
  * a while). "remote": `app` by another node, `node`, whose tieline carries its frames and which
  * holds the mirror of this chat. `node` is empty while this node does not know where `app` went
  * (its node died and it has not resumed anywhere known yet), and `reachable` is false while that
- * node is lost; the chat waits for the app to resume, it does not end. `boundAtMs` is the time
- * of the app's signed resume that bound it to `node` (0 when the chat started there): only a
- * newer one moves it.
- */
-/**
- * Where a chat's participants are. boundAtMs: when the app signed the resume that bound the
- * chat where it is (0: from the start); another node moves it only on a newer one.
+ * node is lost; the chat waits for the app to resume, it does not end.
+ *
+ * Another node moves a participant away from here only on a resume that app signed later than
+ * the one that bound it where it is: `boundAtMs` for the remote app (0 when the chat started
+ * there), `resumedAtMs` per app for a local chat (absent: since the start).
  */
 export type ChatRoute =
-  | { kind: "local"; boundAtMs: number }
+  | { kind: "local"; resumedAtMs: Record<string, number> }
   | { kind: "remote"; app: string; node: string; reachable: boolean; boundAtMs: number };
 
 export type RemoteRoute = Extract<ChatRoute, { kind: "remote" }>;
 
-export function localRoute(boundAtMs = 0): ChatRoute {
-  return { kind: "local", boundAtMs };
+export function localRoute(resumedAtMs: Record<string, number> = {}): ChatRoute {
+  return { kind: "local", resumedAtMs };
+}
+
+/** When `appId` signed the resume that bound it where this node last saw it (0: from the start). */
+export function boundAt(route: ChatRoute, appId: string): number {
+  if (route.kind === "local") return route.resumedAtMs[appId] ?? 0;
+  return route.app === appId ? route.boundAtMs : 0;
 }
 
 export function remoteRoute(app: string, node: string, boundAtMs = 0): RemoteRoute {

@@ -55,13 +55,18 @@ function resumeOne(
   if (known.state !== "ready" || !isParticipant(known, appId)) return undefined;
   const chat = known;
   if (chat.route.kind === "remote" && chat.route.app === appId) {
-    // The app was carried by another node and came here, where its peer is: the chat is local.
+    // The app was carried by another node and came here, where its peer was: the chat is local,
+    // unless the peer went on to another node since (this node's copy is old news).
     const previous = chat.route.node;
-    chat.route = localRoute(resume.timestampMs);
-    if (previous !== "") host.chats.toNode(previous, { $case: "released", value: { chatId: chat.id } });
+    const peer = peerOf(chat, appId);
+    const peerAt = host.session(peer) ? undefined : host.mesh?.locate(peer)?.nodeId;
+    chat.route = peerAt && peerAt !== host.nodeId ? remoteRoute(peer, peerAt) : localRoute();
+    if (previous !== "" && previous !== peerAt)
+      host.chats.toNode(previous, { $case: "released", value: { chatId: chat.id } });
   }
   // A resume made here binds the app here: an older one shown by another node moves nothing.
-  if (chat.route.kind === "local") chat.route.boundAtMs = Math.max(chat.route.boundAtMs, resume.timestampMs);
+  if (chat.route.kind === "local")
+    chat.route.resumedAtMs[appId] = Math.max(chat.route.resumedAtMs[appId] ?? 0, resume.timestampMs);
   applyStatement(host, chat, appId, resume);
   if (chat.route.kind === "remote") {
     chat.proof = resume;

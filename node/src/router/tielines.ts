@@ -11,6 +11,7 @@ import {
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
 import {
+  boundAt,
   type Chat,
   chatFromTranscript,
   directionFrom,
@@ -462,8 +463,7 @@ export class Tielines {
     const { route } = chat;
     const bound = route.kind === "remote" && route.app === appId && route.node === node;
     if (!bound) {
-      const boundAtMs = route.kind === "local" || route.app === appId ? route.boundAtMs : 0;
-      const problem = this.checkProof(node, chat, s, boundAtMs);
+      const problem = this.checkProof(node, chat, s, boundAt(route, appId));
       if (problem) {
         if (!s.reply) chats.toNode(node, { $case: "released", value: { chatId: chat.id } });
         logger.debug(
@@ -634,8 +634,7 @@ export class Tielines {
 
 /** The latest time `appId` signed something about the chat: its offer or accept, or the resume that bound it. */
 function lastSignedBy(chat: Chat, appId: string): number {
-  const { route } = chat;
-  const bound = route.kind === "remote" && route.app === appId ? route.boundAtMs : 0;
+  const bound = boundAt(chat.route, appId);
   if (chat.offer.initiatorAppId === appId) return Math.max(bound, chat.offer.timestampMs);
   return chat.state === "ready" ? Math.max(bound, chat.ready.acceptTimestampMs) : bound;
 }

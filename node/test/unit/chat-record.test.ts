@@ -42,7 +42,7 @@ function readyChat(): ReadyChat {
     lastActivity: 1_700_000_001_000,
     fromInitiator: dir(4, 6),
     fromTarget: dir(9, 9),
-    route: { kind: "local", boundAtMs: 0 },
+    route: { kind: "local", resumedAtMs: {} },
   };
 }
 
@@ -60,7 +60,7 @@ describe("chat records", () => {
     });
     expect(back.fromInitiator).toEqual({ ...dir(4, 4), restored: true });
     expect(back.fromTarget).toEqual({ ...dir(9, 9), restored: true });
-    expect(back.route).toEqual({ kind: "local", boundAtMs: 0 });
+    expect(back.route).toEqual({ kind: "local", resumedAtMs: {} });
   });
 
   it("stores no secrets: the record is the public transcript and counters", () => {
@@ -86,11 +86,16 @@ describe("chat records", () => {
     });
   });
 
-  it("keeps when an app last resumed a local chat here", () => {
-    const chat: ReadyChat = { ...readyChat(), route: { kind: "local", boundAtMs: 7 } };
-    expect(decodeChatRecord(encodeChatRecord(chat)).route).toEqual({ kind: "local", boundAtMs: 7 });
-    const fromTheStart: ReadyChat = { ...readyChat(), route: { kind: "local", boundAtMs: 0 } };
-    expect(decodeChatRecord(encodeChatRecord(fromTheStart)).route).toEqual({ kind: "local", boundAtMs: 0 });
+  it("keeps when each app last resumed a local chat here", () => {
+    const base = readyChat();
+    const resumedAtMs = { [base.offer.initiatorAppId]: 7, [base.offer.targetAppId]: 9 };
+    const chat: ReadyChat = { ...base, route: { kind: "local", resumedAtMs } };
+    expect(decodeChatRecord(encodeChatRecord(chat)).route).toEqual({ kind: "local", resumedAtMs });
+    const fromTheStart: ReadyChat = { ...readyChat(), route: { kind: "local", resumedAtMs: {} } };
+    expect(decodeChatRecord(encodeChatRecord(fromTheStart)).route).toEqual({
+      kind: "local",
+      resumedAtMs: {},
+    });
   });
 
   it("refuses to decode a record of another version or garbage", () => {

@@ -22,7 +22,7 @@ function pending(from: Identity, to: Identity): PendingChat {
     },
     createdAt: 0,
     lastActivity: 0,
-    route: { kind: "local", boundAtMs: 0 },
+    route: { kind: "local", resumedAtMs: {} },
   };
 }
 

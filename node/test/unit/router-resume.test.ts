@@ -203,6 +203,58 @@ describe("an app that fails over to another node takes its chat along", () => {
     expect(A.router.stats().chats.ready).toBe(1);
   });
 
+  it("a local chat weighs each app's move against that app's own resume, not its peer's", async () => {
+    const mesh = new FakeMesh();
+    const [A, C] = [mesh.node(), mesh.node()];
+    const a = A.app();
+    const b = A.app();
+    a.connect();
+    b.connect();
+    const { chatId, ready } = readyChat(a, b);
+    C.clock.advance(500);
+    A.clock.advance(1000);
+    // b resumes on A at 1000; a moves to C with a resume signed there at 500.
+    b.disconnect();
+    const b2 = A.app(b.identity);
+    b2.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    a.disconnect();
+    const a2 = C.app(a.identity);
+    a2.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    await settle();
+    await settle();
+    // A moved a's side to C: b's message goes there.
+    expect(A.link.sent.map((s) => s.frame.body?.$case)).not.toContain("released");
+    b2.sink.take();
+    b2.message(chatId, 1, text("still here"));
+    await settle();
+    expect(deliveries(a2)).toEqual([{ seq: 1, text: "still here" }]);
+  });
+
+  it("an app resuming on a node with an old copy of its chat goes on with its peer where the peer is now", async () => {
+    const { mesh, A, B, C, a, b, chatId, ready } = await crossNode();
+    // a moves to C while A hears nothing: A keeps its copy (a there, b on B).
+    mesh.drop = (_from, to) => to === A.nodeId;
+    a.disconnect();
+    const a2 = C.app(a.identity);
+    a2.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    await settle();
+    mesh.drop = undefined;
+    // b comes to A: its peer is on C, not here.
+    b.disconnect();
+    const b2 = A.app(b.identity);
+    b2.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
+    await settle();
+    await settle();
+    b2.sink.take();
+    b2.message(chatId, 1, text("to C"));
+    await settle();
+    expect(deliveries(a2)).toEqual([{ seq: 1, text: "to C" }]);
+    a2.message(chatId, 1, text("to A"));
+    await settle();
+    expect(deliveries(b2)).toEqual([{ seq: 1, text: "to A" }]);
+    expect(B.router.stats().chats.ready).toBe(0);
+  });
+
   it("keeps the chat of a lost node waiting, and carries on where the peer resumes", async () => {
     const { mesh, A, B, C, a, b, chatId, ready } = await crossNode();
     await send(a, chatId, [1, 2]);
