@@ -5,8 +5,9 @@ import { spawn } from "node:child_process";
 import { readdir } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 import { restartNode, startLocalCluster } from "../../node/dist/cli/local-cluster.js";
+import { memberlistBinary, memberlistRun } from "./memberlist.mjs";
 import { deaths, firstHeld, logTime, view } from "./mesh-logs.mjs";
-import { round, summarize } from "./stats.mjs";
+import { ratio, round, summarize } from "./stats.mjs";
 import { log, running, scrape, sleep, spawnScript, until } from "./util.mjs";
 
 const GONE = ["dead", "left"];
@@ -17,22 +18,72 @@ const load = () => round(loadavg()[0], 2);
 
 /**
  * For each N: start N nodes (one after the other, each joining through node 0), time the last
- * node's join, measure gossip bytes per node over a steady window, then kill -9 one node per
- * trial, time until every other member holds it dead, and restart it (same identity) timing
- * its rejoin.
+ * node's join, then `joins` fresh joins (the last node leaves and a new one joins in its
+ * place), measure gossip bytes per node over a steady window, then kill -9 one node per trial,
+ * time until every other member holds it dead, and restart it (same identity) timing its
+ * rejoin. With `memberlist`, hashicorp/memberlist does the same right after, at the same N.
  */
-export async function meshScaling({ sizes, trials, gossipWindowMs, settleMs, flags = [], label = "" }) {
+export async function meshScaling({
+  sizes,
+  trials,
+  joins = 0,
+  gossipWindowMs,
+  settleMs,
+  flags = [],
+  label = "",
+  memberlist = false,
+}) {
+  // Built (or found in the cache) first: a missing Go fails the scenario before any node starts.
+  const binary = memberlist ? await memberlistBinary() : undefined;
   const out = {};
   for (const size of sizes) {
-    out[size] = await scaling(size, { trials, gossipWindowMs, settleMs, flags, label }).catch((error) => {
-      log(`mesh${label} N=${size} FAILED: ${error.stack ?? error}`);
-      return { nodes: size, error: String(error.message ?? error) };
-    });
+    out[size] = await scaling(size, { trials, joins, gossipWindowMs, settleMs, flags, label }).catch(
+      (error) => {
+        log(`mesh${label} N=${size} FAILED: ${error.stack ?? error}`);
+        return { nodes: size, error: String(error.message ?? error) };
+      },
+    );
+    if (binary) out[size].memberlist = await baseline(binary, out[size], { size, trials, joins, settleMs });
   }
   return out;
 }
 
-async function scaling(size, { trials, gossipWindowMs, settleMs, flags, label }) {
+/** memberlist at the same N, summarized like Hermes, and Hermes / memberlist for each measure. */
+async function baseline(binary, hermes, { size, trials, joins, settleMs }) {
+  log(`memberlist N=${size}: ${size} members in one process ...`);
+  const r = await memberlistRun(binary, { size, trials, joins, settleMs }).catch((error) => ({
+    error: String(error.message ?? error),
+  }));
+  if (r.error) {
+    log(`memberlist N=${size} FAILED: ${r.error}`);
+    return r;
+  }
+  const join = summarize(r.joinMs);
+  const allAgree = summarize(r.runs.map((x) => x.allAgreeMs));
+  const rejoin = summarize(r.runs.map((x) => x.rejoinMs));
+  return {
+    library: r.library,
+    config: r.config,
+    join: { ...join, samplesMs: r.joinMs },
+    detection: {
+      trials: r.runs.length,
+      allAgree,
+      perObserver: summarize(r.runs.flatMap((x) => x.observerMs)),
+      firstSuspect: summarize(r.runs.map((x) => x.firstSuspectMs)),
+      firstDead: summarize(r.runs.map((x) => x.firstDeadMs)),
+      runs: r.runs,
+    },
+    rejoin,
+    // Hermes / memberlist: below 1, Hermes is faster.
+    ratios: {
+      join: ratio(hermes.join?.all.medianMs ?? null, join.medianMs),
+      detection: ratio(hermes.detection?.allAgree.medianMs ?? null, allAgree.medianMs),
+      rejoin: ratio(hermes.rejoin?.medianMs ?? null, rejoin.medianMs),
+    },
+  };
+}
+
+async function scaling(size, { trials, joins, gossipWindowMs, settleMs, flags, label }) {
   const tag = `mesh${label} N=${size}`;
   log(`${tag}: starting ${size} nodes ...`);
   const loadAtStart = load();
@@ -46,11 +97,20 @@ async function scaling(size, { trials, gossipWindowMs, settleMs, flags, label })
     const { nodes } = cluster;
     const servingAt = nodes.map((n) => logTime(n, "mesh serving"));
     const converged = await allAliveAt(nodes, servingAt.at(-1));
+    const lastNodeMs = converged - servingAt.at(-1);
+    log(`${tag}: last node's join converged in ${lastNodeMs} ms`);
+    const samplesMs = [lastNodeMs];
+    for (let j = 0; j < joins; j++) {
+      await sleep(settleMs);
+      samplesMs.push(await freshJoin(cluster));
+      log(`${tag}: fresh join ${j + 1}/${joins} converged in ${samplesMs.at(-1)} ms`);
+    }
     const join = {
-      lastNodeMs: converged - servingAt.at(-1),
+      lastNodeMs,
       formationMs: converged - servingAt[0],
+      all: summarize(samplesMs),
+      samplesMs,
     };
-    log(`${tag}: last node's join converged in ${join.lastNodeMs} ms`);
     // Let the join news finish its retransmissions before measuring steady-state gossip.
     await sleep(gossipWindowMs > 0 ? 5000 : settleMs);
     const gossip = gossipWindowMs > 0 ? await gossipRate(nodes, gossipWindowMs) : undefined;
@@ -114,6 +174,28 @@ async function allAliveAt(nodes, since, timeoutMs = 60_000) {
     timeoutMs,
     `${nodes.length} nodes to see each other alive`,
   );
+}
+
+/**
+ * The last node leaves (SIGTERM: a graceful leave) and, once every other holds it gone, a new
+ * node (a new identity, the same certificate) joins through node 0. Returns the time from its
+ * "mesh serving" until every node holds all N alive.
+ */
+async function freshJoin(cluster) {
+  const last = cluster.nodes.length - 1;
+  const leaving = cluster.nodes[last];
+  const others = cluster.nodes.filter((n) => n !== leaving);
+  const leftAt = Date.now();
+  await leaving.stop();
+  await until(
+    () => others.every((o) => firstHeld(o, [leaving.nodeId], GONE, leftAt) !== null),
+    60_000,
+    `every node to hold node-${last} gone`,
+  );
+  // stop() removed its data directory: it comes back as a new node.
+  const joiner = await restartNode(cluster, last, { timeoutMs: SPAWN_MS });
+  const servingAt = logTime(joiner, "mesh serving");
+  return (await allAliveAt(cluster.nodes, servingAt)) - servingAt;
 }
 
 /** Waits until every node's current view holds all the others alive. */

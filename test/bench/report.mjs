@@ -5,6 +5,9 @@ const THROUGHPUT_TARGET = 0.5;
 const GOSSIP_TARGET = 2;
 /** The apps' CPU per message under the ratchet (sender and receiver, where it runs) at most this × e2e v1's. */
 const RATCHET_CPU_TARGET = 1.1;
+/** Hermes's join convergence at N = JOIN_TARGET_N over memberlist's, medians in one run. */
+const JOIN_RATIO_TARGET = 1.5;
+const JOIN_TARGET_N = 25;
 /** Issue 10: the victim chat under one attacking process keeps this share of its throughput… */
 const ATTACK_THROUGHPUT_TARGET = 0.8;
 /** …and its p99 stays within this multiple of the unattacked p99. */
@@ -36,6 +39,15 @@ export function targets(r) {
     }
   };
   detection(m.membership?.sizes, "defaults");
+  const against = m.membership?.sizes?.[JOIN_TARGET_N]?.memberlist;
+  if (against) {
+    const value = against.ratios?.join ?? null;
+    out.push({
+      target: `join convergence at N = ${JOIN_TARGET_N} ≤ ${JOIN_RATIO_TARGET} × memberlist's (medians)`,
+      value: value ?? `not measured (${against.error ?? "failed"})`,
+      met: value !== null && value <= JOIN_RATIO_TARGET,
+    });
+  }
   const gossip = gossipRatio(m.membership?.sizes);
   if (gossip) {
     out.push({
@@ -277,7 +289,9 @@ lines (millisecond ISO timestamps on the same clock).
 ${membershipTable(m.membership.sizes)}
 
 - **join**: from the last node's "mesh serving" (it starts its membership and joins) until
-  every node, the new one included, holds all N alive. **formation**: the same end, from node
+  every node, the new one included, holds all N alive; then the same for fresh joins (the last
+  node leaves gracefully and a new node, a new identity, joins in its place). Median / max over
+  all of them (count). **formation**: the same end, from node
   0's start (nodes are started one after the other, so this is mostly process start-up).
 - **detection**: kill -9 of one node (a different one each trial, restarted with the same
   identity afterwards); "all agree" is the time until the last other member logs it dead, per
@@ -291,6 +305,8 @@ ${membershipTable(m.membership.sizes)}
   convergence (30 s is one push-pull period), averaged over the nodes; it includes probes,
   acks, piggybacked updates and push-pull state exchanges, signed envelopes as sent.`);
     parts.push(detectionReading(m.membership.sizes));
+    const against = memberlistSection(m.membership.sizes);
+    if (against) parts.push(against);
     const g = gossipRatio(m.membership.sizes);
     if (g)
       parts.push(`Gossip per node at N = ${g.large} is **${g.ratio}×** that at N = ${g.small} (target ≤ 2).`);
@@ -310,6 +326,39 @@ ${detectionReading(m.tuning.sizes)}`);
     parts.push(saturationSection(m.tuning.saturation, flags));
   }
   return parts.join("\n\n");
+}
+
+/** Hermes beside hashicorp/memberlist at each N, measured right after it in the same run. */
+function memberlistSection(sizes) {
+  const measured = Object.values(sizes).filter((s) => s.memberlist);
+  if (measured.length === 0) return undefined;
+  const first = measured.find((s) => s.memberlist.config)?.memberlist;
+  const ms = (x) => (x ? `${x.medianMs} (${x.n})` : "–");
+  const rows = measured.map((s) => {
+    const b = s.memberlist;
+    if (b.error) return `| ${s.nodes} | memberlist failed: ${b.error} |||||||||`;
+    return `| ${s.nodes} | ${ms(s.join?.all)} | ${ms(b.join)} | **${b.ratios.join ?? "–"}** | ${ms(s.detection?.allAgree)} | ${ms(b.detection.allAgree)} | **${b.ratios.detection ?? "–"}** | ${ms(s.rejoin)} | ${ms(b.rejoin)} | ${b.ratios.rejoin ?? "–"} |`;
+  });
+  const c = first?.config ?? {};
+  return `### Against memberlist
+
+The same measurements on ${first?.library ?? "hashicorp/memberlist"} (test/bench/memberlist/main.go,
+built with the local Go and cached), run right after Hermes at each N: N members in one Go
+process on loopback, ${c.profile ?? "DefaultLANConfig"} and Hermes's timers: probe every
+${c.probeIntervalMs} ms, probe timeout ${c.probeTimeoutMs} ms, ${c.indirectChecks} indirect checks, suspicionMult ${c.suspicionMult},
+suspicionMaxTimeoutMult ${c.suspicionMaxTimeoutMult}, retransmitMult ${c.retransmitMult}, gossip to ${c.gossipNodes} members every ${c.gossipIntervalMs} ms,
+push-pull every ${c.pushPullIntervalMs} ms. Each member's own join/leave events give the times, as
+Hermes's come from each node's log; a kill is Shutdown() without Leave(), the restart the same
+name and port. Medians (count); the ratio is Hermes / memberlist, below 1 Hermes is faster.
+
+| N | Hermes join ms | memberlist join ms | join ratio | Hermes detection, all agree ms | memberlist detection ms | detection ratio | Hermes rejoin ms | memberlist rejoin ms | rejoin ratio |
+|---|---|---|---|---|---|---|---|---|---|
+${rows.join("\n")}
+
+Hermes nodes are separate processes with mutual TLS and signed envelopes, memberlist members
+share one process with AES-GCM gossip; both share the machine's cores with whatever else runs.
+A memberlist member that restarts under its old name starts at incarnation 0 and must refute its
+dead record before it counts as alive again; a restarted Hermes node starts above it.`;
 }
 
 /** Detection split into its parts, medians over the trials. */
@@ -342,7 +391,8 @@ function membershipTable(sizes) {
     if (s.error) return `| ${s.nodes} | failed: ${s.error} |||||||||`;
     const d = s.detection;
     const g = s.gossip;
-    return `| ${s.nodes} | ${s.join.lastNodeMs} | ${s.join.formationMs} | **${ms(d.allAgree)}** (${d.allAgree.n}) | ${ms(d.perObserver)} | ${d.firstSuspect.medianMs} / ${d.firstDead.medianMs} | ${ms(s.rejoin)} | ${g ? `${g.sentBytesPerSecondPerNode} (${g.sentMessagesPerSecondPerNode} msg/s)` : "–"} | ${d.falsePositives} | ${s.loadAverage.start} → ${s.loadAverage.end} |`;
+    const join = s.join.all ?? { medianMs: s.join.lastNodeMs, maxMs: s.join.lastNodeMs, n: 1 };
+    return `| ${s.nodes} | ${join.medianMs} / ${join.maxMs} (${join.n}) | ${s.join.formationMs} | **${ms(d.allAgree)}** (${d.allAgree.n}) | ${ms(d.perObserver)} | ${d.firstSuspect.medianMs} / ${d.firstDead.medianMs} | ${ms(s.rejoin)} | ${g ? `${g.sentBytesPerSecondPerNode} (${g.sentMessagesPerSecondPerNode} msg/s)` : "–"} | ${d.falsePositives} | ${s.loadAverage.start} → ${s.loadAverage.end} |`;
   });
   const failed = Object.values(sizes).flatMap((s) =>
     (s.detection?.failures ?? []).map(
@@ -350,7 +400,7 @@ function membershipTable(sizes) {
         `- N = ${s.nodes}: a trial on ${f.victim} failed (${f.error}); the table shows the trials before it.`,
     ),
   );
-  return `| N | join ms | formation ms | detection, all agree: median / p99 ms (trials) | detection per observer: median / p99 ms | first suspicion / first dead, median ms | rejoin median / p99 ms | gossip sent per node, B/s | other nodes declared dead | load average |
+  return `| N | join median / max ms (count) | formation ms | detection, all agree: median / p99 ms (trials) | detection per observer: median / p99 ms | first suspicion / first dead, median ms | rejoin median / p99 ms | gossip sent per node, B/s | other nodes declared dead | load average |
 |---|---|---|---|---|---|---|---|---|---|
 ${rows.join("\n")}${failed.length > 0 ? `\n\n${failed.join("\n")}` : ""}`;
 }

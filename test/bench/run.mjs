@@ -9,7 +9,8 @@
 // Scenarios: crypto (node:crypto against @noble, per operation), relay (one node), ratchet (e2e
 // v2 against v1 through one node), memory,
 // attack (a victim chat while one process attacks its node, against the same chat unattacked),
-// cross-node (two nodes), mesh (join, detection and gossip against N), saturation (false
+// cross-node (two nodes), mesh (join, detection and gossip against N, beside hashicorp/memberlist
+// at the same N: needs Go to build test/bench/memberlist), saturation (false
 // positives with one node starved), tuning (mesh and saturation again with --tune flags, to
 // compare membership settings). A partial run (--quick or --only)
 // writes to a temporary folder unless --out is given, so the committed results stay whole.
@@ -50,6 +51,7 @@ const { values: opts } = parseArgs({
     chats: { type: "string" },
     sizes: { type: "string" },
     trials: { type: "string" },
+    joins: { type: "string" },
     "gossip-window": { type: "string" },
     "saturation-seconds": { type: "string" },
     tune: { type: "string", default: "suspicionMult=1" },
@@ -74,8 +76,9 @@ const out =
 
 const messages = num(opts.messages, 20000, 5000);
 const windows = [Number(opts.window), 1];
-const sizes = list(opts.sizes, "5,10,25", "3,5");
+const sizes = list(opts.sizes, "5,10,25,50", "3,5");
 const trials = num(opts.trials, 5, 2);
+const joins = num(opts.joins, 3, 1);
 const settleMs = 1000;
 // 30 s is one push-pull period: every node starts exactly one full state exchange in the window.
 const gossipWindowMs = num(opts["gossip-window"], 30, 10) * 1000;
@@ -139,7 +142,7 @@ const mesh = {
   crossNode: await run("cross-node", () => crossNodeRelay({ messages, windows, rounds })),
   membership: await run("mesh", async () => ({
     config: "the default membership config (node/src/config/defaults.ts)",
-    sizes: await meshScaling({ sizes, trials, gossipWindowMs, settleMs }),
+    sizes: await meshScaling({ sizes, trials, joins, gossipWindowMs, settleMs, memberlist: true }),
   })),
   saturation: await run("saturation", () => saturation({ ...saturationOptions, modes: starveModes })),
   tuning: await run("tuning", async () => ({

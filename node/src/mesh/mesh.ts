@@ -29,7 +29,6 @@ import {
   type MembershipEvent,
   type MembershipMessage,
   suspicionMinTimeoutMs,
-  toRecord,
 } from "./membership/index.js";
 import { MeshMetrics } from "./mesh-metrics.js";
 import { PeerLinks, type PeerLinksPort } from "./peer-links.js";
@@ -278,14 +277,13 @@ export class Mesh extends EventEmitter<{
         meta: { ...d.metadata },
       });
     }
-    // Merging as a sync reply that answers no join of ours: the table takes the members in.
-    this.membership.handle(d.meshEndpoint, { type: "sync-reply", seq: -1, members });
+    const records = this.membership.acceptJoin(members);
     // A joiner may be a restarted node: dial it afresh rather than through a backed-off channel.
     this.links.resetAddress(d.meshEndpoint);
     this.logger.info({ peer: d.nodeId, address: d.meshEndpoint }, "node joined through us");
     return {
       node: this.descriptor(),
-      members: this.records().map(encodeMember),
+      members: records.map(encodeMember),
       directory: this.directory.snapshots(),
     };
   }
@@ -428,6 +426,8 @@ export class Mesh extends EventEmitter<{
           );
         } else if (this.directory.applySnapshot(snapshot)) {
           moved.push([snapshot.nodeId, claims]);
+          // Taken: no need to ask the member for it (later changes reach us by anti-entropy).
+          this.snapshotAsked.set(snapshot.nodeId, this.clock.now());
         }
       }
       this.membership.handle(address, {
@@ -470,10 +470,6 @@ export class Mesh extends EventEmitter<{
     );
   }
 
-  private records(): MemberRecord[] {
-    return this.membership.members().map(toRecord);
-  }
-
   private onMembershipEvent(event: MembershipEvent): void {
     const { member } = event;
     this.metrics.membershipChanges.inc({ event: event.type });
@@ -489,8 +485,13 @@ export class Mesh extends EventEmitter<{
       "membership change",
     );
     if (event.type === "memberJoined") {
-      this.links.ensureRoute(member.id, member.address);
-      this.askSnapshot(member.id, member.address);
+      // Once the table has taken in all the message brought (a Join answer brings every
+      // member): each dial opens a channel and signs a hello, and the table should not wait for N.
+      this.clock.setTimeout(() => {
+        if (!this.isLive(member.id)) return;
+        this.links.ensureRoute(member.id, member.address);
+        this.askSnapshot(member.id, member.address);
+      }, 0);
     } else if (event.type === "memberDead" || event.type === "memberLeft") {
       this.nodeGone(member, event.type === "memberDead" ? "dead" : "left");
     }

@@ -8,6 +8,7 @@ import type { Clock } from "../utils/clock.js";
 import { parseHostPort } from "../utils/host-port.js";
 import { type MeshConfig, SERVER_DRAIN_MS } from "./config.js";
 import { canonicalAddress, discoveryFromConfig } from "./discovery/index.js";
+import { joinSeeds } from "./join-seeds.js";
 import { Mesh } from "./mesh.js";
 import { addNodeMesh, meshServerOptions } from "./mesh-service.js";
 
@@ -127,17 +128,23 @@ export async function startMesh(o: StartMeshOptions): Promise<MeshRuntime | unde
     }
   });
   mesh.start();
-  discovery.start(async (peers) => {
-    // Join what is not a live member already: new nodes, and after a partition, the far side.
-    const live = new Set(
+  const liveAddresses = () =>
+    new Set(
       mesh.membership
         .members()
         .filter((p) => p.state === "alive" || p.state === "suspect")
         .map((p) => canonicalAddress(p.address)),
     );
+  discovery.start(async (peers) => {
     nobodyElse = peers.every((p) => p.source === "persisted");
-    const fresh = peers.map((p) => p.address).filter((a) => !live.has(a) && !mesh.knowsAddress(a));
-    if (fresh.length > 0) await mesh.join(fresh);
+    // Join what is not a live member already: new nodes, and after a partition, the far side.
+    await joinSeeds(
+      peers.map((p) => p.address),
+      {
+        join: (address) => mesh.join([address]),
+        isMember: (address) => liveAddresses().has(address) || mesh.knowsAddress(address),
+      },
+    );
   });
   logger.info(
     { listen: m.listen, port, advertise, secure: credentials.secure, peers: m.peers, dns: m.dns },

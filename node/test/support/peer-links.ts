@@ -12,9 +12,12 @@ export class FakePeerLinks extends EventEmitter<PeerLinkEvents> implements PeerL
   readonly dials: string[] = [];
   readonly forgotten: string[] = [];
   private readonly up = new Set<string>();
+  /** Answers Join calls when set (e.g. with another mesh's answerJoin). */
+  answerJoin: ((address: string, request: nodemesh.JoinRequest) => nodemesh.JoinResponse) | undefined;
 
-  join(): Promise<nodemesh.JoinResponse> {
-    return Promise.reject(new Error("no network in this test"));
+  join(address: string, request: nodemesh.JoinRequest): Promise<nodemesh.JoinResponse> {
+    if (!this.answerJoin) return Promise.reject(new Error("no network in this test"));
+    return Promise.resolve(this.answerJoin(address, request));
   }
 
   sendGossip(address: string, envelope: nodemesh.GossipEnvelope): boolean {

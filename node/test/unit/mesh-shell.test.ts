@@ -43,6 +43,7 @@ function meshWithPeer() {
     ),
     members: [],
   });
+  clock.advance(0); // the join's deferred work: the tieline dial and the directory request
   const lost: [string, NodeLostReason][] = [];
   mesh.on("nodeLost", (nodeId, reason) => lost.push([nodeId, reason]));
   return { clock, links, mesh, peer, config, lost, metrics };

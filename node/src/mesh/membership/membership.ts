@@ -207,6 +207,23 @@ export class Membership {
   }
 
   /**
+   * Answers a join (the seed's side of join()): merges the joiner's state and returns ours for
+   * the reply. Whom this made alive (the joiner, or a whole other side after a partition) is
+   * announced at once to every other alive member, one message each, instead of waiting for
+   * gossip rounds to reach them: a join costs the seed N - 1 small messages, and every member
+   * holds the joiner alive one hop after the seed does. The news is queued for gossip as well,
+   * in case an announcement is lost.
+   */
+  acceptJoin(records: readonly MemberRecord[]): MemberRecord[] {
+    if (this.stopped) return this.records();
+    const news = this.merge(records);
+    // After the reply has left: the joiner should hold the member list before the members it
+    // is announced to start calling it.
+    if (news.length > 0) this.clock.setTimeout(() => this.announce(news), 0);
+    return this.records();
+  }
+
+  /**
    * Graceful leave: marks this node left, stops probing and pushes the news to as many members
    * as one update is retransmitted to, so others record `left` rather than suspecting a
    * failure. Keep handling inbound messages until pendingBroadcasts() is 0 or a short grace
@@ -343,11 +360,12 @@ export class Membership {
         this.stats.nacksReceived++;
         if (this.probe?.seq === msg.seq) this.probe.nacks++;
         return;
-      case "sync":
-        this.merge(msg.members);
+      case "sync": {
         // Reply after merging, so refutations the request triggered travel back at once.
-        this.send({ address: from }, { type: "sync-reply", seq: msg.seq, members: this.records() });
+        const members = msg.join ? this.acceptJoin(msg.members) : this.mergeAndList(msg.members);
+        this.send({ address: from }, { type: "sync-reply", seq: msg.seq, members });
         return;
+      }
       case "sync-reply":
         this.merge(msg.members);
         for (const j of this.joins) {
@@ -657,14 +675,37 @@ export class Membership {
     j.resolve(j.replies);
   }
 
-  /** memberlist mergeState: replay each remote record through the normal precedence rules. */
-  private merge(records: readonly MemberRecord[]): void {
+  /**
+   * memberlist mergeState: replay each remote record through the normal precedence rules.
+   * Returns the alive updates that were news (new members, or members back or changed).
+   */
+  private merge(records: readonly MemberRecord[]): MemberUpdate[] {
+    const news: MemberUpdate[] = [];
     for (const r of records) {
       if (!isValidRecord(r)) {
         this.stats.rejected++;
         continue;
       }
-      this.applyUpdate(recordToUpdate(r, this.id));
+      const u = recordToUpdate(r, this.id);
+      if (this.applyUpdate(u) === "apply" && u.type === "alive") news.push(u);
+    }
+    return news;
+  }
+
+  private mergeAndList(records: readonly MemberRecord[]): MemberRecord[] {
+    this.merge(records);
+    return this.records();
+  }
+
+  /** Pushes alive news to every other alive member now; the first maxPiggyback updates go. */
+  private announce(news: readonly MemberUpdate[]): void {
+    if (this.stopped) return;
+    const updates = news.slice(0, this.config.maxPiggyback);
+    for (const peer of this.others((m) => m.state === "alive")) {
+      const forPeer = updates.filter((u) => u.id !== peer.id);
+      if (forPeer.length === 0) continue;
+      this.stats.updatesSent += forPeer.length;
+      this.send(peer, { type: "gossip", updates: forPeer });
     }
   }
 

@@ -53,8 +53,9 @@ export interface MemberRecord {
  * - ping-req: "ping `target` for me and forward its ack under my `seq`", or a nack when the
  *   target stays silent (Lifeguard: the nack tells the requester its own links work).
  * - sync / sync-reply: full member lists both ways (memberlist's push-pull); `join` marks the
- *   first contact through a seed.
- * - gossip: updates alone; used to push a graceful leave out before the process exits.
+ *   first contact through a seed, which then announces the joiner to every member.
+ * - gossip: updates alone: the gossip loop, a seed's announcement of a joiner, and a graceful
+ *   leave pushed out before the process exits.
  */
 export type MembershipMessage =
   | { type: "ping"; seq: number; target: string; source: string; updates: MemberUpdate[] }
