@@ -37,6 +37,17 @@ async function crossNode() {
   return { mesh, A, B, C, D, a, b, ...chat };
 }
 
+/** a and b on A, with a ready chat between them; nodes B and C stand by. */
+function sameNode() {
+  const mesh = new FakeMesh();
+  const [A, B, C] = [mesh.node(), mesh.node(), mesh.node()];
+  const a = A.app();
+  const b = A.app();
+  a.connect();
+  b.connect();
+  return { mesh, A, B, C, a, b, ...readyChat(a, b) };
+}
+
 /** a sends `seqs` to b through the mesh; b receives them (not acked yet). */
 async function send(a: TestApp, chatId: string, seqs: number[]) {
   for (const seq of seqs) a.message(chatId, seq, text(`m${seq}`));
@@ -204,13 +215,7 @@ describe("an app that fails over to another node takes its chat along", () => {
   });
 
   it("a local chat weighs each app's move against that app's own resume, not its peer's", async () => {
-    const mesh = new FakeMesh();
-    const [A, C] = [mesh.node(), mesh.node()];
-    const a = A.app();
-    const b = A.app();
-    a.connect();
-    b.connect();
-    const { chatId, ready } = readyChat(a, b);
+    const { A, C, a, b, chatId, ready } = sameNode();
     C.clock.advance(500);
     A.clock.advance(1000);
     // b resumes on A at 1000; a moves to C with a resume signed there at 500.
@@ -256,13 +261,7 @@ describe("an app that fails over to another node takes its chat along", () => {
   });
 
   it("an app back on a node whose copy still has both apps goes on with its peer where the peer is", async () => {
-    const mesh = new FakeMesh();
-    const [A, B, C] = [mesh.node(), mesh.node(), mesh.node()];
-    const a = A.app();
-    const b = A.app();
-    a.connect();
-    b.connect();
-    const { chatId, ready } = readyChat(a, b);
+    const { mesh, A, B, C, a, b, chatId, ready } = sameNode();
     a.message(chatId, 1, text("a1"));
     b.ack(chatId, 1);
     a.sink.take();
@@ -296,13 +295,7 @@ describe("an app that fails over to another node takes its chat along", () => {
   });
 
   it("shows the resume of the app it still carries when a local chat's other app moves away", async () => {
-    const mesh = new FakeMesh();
-    const [A, C] = [mesh.node(), mesh.node()];
-    const a = A.app();
-    const b = A.app();
-    a.connect();
-    b.connect();
-    const { ready } = readyChat(a, b);
+    const { A, C, a, b, ready } = sameNode();
     b.disconnect();
     const b2 = A.app(b.identity);
     b2.connect([{ ready, delivered: 0, ackedByPeer: 0 }]);
@@ -318,13 +311,7 @@ describe("an app that fails over to another node takes its chat along", () => {
   });
 
   it("an app back on a node whose copy has its peer away looks the peer up, and goes on with it there", async () => {
-    const mesh = new FakeMesh();
-    const [A, C] = [mesh.node(), mesh.node()];
-    const a = A.app();
-    const b = A.app();
-    a.connect();
-    b.connect();
-    const { chatId, ready } = readyChat(a, b);
+    const { A, C, a, b, chatId, ready } = sameNode();
     a.disconnect();
     b.disconnect();
     // The directory places a on C, but no news of it reached this chat.
@@ -406,13 +393,7 @@ describe("an app that fails over to another node takes its chat along", () => {
   });
 
   it("both apps of a chat on one node fail over to another: it takes the chat and carries it locally", async () => {
-    const mesh = new FakeMesh();
-    const [A, C] = [mesh.node(), mesh.node()];
-    const a = A.app();
-    const b = A.app();
-    a.connect();
-    b.connect();
-    const { chatId, ready } = readyChat(a, b);
+    const { mesh, A, C, a, b, chatId, ready } = sameNode();
     a.message(chatId, 1, text("hi"));
     expect(deliveries(b)).toEqual([{ seq: 1, text: "hi" }]);
     b.ack(chatId, 1);
@@ -433,13 +414,7 @@ describe("an app that fails over to another node takes its chat along", () => {
 
 describe("a node told of a chat it does not know", () => {
   it("takes it over on the far app's signed resume when its own participant may still come", async () => {
-    const mesh = new FakeMesh();
-    const [A, C] = [mesh.node(), mesh.node()];
-    const a = A.app();
-    const b = A.app();
-    a.connect();
-    b.connect();
-    const { chatId, ready } = readyChat(a, b);
+    const { A, C, a, b, chatId, ready } = sameNode();
     b.disconnect(); // b is on its way to C
     const proof = signResume(a.identity, A.nodeId, { ready, delivered: 0, ackedByPeer: 0 }, A.clock.now());
     A.link.sendRoute(C.nodeId, {
@@ -459,13 +434,7 @@ describe("a node told of a chat it does not know", () => {
   });
 
   it("answers a node asking about a chat its app did not bring along with UNKNOWN_CHAT", async () => {
-    const mesh = new FakeMesh();
-    const [A, C] = [mesh.node(), mesh.node()];
-    const a = A.app();
-    const b = A.app();
-    a.connect();
-    b.connect();
-    const { chatId } = readyChat(a, b);
+    const { A, C, a, b, chatId } = sameNode();
     b.disconnect();
     const b2 = C.app(b.identity);
     b2.connect(); // a new process of b, without the chat
@@ -542,13 +511,7 @@ describe("what a node cannot resume", () => {
   });
 
   it("refuses a resume whose transcript or signature does not check out, and ends it for the app", async () => {
-    const mesh = new FakeMesh();
-    const [A, C] = [mesh.node(), mesh.node()];
-    const a = A.app();
-    const b = A.app();
-    a.connect();
-    b.connect();
-    const { chatId, ready } = readyChat(a, b);
+    const { C, b, chatId, ready } = sameNode();
     const forged = { ...ready, acceptTimestampMs: ready.acceptTimestampMs + 1 };
     const b2 = C.app(b.identity);
     b2.connect([{ ready: forged, delivered: 0, ackedByPeer: 0 }]);
