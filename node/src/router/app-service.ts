@@ -15,6 +15,13 @@ const { AppFrame, AppRouterService } = approuter;
 
 /** Slow readers are logged at most once per this interval; every one is counted. */
 const SLOW_LOG_INTERVAL_MS = 1000;
+/**
+ * A stream the node ended stops being read at once, and is reset once its client has had this
+ * long to read the end. Reset as soon as grpc-js reports the trailers sent, the frames still
+ * waiting on the client's flow-control window (SessionClosed and the trailers among them) were
+ * dropped; not read, a client that keeps writing is held by flow control meanwhile.
+ */
+const HALF_OPEN_GRACE_MS = 1000;
 
 /**
  * Decoding never throws into grpc-js: bytes that are not an AppFrame become a `malformed`
@@ -106,7 +113,13 @@ export function addAppRouter(
             call.end();
             // Once the trailers are out, the stream goes: a client that keeps its own half open
             // could otherwise send on it for ever, and the node would read whatever it sends.
-            call.once("cancelled", () => resetStream(call, http2.constants.NGHTTP2_NO_ERROR));
+            call.once("cancelled", () => {
+              http2StreamOf(call)?.pause();
+              setTimeout(
+                () => resetStream(call, http2.constants.NGHTTP2_NO_ERROR),
+                HALF_OPEN_GRACE_MS,
+              ).unref();
+            });
           },
         },
         hostOf(call.getPeer()),
