@@ -8,9 +8,9 @@ const BAD_FRAMES_PER_MINUTE = 30;
 const ATTACK_MS = 4000;
 /**
  * Frames one flooding session gets written before its stream is gone: the burst, the bad-frame
- * budget, and what HTTP/2 flow control lets through until the reset arrives (a few thousand
- * ~45-byte frames). A node that kept reading a stream it had closed would take the flood for as
- * long as the attacker likes: about a million frames a second here.
+ * budget, and what HTTP/2 flow control lets through once the node stops reading the stream it
+ * ended (a few thousand ~45-byte frames). A node that kept reading a stream it had closed would
+ * take the flood for as long as the attacker likes: about a million frames a second here.
  */
 const FRAMES_PER_SESSION_AT_MOST = 50_000;
 
