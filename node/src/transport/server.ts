@@ -35,6 +35,13 @@ export type ConnectionRefusal = AdmissionRefusal | HandshakeRefusal | "accept_er
 
 /** Every refusal is counted; the log gets one line per port and reason per this interval. */
 const REFUSAL_LOG_INTERVAL_MS = 1000;
+/**
+ * HTTP/2 streams one connection may hold open at once (SETTINGS_MAX_CONCURRENT_STREAMS; more are
+ * refused with REFUSED_STREAM). An SDK app opens one stream per connection and a peer node a few,
+ * so this only stops one connection from taking every slot the node keeps for streams that have
+ * not connected yet (limits.maxUnauthenticatedSessions).
+ */
+export const MAX_STREAMS_PER_CONNECTION = 100;
 
 export interface GrpcServerComponents {
   clock: Clock;
@@ -81,7 +88,11 @@ export class GrpcServer {
     const { clock, metrics, descriptors } = components;
     this.logs = new LogThrottle(clock, REFUSAL_LOG_INTERVAL_MS);
     this.table = new ConnectionTable({ clock, descriptors, onIdle: (id) => this.closeIdle(id) }, init.bounds);
-    this.grpc = new grpc.Server({ ...init.grpcOptions, interceptors: [this.callTracker] });
+    this.grpc = new grpc.Server({
+      "grpc.max_concurrent_streams": MAX_STREAMS_PER_CONNECTION,
+      ...init.grpcOptions,
+      interceptors: [this.callTracker],
+    });
     this.injector = this.grpc.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     this.handshakes = init.tls && new TlsHandshakes(init.tls.server, clock, init.tls.handshakeTimeoutMs);
     this.net = createServer({ noDelay: true }, (socket) => this.accepted(socket));

@@ -1,7 +1,9 @@
+import { connect as http2Connect } from "node:http2";
 import { connect, type Socket } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { countOpenFds } from "../../src/transport/descriptors.js";
+import { MAX_STREAMS_PER_CONNECTION } from "../../src/transport/server.js";
 import { metricValue, type TestServer, testGrpcServer } from "../support/grpc-server.js";
 import { chatBetween, collect, newApp, startTestNode, until } from "./harness.js";
 
@@ -233,6 +235,61 @@ describe("connection caps", () => {
     });
     expect(refused).toBe(20 - s.server.connections);
     expect(refusedLogs(s, "fd_reserve").length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("streams per connection", () => {
+  it(`refuses a stream past ${MAX_STREAMS_PER_CONNECTION} open on one connection (REFUSED_STREAM), and the others carry on`, async () => {
+    const s = await testGrpcServer({ port: "app", services: echo });
+    cleanups.push(() => s.close());
+    // A plain HTTP/2 client that opens every stream at once, before it has the server's settings
+    // (and assumes the peer takes 1000): the server must refuse what is over its own bound.
+    const session = http2Connect(`http://127.0.0.1:${s.port}`, { peerMaxConcurrentStreams: 1000 });
+    session.on("error", () => undefined);
+    cleanups.push(() => void session.destroy());
+    const settings = new Promise<number | undefined>((resolve) =>
+      session.once("remoteSettings", (remote) => resolve(remote.maxConcurrentStreams)),
+    );
+
+    // A gRPC message: no compression, 4-byte length, the bytes.
+    const message = (text: string) => {
+      const body = Buffer.from(text);
+      const header = Buffer.alloc(5);
+      header.writeUInt32BE(body.length, 1);
+      return Buffer.concat([header, body]);
+    };
+    const streams = Array.from({ length: MAX_STREAMS_PER_CONNECTION + 1 }, (_, i) => {
+      const stream = session.request(
+        { ":method": "POST", ":path": ECHO, "content-type": "application/grpc", te: "trailers" },
+        { endStream: false },
+      );
+      stream.on("error", () => undefined);
+      const echoed = new Promise<string>((resolve) =>
+        stream.once("data", (d: Buffer) => resolve(d.toString())),
+      );
+      const closed = new Promise<number>((resolve) =>
+        stream.once("close", () => resolve(stream.rstCode ?? 0)),
+      );
+      stream.write(message(`stream ${i}`));
+      return { stream, echoed, closed };
+    });
+    expect(await settings).toBe(MAX_STREAMS_PER_CONNECTION);
+    expect(await streams.at(-1)!.closed).toBe(7); // NGHTTP2_REFUSED_STREAM
+    const echoes = await Promise.all(streams.slice(0, -1).map((s) => s.echoed));
+    expect(echoes.every((e, i) => e.endsWith(`stream ${i}`))).toBe(true);
+    expect(streams.slice(0, -1).some((s) => s.stream.closed)).toBe(false);
+
+    // One ends: the connection takes a new stream in its place.
+    streams[0]!.stream.close();
+    await streams[0]!.closed;
+    const again = session.request(
+      { ":method": "POST", ":path": ECHO, "content-type": "application/grpc", te: "trailers" },
+      { endStream: false },
+    );
+    again.on("error", () => undefined);
+    const answer = new Promise<string>((resolve) => again.once("data", (d: Buffer) => resolve(d.toString())));
+    again.write(message("again"));
+    expect(await answer).toContain("again");
   });
 });
 
