@@ -1,6 +1,15 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { Command, PairSpec, PairStatus, Reply, ReplyValue, RoundTally, Traffic } from "./protocol.js";
+import type {
+  Beat,
+  Command,
+  PairSpec,
+  PairStatus,
+  Reply,
+  ReplyValue,
+  RoundTally,
+  Traffic,
+} from "./protocol.js";
 
 const RUNNER = fileURLToPath(new URL("./app/runner.ts", import.meta.url));
 const REGISTER = new URL("./app/register-typescript.mjs", import.meta.url).href;
@@ -17,12 +26,20 @@ class Runner {
   private nextId = 1;
   private stderr = "";
   private readonly waiting = new Map<number, { settle: (reply: Reply) => void; timer: NodeJS.Timeout }>();
+  /** When the runner was last heard from, and the longest its event loop stalled since it started. */
+  private heardAt = Date.now();
+  private worstStallMs = 0;
 
   constructor(private readonly child: ChildProcess) {
     child.stderr?.on("data", (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString()).slice(-4000);
     });
-    child.on("message", (reply: Reply) => {
+    child.on("message", (reply: Reply | Beat) => {
+      this.heardAt = Date.now();
+      if ("beat" in reply) {
+        this.worstStallMs = Math.max(this.worstStallMs, reply.beat.loopStallMs);
+        return;
+      }
       const waiter = this.waiting.get(reply.id);
       if (!waiter) return;
       this.waiting.delete(reply.id);
@@ -41,11 +58,25 @@ class Runner {
 
   request<K extends Kind>(kind: K, args: Args<K>, timeoutMs: number): Promise<ReplyValue[K]> {
     const id = this.nextId++;
+    const sentAt = Date.now();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new Error(`app runner ${this.child.pid}: no answer to ${kind} within ${timeoutMs} ms`));
-      }, timeoutMs);
+      // After a stall of the harness itself, this timer runs before the answer that came meanwhile
+      // is read: judge only once that I/O has been taken (setImmediate runs after it).
+      const timer = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (!this.waiting.delete(id)) return;
+            const now = Date.now();
+            reject(
+              new Error(
+                `app runner ${this.child.pid}: no answer to ${kind} within ${timeoutMs} ms ` +
+                  `(asked ${now - sentAt} ms ago; last heard from ${now - this.heardAt} ms ago; ` +
+                  `its event loop stalled up to ${this.worstStallMs} ms): ${this.stderr.trim()}`,
+              ),
+            );
+          }),
+        timeoutMs,
+      );
       this.waiting.set(id, {
         timer,
         settle: (reply) =>

@@ -39,6 +39,14 @@ export type Command =
 
 export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
+/**
+ * Sent by a runner every second besides its replies: it is alive, and the longest its event loop
+ * was held up since the last beat (what a command that went unanswered waited behind).
+ */
+export interface Beat {
+  beat: { loopStallMs: number };
+}
+
 export interface ReplyValue {
   start: null;
   round: null;

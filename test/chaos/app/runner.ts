@@ -1,4 +1,5 @@
-import type { AppEvent, Command, Reply, ReplyValue, RoundTally } from "../protocol.js";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import type { AppEvent, Beat, Command, Reply, ReplyValue, RoundTally } from "../protocol.js";
 import { Pair } from "./pair.js";
 
 /**
@@ -10,6 +11,8 @@ import { Pair } from "./pair.js";
 
 /** How often "settle" looks whether every send of the round has come to something. */
 const SETTLE_POLL_MS = 50;
+/** How often the runner tells the harness it is alive (protocol.ts, Beat). */
+const BEAT_MS = 1000;
 
 const pairs: Pair[] = [];
 let events: AppEvent[] = [];
@@ -74,6 +77,13 @@ process.on("message", (command: Command) => {
 // The harness is gone (or done): nothing else keeps these apps.
 process.on("disconnect", () => process.exit(0));
 
-function reply(message: Reply): void {
+function reply(message: Reply | Beat): void {
   process.send?.(message);
 }
+
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+setInterval(() => {
+  reply({ beat: { loopStallMs: Math.round(loop.max / 1e6) } });
+  loop.reset();
+}, BEAT_MS).unref();
