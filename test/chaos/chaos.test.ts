@@ -58,6 +58,7 @@ describe(`chaos: ${plan.rounds} rounds, seed ${plan.seed}, ${plan.nodes} nodes`,
           `\nchaos, seed ${plan.seed}, ${results.length} of ${plan.rounds} rounds\n${faults}\n\n${renderTables(summaries)}`,
         );
         await writeFile(plan.report, JSON.stringify({ plan, summaries, results }, null, 2));
+        if (fleet) console.info(`the app runners' event loops stalled up to ${fleet.worstStallMs} ms`);
         console.info(`report: ${plan.report}`);
       }
       expect(results.length).toBe(plan.rounds);

@@ -28,7 +28,7 @@ class Runner {
   private readonly waiting = new Map<number, { settle: (reply: Reply) => void; timer: NodeJS.Timeout }>();
   /** When the runner was last heard from, and the longest its event loop stalled since it started. */
   private heardAt = Date.now();
-  private worstStallMs = 0;
+  worstStallMs = 0;
 
   constructor(private readonly child: ChildProcess) {
     child.stderr?.on("data", (chunk: Buffer) => {
@@ -177,6 +177,11 @@ export class AppFleet {
   async renew(pairs: string[], timeoutMs: number): Promise<{ renewed: string[]; failed: string[] }> {
     const answers = await this.all("renew", { pairs, timeoutMs }, timeoutMs + ANSWER_MS);
     return { renewed: answers.flatMap((a) => a.renewed), failed: answers.flatMap((a) => a.failed) };
+  }
+
+  /** The longest any runner's event loop was held up so far (what the apps' timings include). */
+  get worstStallMs(): number {
+    return Math.max(...this.runners.map((r) => r.worstStallMs));
   }
 
   async stop(): Promise<void> {
