@@ -16,14 +16,23 @@ export interface SessionLimits {
   framesPerSecond: number;
 }
 
-/** Per-app budgets. They move with the app to its next session, so reconnecting does not refill them. */
+/**
+ * Per-app budgets. They move with the app to its next session, so reconnecting does not refill
+ * them: not the messages, nor the frames of every kind, nor the bad frames that close a stream.
+ * A stream spends its own until its Connect names the app.
+ */
 export class AppBudgets {
   readonly messages: TokenBucket;
   readonly chatStarts: TokenBucket;
+  /** Every frame spends one. */
+  readonly frames: TokenBucket;
+  readonly badFrames: TokenBucket;
 
   constructor(limits: SessionLimits, now: number) {
     this.messages = new TokenBucket(limits.messagesPerSecond, 1000, limits.messageBurst, now);
     this.chatStarts = new TokenBucket(limits.chatStartsPerMinute, 60_000, limits.chatStartsPerMinute, now);
+    this.frames = new TokenBucket(limits.framesPerSecond, 1000, limits.framesPerSecond * 2, now);
+    this.badFrames = new TokenBucket(limits.badFramesPerMinute, 60_000, limits.badFramesPerMinute, now);
   }
 }
 
@@ -33,9 +42,6 @@ export class Session {
   appId = "";
   publicKey: Uint8Array = new Uint8Array(0);
   budgets: AppBudgets;
-  readonly badFrames: TokenBucket;
-  /** Every frame the stream sends spends one. */
-  readonly frames: TokenBucket;
   lastSeen: number;
   /** The app reads DeliveryBatch frames (Connect.takes_batches). */
   takesBatches = false;
@@ -53,7 +59,13 @@ export class Session {
   ) {
     this.lastSeen = openedAt;
     this.budgets = new AppBudgets(limits, openedAt);
-    this.badFrames = new TokenBucket(limits.badFramesPerMinute, 60_000, limits.badFramesPerMinute, openedAt);
-    this.frames = new TokenBucket(limits.framesPerSecond, 1000, limits.framesPerSecond * 2, openedAt);
+  }
+
+  get frames(): TokenBucket {
+    return this.budgets.frames;
+  }
+
+  get badFrames(): TokenBucket {
+    return this.budgets.badFrames;
   }
 }

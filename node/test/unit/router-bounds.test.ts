@@ -40,6 +40,35 @@ describe("Router: frames per second", () => {
     expect(app.sink.ended).toBe(true);
   });
 
+  it("keeps the frame and bad-frame budgets across reconnects: a new stream refills neither", () => {
+    const h = newRouter({ limits: { framesPerSecond: 10, badFramesPerMinute: 3 } });
+    const app = h.app();
+    app.connect();
+    for (let i = 0; i < 19; i++) app.ack(UNKNOWN, 0);
+    app.disconnect();
+    app.connect();
+    app.sink.take();
+    app.ack(UNKNOWN, 0);
+    expect(app.error().code).toBe(ErrorCode.ERROR_CODE_RATE_LIMITED);
+    app.ack(UNKNOWN, 0);
+    app.ack(UNKNOWN, 0);
+    expect(app.sink.ended).toBe(false);
+    app.disconnect();
+    // Every bad frame of the budget is spent (each refusal spends one): on the next stream the
+    // first refusal closes it.
+    app.connect();
+    app.sink.take();
+    app.ack(UNKNOWN, 0);
+    expect(app.sink.last("sessionClosed")?.reason).toBe(SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL);
+    // Away for long enough, the app comes back with both budgets full.
+    h.clock.advance(60_001);
+    h.router.sweep();
+    app.connect();
+    app.sink.take();
+    app.ack(UNKNOWN, 0);
+    expect(app.error().code).toBe(ErrorCode.ERROR_CODE_UNKNOWN_CHAT);
+  });
+
   it("refills with time: a steady sender under the rate is never refused", () => {
     const h = newRouter({ limits: { framesPerSecond: 10 } });
     const app = h.app();
