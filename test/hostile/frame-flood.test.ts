@@ -1,7 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
-import type { SpawnedNode } from "../../node/dist/cli/spawn-node.js";
-import { attack, hostileNode, loggedLimit, scrape } from "./harness.js";
-import { lostNothing, NOTHING_LOST, Victim } from "./victim.js";
+import { describe, expect, it } from "vitest";
+import { attack, attackedNode, loggedLimit, scrape } from "./harness.js";
+import { lostNothing, NOTHING_LOST } from "./victim.js";
 
 const FRAMES_PER_SECOND = 200;
 const BAD_FRAMES_PER_MINUTE = 30;
@@ -14,21 +13,14 @@ const ATTACK_MS = 4000;
  */
 const FRAMES_PER_SESSION_AT_MOST = 50_000;
 
-let node: SpawnedNode | undefined;
-let victim: Victim | undefined;
-afterEach(async () => {
-  await victim?.close();
-  await node?.stop();
-  victim = node = undefined;
-});
+const start = attackedNode();
 
 describe("an app pipelining frames the node ignores (MessageAck seq 0 of its own chat)", () => {
   it("is refused past framesPerSecond and closed by the bad-frame budget, and the victim chat loses nothing", async () => {
-    node = await hostileNode([
+    const { node, victim } = await start([
       `--limits.framesPerSecond=${FRAMES_PER_SECOND}`,
       `--limits.badFramesPerMinute=${BAD_FRAMES_PER_MINUTE}`,
     ]);
-    victim = await Victim.start(node.appEndpoint);
 
     const report = (await attack(node, "frame-flood", { "duration-ms": ATTACK_MS }).report) as unknown as {
       framesSent: number;

@@ -2,7 +2,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { afterEach } from "vitest";
 import { type SpawnedNode, type SpawnOptions, spawnNode } from "../../node/dist/cli/spawn-node.js";
+import { Victim } from "./victim.js";
 
 /**
  * The hostile-client suite's harness: a real node process on loopback with small limits, an
@@ -25,6 +27,25 @@ export async function hostileNode(flags: string[], options: SpawnOptions = {}): 
   if (!existsSync(CLI))
     throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it) before the hostile suite`);
   return spawnNode({ ...options, flags });
+}
+
+/**
+ * For every test of the file that calls it: a node started with `flags` and a victim chat on it,
+ * both stopped after the test.
+ */
+export function attackedNode(): (flags: string[]) => Promise<{ node: SpawnedNode; victim: Victim }> {
+  let node: SpawnedNode | undefined;
+  let victim: Victim | undefined;
+  afterEach(async () => {
+    await victim?.close();
+    await node?.stop();
+    victim = node = undefined;
+  });
+  return async (flags) => {
+    node = await hostileNode(flags);
+    victim = await Victim.start(node.appEndpoint);
+    return { node, victim };
+  };
 }
 
 /** What an attacker says it did: its mode's counters (attacker.mjs). */

@@ -1,23 +1,15 @@
-import { afterEach, describe, expect, it } from "vitest";
-import type { SpawnedNode } from "../../node/dist/cli/spawn-node.js";
-import { attack, hostileNode, loggedLimit, scrape } from "./harness.js";
-import { lostNothing, NOTHING_LOST, Victim } from "./victim.js";
+import { describe, expect, it } from "vitest";
+import { attack, attackedNode, loggedLimit, scrape } from "./harness.js";
+import { lostNothing, NOTHING_LOST } from "./victim.js";
 
 const MAX_PENDING_OFFERS = 8;
 const IDENTITIES = 40;
 
-let node: SpawnedNode | undefined;
-let victim: Victim | undefined;
-afterEach(async () => {
-  await victim?.close();
-  await node?.stop();
-  victim = node = undefined;
-});
+const start = attackedNode();
 
 describe("offers from many fresh identities to one app", () => {
   it("are capped at maxPendingOffersPerApp, and the victim chat loses nothing", async () => {
-    node = await hostileNode([`--limits.maxPendingOffersPerApp=${MAX_PENDING_OFFERS}`]);
-    victim = await Victim.start(node.appEndpoint);
+    const { node, victim } = await start([`--limits.maxPendingOffersPerApp=${MAX_PENDING_OFFERS}`]);
 
     // Victim app b takes no notice of strangers' offers: they stay pending until they expire.
     const report = (await attack(node, "offer-flood", {

@@ -1,7 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
-import type { SpawnedNode } from "../../node/dist/cli/spawn-node.js";
-import { attack, hostileNode, scrape, sleep, until } from "./harness.js";
-import { lostNothing, NOTHING_LOST, Victim } from "./victim.js";
+import { describe, expect, it } from "vitest";
+import { attack, attackedNode, scrape, sleep, until } from "./harness.js";
+import { lostNothing, NOTHING_LOST } from "./victim.js";
 
 const PER_SESSION = 4 * 1024 * 1024;
 const NODE_WIDE = 16 * 1024 * 1024;
@@ -11,21 +10,14 @@ const MAX_FRAME = 262144;
 const READERS = 6;
 const ROUNDS = 16;
 
-let node: SpawnedNode | undefined;
-let victim: Victim | undefined;
-afterEach(async () => {
-  await victim?.close();
-  await node?.stop();
-  victim = node = undefined;
-});
+const start = attackedNode();
 
 describe("an app that accepts chats and never reads", () => {
   it("is cut at the queued-bytes bound, the node lets go of what it queued, and the victim chat loses nothing", async () => {
-    node = await hostileNode([
+    const { node, victim } = await start([
       `--limits.maxQueuedBytesPerSession=${PER_SESSION}`,
       `--limits.maxQueuedBytes=${NODE_WIDE}`,
     ]);
-    victim = await Victim.start(node.appEndpoint);
     const before = await scrape(node);
     const externalBefore = before("hermes_nodejs_external_memory_bytes");
 

@@ -1,7 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
-import type { SpawnedNode } from "../../node/dist/cli/spawn-node.js";
-import { attack, hostileNode, loggedLimit, scrape } from "./harness.js";
-import { lostNothing, NOTHING_LOST, Victim } from "./victim.js";
+import { describe, expect, it } from "vitest";
+import { attack, attackedNode, loggedLimit, scrape } from "./harness.js";
+import { lostNothing, NOTHING_LOST } from "./victim.js";
 
 const MAX_UNAUTHENTICATED = 20;
 const AUTHENTICATE_WITHIN_MS = 3000;
@@ -12,21 +11,14 @@ const STREAMS = 60;
  */
 const SLACK_MS = 3000;
 
-let node: SpawnedNode | undefined;
-let victim: Victim | undefined;
-afterEach(async () => {
-  await victim?.close();
-  await node?.stop();
-  victim = node = undefined;
-});
+const start = attackedNode();
 
 describe("streams that never authenticate but keep sending refused frames", () => {
   it("are capped in number and closed for good within authenticateWithinMs, and the victim chat loses nothing", async () => {
-    node = await hostileNode([
+    const { node, victim } = await start([
       `--limits.maxUnauthenticatedSessions=${MAX_UNAUTHENTICATED}`,
       `--timeouts.authenticateWithinMs=${AUTHENTICATE_WITHIN_MS}`,
     ]);
-    victim = await Victim.start(node.appEndpoint);
 
     // Every stream sends a Heartbeat each 500 ms and never ends its own half.
     const report = await attack(node, "unauthenticated", {
