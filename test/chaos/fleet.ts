@@ -1,6 +1,4 @@
 import { type ChildProcess, fork } from "node:child_process";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type {
   Beat,
@@ -19,8 +17,6 @@ const REGISTER = new URL("./app/register-typescript.mjs", import.meta.url).href;
 const QUICK_MS = 10_000;
 /** Slack over a command's own bound (settle, renew) for the answer to come back. */
 const ANSWER_MS = 5_000;
-/** Where a runner that leaves a command unanswered writes a diagnostic report (its JavaScript stack). */
-const REPORTS = join(tmpdir(), "hermes-chaos-reports");
 
 type Kind = Command["kind"];
 type Args<K extends Kind> = Omit<Extract<Command, { kind: K }>, "id" | "kind">;
@@ -71,14 +67,11 @@ class Runner {
           setImmediate(() => {
             if (!this.waiting.delete(id)) return;
             const now = Date.now();
-            // Node writes the report from an interrupt, so it shows where a busy loop is stuck.
-            this.child.kill("SIGUSR2");
             reject(
               new Error(
                 `app runner ${this.child.pid}: no answer to ${kind} within ${timeoutMs} ms ` +
                   `(asked ${now - sentAt} ms ago; last heard from ${now - this.heardAt} ms ago; ` +
-                  `its event loop stalled up to ${this.worstStallMs} ms before that; its stack: ` +
-                  `${REPORTS}/report.*.${this.child.pid}.*.json): ${this.stderr.trim()}`,
+                  `its event loop stalled up to ${this.worstStallMs} ms before that): ${this.stderr.trim()}`,
               ),
             );
           }),
@@ -126,13 +119,7 @@ export class AppFleet {
     const runners: Runner[] = [];
     for (let i = 0; i < Math.min(o.processes, o.pairs.length); i++) {
       const child = fork(RUNNER, [], {
-        execArgv: [
-          "--import",
-          REGISTER,
-          "--enable-source-maps",
-          "--report-on-signal",
-          `--report-directory=${REPORTS}`,
-        ],
+        execArgv: ["--import", REGISTER, "--enable-source-maps"],
         stdio: ["ignore", "ignore", "pipe", "ipc"],
       });
       runners.push(new Runner(child));
