@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type {
   Beat,
@@ -59,6 +60,7 @@ class Runner {
   request<K extends Kind>(kind: K, args: Args<K>, timeoutMs: number): Promise<ReplyValue[K]> {
     const id = this.nextId++;
     const sentAt = Date.now();
+    const before = processState(this.child.pid);
     return new Promise((resolve, reject) => {
       // After a stall of the harness itself, this timer runs before the answer that came meanwhile
       // is read: judge only once that I/O has been taken (setImmediate runs after it).
@@ -67,11 +69,16 @@ class Runner {
           setImmediate(() => {
             if (!this.waiting.delete(id)) return;
             const now = Date.now();
+            const after = processState(this.child.pid);
+            const state = after
+              ? `; process state ${after.state}, ${after.cpuMs - (before?.cpuMs ?? 0)} ms of CPU since asked`
+              : "";
             reject(
               new Error(
                 `app runner ${this.child.pid}: no answer to ${kind} within ${timeoutMs} ms ` +
                   `(asked ${now - sentAt} ms ago; last heard from ${now - this.heardAt} ms ago; ` +
-                  `its event loop stalled up to ${this.worstStallMs} ms before that): ${this.stderr.trim()}`,
+                  `its event loop stalled up to ${this.worstStallMs} ms before that${state}): ` +
+                  this.stderr.trim(),
               ),
             );
           }),
@@ -99,6 +106,22 @@ class Runner {
     const timer = setTimeout(() => this.child.kill("SIGKILL"), QUICK_MS);
     await exited;
     clearTimeout(timer);
+  }
+}
+
+/**
+ * A process's scheduler state (R running, S sleeping, D in I/O, T stopped, …) and the CPU it has
+ * used, from Linux's /proc: whether a runner that stopped answering was busy, blocked or stopped.
+ */
+function processState(pid: number | undefined): { state: string; cpuMs: number } | undefined {
+  try {
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (1/100 s)
+    return { state: fields[0]!, cpuMs: ticks * 10 };
+  } catch {
+    return undefined;
   }
 }
 
