@@ -412,6 +412,53 @@ describe("an app that fails over to another node takes its chat along", () => {
   });
 });
 
+describe("a same-node chat whose node is killed", () => {
+  it("goes on when its apps fail over to two other nodes that each still locate the peer on the dead one, and after it is back", async () => {
+    const { mesh, A, B, C, a, b, chatId, ready } = sameNode();
+    a.message(chatId, 1, text("a1"));
+    b.ack(chatId, 1);
+    b.message(chatId, 1, text("b1"));
+    a.ack(chatId, 1);
+    // A is killed: nothing reaches it, and nobody has declared it dead yet.
+    const toA: { from: string; frame: Parameters<typeof A.router.routeFrame>[1] }[] = [];
+    mesh.drop = (from, to, frame) => {
+      if (to === A.nodeId) toA.push({ from, frame });
+      return to === A.nodeId;
+    };
+    const b2 = C.app(b.identity);
+    b2.connect([{ ready, delivered: 1, ackedByPeer: 1 }]);
+    // B has not heard that b moved: it still locates b on A.
+    B.link.locations.set(b.id, { nodeId: A.nodeId, appEndpoint: "" });
+    const a2 = B.app(a.identity);
+    a2.connect([{ ready, delivered: 1, ackedByPeer: 1 }]);
+    C.link.locations.set(a.id, { nodeId: A.nodeId, appEndpoint: "" });
+    await settle();
+    mesh.place(b.id, C);
+    mesh.place(a.id, B);
+    await settle();
+    mesh.drop = undefined;
+    mesh.lose(A);
+    // Declared dead: each node looks its chat's peer up again on its sweep.
+    B.router.sweep();
+    C.router.sweep();
+    await settle();
+    const A2 = mesh.restart(A);
+    // What the others had queued for A reaches it once it is back.
+    for (const { from, frame } of toA) A2.router.routeFrame(from, frame);
+    await settle();
+    for (const node of [A2, B, C]) node.router.sweep();
+    await settle();
+    a2.sink.take();
+    b2.sink.take();
+    a2.message(chatId, 2, text("a2"));
+    await settle();
+    expect(deliveries(b2)).toEqual([{ seq: 2, text: "a2" }]);
+    b2.message(chatId, 2, text("b2"));
+    await settle();
+    expect(deliveries(a2)).toEqual([{ seq: 2, text: "b2" }]);
+  });
+});
+
 describe("a node told of a chat it does not know", () => {
   it("takes it over on the far app's signed resume when its own participant may still come", async () => {
     const { A, C, a, b, chatId, ready } = sameNode();
