@@ -27,8 +27,10 @@ class Runner {
   private nextId = 1;
   private stderr = "";
   private readonly waiting = new Map<number, { settle: (reply: Reply) => void; timer: NodeJS.Timeout }>();
-  /** When the runner was last heard from, and the longest its event loop stalled since it started. */
+  /** When the runner was last heard from, and the CPU it had used at its last beat. */
   private heardAt = Date.now();
+  private beatCpuMs = 0;
+  /** The longest its event loop stalled since it started. */
   worstStallMs = 0;
 
   constructor(private readonly child: ChildProcess) {
@@ -39,6 +41,7 @@ class Runner {
       this.heardAt = Date.now();
       if ("beat" in reply) {
         this.worstStallMs = Math.max(this.worstStallMs, reply.beat.loopStallMs);
+        this.beatCpuMs = reply.beat.cpuMs;
         return;
       }
       const waiter = this.waiting.get(reply.id);
@@ -60,7 +63,6 @@ class Runner {
   request<K extends Kind>(kind: K, args: Args<K>, timeoutMs: number): Promise<ReplyValue[K]> {
     const id = this.nextId++;
     const sentAt = Date.now();
-    const before = processState(this.child.pid);
     return new Promise((resolve, reject) => {
       // After a stall of the harness itself, this timer runs before the answer that came meanwhile
       // is read: judge only once that I/O has been taken (setImmediate runs after it).
@@ -69,9 +71,9 @@ class Runner {
           setImmediate(() => {
             if (!this.waiting.delete(id)) return;
             const now = Date.now();
-            const after = processState(this.child.pid);
-            const state = after
-              ? `; process state ${after.state}, ${after.cpuMs - (before?.cpuMs ?? 0)} ms of CPU since asked`
+            const proc = processState(this.child.pid);
+            const state = proc
+              ? `; process state ${proc.state}, ${proc.cpuMs - this.beatCpuMs} ms of CPU since its last beat`
               : "";
             reject(
               new Error(

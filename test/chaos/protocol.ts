@@ -40,11 +40,12 @@ export type Command =
 export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
 /**
- * Sent by a runner every second besides its replies: it is alive, and the longest its event loop
- * was held up since the last beat (what a command that went unanswered waited behind).
+ * Sent by a runner every second besides its replies: it is alive, the longest its event loop
+ * was held up since the last beat (what a command that went unanswered waited behind), and the
+ * CPU it has used in all.
  */
 export interface Beat {
-  beat: { loopStallMs: number };
+  beat: { loopStallMs: number; cpuMs: number };
 }
 
 export interface ReplyValue {

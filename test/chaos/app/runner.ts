@@ -84,6 +84,9 @@ function reply(message: Reply | Beat): void {
 const loop = monitorEventLoopDelay({ resolution: 10 });
 loop.enable();
 setInterval(() => {
-  reply({ beat: { loopStallMs: Math.round(loop.max / 1e6) } });
+  const cpu = process.cpuUsage();
+  reply({
+    beat: { loopStallMs: Math.round(loop.max / 1e6), cpuMs: Math.round((cpu.user + cpu.system) / 1000) },
+  });
   loop.reset();
 }, BEAT_MS).unref();
