@@ -45,19 +45,30 @@ describe("hermes as a real process", () => {
   });
 
   it("node: SIGTERM tells connected apps, flushes and exits 0", async () => {
-    const node = await spawnNode();
-    const app = new HermesClient({
-      endpoint: node.appEndpoint,
-      identity: Identity.generate(),
-      reconnect: { initialDelayMs: 5000 },
-    });
-    await app.connect();
+    // A grace far beyond the 20 s the test gives: a node that waits for it is SIGKILLed (exit null).
+    const node = await spawnNode({ env: { HERMES_TIMEOUTS_SHUTDOWN_GRACE_MS: "600000" } });
+    const client = () =>
+      new HermesClient({
+        endpoint: node.appEndpoint,
+        identity: Identity.generate(),
+        reconnect: { initialDelayMs: 5000 },
+      });
+    const [app, peer] = [client(), client()];
+    await Promise.all([app.connect(), peer.connect()]);
+    peer.on("offer", (offer) => void offer.accept());
+    const chat = await app.startChat(peer.appId);
+    // Busy streams: frames wait on them when the node ends them, and the apps keep writing.
+    const busy = setInterval(() => {
+      for (let i = 0; i < 20; i++) chat.send("x".repeat(500)).catch(() => undefined);
+    }, 5);
+    await new Promise((resolve) => setTimeout(resolve, 200));
     const told = new Promise<string>((resolve) => app.once("disconnected", resolve));
-    expect(await node.stop()).toBe(0);
+    expect(await node.stop(20_000)).toBe(0);
+    clearInterval(busy);
     // The stream ended with its trailers (after SessionClosed), not reset before they were read.
     expect(await told).toBe("stream ended by the node");
     expect(node.logs.some((l) => l.msg === "node stopped")).toBe(true);
-    await app.close();
+    await Promise.all([app.close(), peer.close()]);
   });
 
   it("node: an invalid config is refused with the key named, exit 2", async () => {

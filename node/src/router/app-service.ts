@@ -159,12 +159,16 @@ function hostOf(peer: string): string {
 
 /**
  * Resets the HTTP/2 stream under a call: CANCEL drops the frames still queued on it; NO_ERROR
- * after a complete response asks the client to stop sending (RFC 9113 §8.1).
+ * after a complete response asks the client to stop sending (RFC 9113 §8.1). The stream is then
+ * destroyed: a closed stream is otherwise kept until its unread frames are read, and one whose
+ * reading was paused never is, which held a stopping node's server open for its whole grace.
  */
 function resetStream(call: OpenCall, code = http2.constants.NGHTTP2_CANCEL): void {
   const stream = http2StreamOf(call);
-  if (stream && !stream.destroyed) stream.close(code);
-  else if (code === http2.constants.NGHTTP2_CANCEL) call.end();
+  if (stream && !stream.destroyed) {
+    stream.close(code);
+    stream.destroy();
+  } else if (code === http2.constants.NGHTTP2_CANCEL) call.end();
 }
 
 /** How deep interceptors may wrap a call (one per server interceptor, the base call last). */
