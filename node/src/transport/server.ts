@@ -90,6 +90,8 @@ export class GrpcServer {
     this.table = new ConnectionTable({ clock, descriptors, onIdle: (id) => this.closeIdle(id) }, init.bounds);
     this.grpc = new grpc.Server({
       "grpc.max_concurrent_streams": MAX_STREAMS_PER_CONNECTION,
+      // Nothing serves channelz here, and its per-connection trackers cost memory on every app.
+      "grpc.enable_channelz": 0,
       ...init.grpcOptions,
       interceptors: [this.callTracker],
     });
