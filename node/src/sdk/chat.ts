@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
 import { approuter } from "@hermes/proto";
 import type { Clock } from "../utils/clock.js";
-import { type ChatCipher, StaticCipher } from "./cipher.js";
+import type { ChatCipher } from "./chat-cipher.js";
+import { StaticCipher } from "./cipher.js";
 import type { ChatKeys, E2eVersion } from "./e2e.js";
 import { ChatEndedError, NodeUnreachableError, type RatchetError } from "./errors.js";
 import type { ChatSnapshot } from "./store/chat-state.js";

@@ -1,4 +1,4 @@
-import type { CipherState, OpenVerdict } from "../../src/sdk/cipher.js";
+import type { CipherState, OpenVerdict } from "../../src/sdk/chat-cipher.js";
 import { newEphemeral, type Transcript, withRatchetBit } from "../../src/sdk/e2e.js";
 import { type E2eConfig, resolveE2eConfig } from "../../src/sdk/ratchet/config.js";
 import { Ratchet } from "../../src/sdk/ratchet/ratchet.js";

@@ -1,7 +1,7 @@
 import { TAG_BYTES } from "../../crypto/backend.js";
 import { cryptoBackend, isLowOrderX25519 } from "../../crypto/index.js";
 import { TokenBucket } from "../../utils/token-bucket.js";
-import type { ChatCipher, CipherState, OpenVerdict } from "../cipher.js";
+import type { ChatCipher, CipherState, OpenVerdict } from "../chat-cipher.js";
 import { seqNonce } from "../e2e.js";
 import { RatchetError, type RatchetErrorCode } from "../errors.js";
 import { advance, type ChainState, dropStep, eraseChain, newChain, nextKey } from "./chain.js";

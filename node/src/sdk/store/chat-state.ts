@@ -1,5 +1,5 @@
 import { approuter } from "@hermes/proto";
-import type { CipherState } from "../cipher.js";
+import type { CipherState } from "../chat-cipher.js";
 import type { ChainState } from "../ratchet/chain.js";
 import type { RatchetState, ReceivingChain, SendingChain } from "../ratchet/state.js";
 
