@@ -1,5 +1,5 @@
 import { type ChildProcess, fork } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type {
   Beat,
@@ -73,7 +73,7 @@ class Runner {
             const now = Date.now();
             const proc = processState(this.child.pid);
             const state = proc
-              ? `; process state ${proc.state}, ${proc.cpuMs - this.beatCpuMs} ms of CPU since its last beat`
+              ? `; process state ${proc.state}, ${proc.cpuMs - this.beatCpuMs} ms of CPU since its last beat, ${proc.detail}`
               : "";
             reject(
               new Error(
@@ -111,19 +111,59 @@ class Runner {
   }
 }
 
+/** x86-64 and arm64 numbers of the system calls an idle or blocked Node.js thread sits in. */
+const SYSCALLS: Record<string, string> = {
+  "0": "read",
+  "1": "write",
+  "7": "poll",
+  "202": "futex",
+  "232": "epoll_wait",
+  "281": "epoll_pwait",
+  "441": "epoll_pwait2",
+  "63": "read (arm64)",
+  "64": "write (arm64)",
+  "98": "futex (arm64)",
+  "22": "epoll_pwait (arm64)",
+};
+
 /**
- * A process's scheduler state (R running, S sleeping, D in I/O, T stopped, …) and the CPU it has
- * used, from Linux's /proc: whether a runner that stopped answering was busy, blocked or stopped.
+ * A process's scheduler state (R running, S sleeping, D in I/O, T stopped, …), the CPU it has
+ * used, and where its main thread waits (system call, kernel function) and what its other
+ * threads do, from Linux's /proc: whether a runner that stopped answering was busy, idle,
+ * blocked on a lock or stopped.
  */
-function processState(pid: number | undefined): { state: string; cpuMs: number } | undefined {
+function processState(pid: number | undefined): { state: string; cpuMs: number; detail: string } | undefined {
+  const read = (file: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/${file}`, "utf8").trim();
+    } catch {
+      return "";
+    }
+  };
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const fields = (stat: string) => stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const stat = read("stat");
+  if (!stat) return undefined;
+  const main = fields(stat);
+  const ticks = Number(main[11]) + Number(main[12]); // utime + stime, in clock ticks (1/100 s)
+  const syscall = read("syscall").split(" ")[0] ?? "";
+  const threads = new Map<string, number>();
+  for (const task of safeReaddir(`/proc/${pid}/task`)) {
+    const name = read(`task/${task}/comm`);
+    const state = fields(read(`task/${task}/stat`))[0];
+    const key = `${name} ${state}`;
+    threads.set(key, (threads.get(key) ?? 0) + 1);
+  }
+  const others = [...threads].map(([key, n]) => (n > 1 ? `${key} ×${n}` : key)).join(", ");
+  const where = `main thread in ${SYSCALLS[syscall] ?? `system call ${syscall || "?"}`} (${read("wchan") || "?"})`;
+  return { state: main[0]!, cpuMs: ticks * 10, detail: `${where}; threads: ${others}` };
+}
+
+function safeReaddir(dir: string): string[] {
   try {
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (1/100 s)
-    return { state: fields[0]!, cpuMs: ticks * 10 };
+    return readdirSync(dir);
   } catch {
-    return undefined;
+    return [];
   }
 }
 
