@@ -47,24 +47,24 @@ export const isLive = (state: MemberState): boolean => state === "alive" || stat
  * - news that we are suspect or dead, or an alive about us that is not what we are, is refuted
  *   unless we are leaving.
  */
+/** The member an alive update describes, alive since `since`. */
+function aliveMember(u: Extract<MemberUpdate, { type: "alive" }>, since: number): Member {
+  return {
+    id: u.id,
+    address: u.address,
+    incarnation: u.incarnation,
+    state: "alive",
+    stateChangedAt: since,
+    meta: { ...u.meta },
+  };
+}
+
 export function decide(current: Member | undefined, u: MemberUpdate, ctx: DecideContext): Decision {
   const self = u.id === ctx.selfId;
   switch (u.type) {
     case "alive": {
       if (self && ctx.leaving) return { kind: "ignore", reason: "leaving" };
-      if (!current) {
-        return {
-          kind: "apply",
-          next: {
-            id: u.id,
-            address: u.address,
-            incarnation: u.incarnation,
-            state: "alive",
-            stateChangedAt: ctx.now,
-            meta: { ...u.meta },
-          },
-        };
-      }
+      if (!current) return { kind: "apply", next: aliveMember(u, ctx.now) };
       if (u.incarnation < current.incarnation) return { kind: "ignore", reason: "stale" };
       if (self) {
         // An alive about us can only come from a previous life of ours (restart with a lower
@@ -81,14 +81,7 @@ export function decide(current: Member | undefined, u: MemberUpdate, ctx: Decide
       if (u.incarnation === current.incarnation) return { kind: "ignore", reason: "stale" };
       return {
         kind: "apply",
-        next: {
-          id: u.id,
-          address: u.address,
-          incarnation: u.incarnation,
-          state: "alive",
-          stateChangedAt: current.state === "alive" ? current.stateChangedAt : ctx.now,
-          meta: { ...u.meta },
-        },
+        next: aliveMember(u, current.state === "alive" ? current.stateChangedAt : ctx.now),
       };
     }
     case "suspect": {
