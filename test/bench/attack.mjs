@@ -49,7 +49,8 @@ const ATTACKS = {
   "connect-flood": {
     args: { concurrency: 32 },
     limits: ["connect_rate"],
-    rate: (r) => [r.attempts, "connects"],
+    connectionRefusals: ["failed_connects"],
+    rate: (r) => [r.attempts, "connects tried"],
   },
   "frame-flood": { args: {}, limits: ["frame_rate", "bad_frames"], rate: (r) => [r.framesSent, "frames"] },
   "idle-connections": {

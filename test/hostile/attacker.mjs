@@ -208,10 +208,12 @@ async function unauthenticated() {
 /** Connects with random keys and signatures (the right nonce and a fresh timestamp), `concurrency` at once. */
 async function connectFlood() {
   const connections = pool(Number(opts.connections));
-  const result = { attempts: 0, answers: {} };
+  // attempts: streams tried; connects: Connects sent (a stream the node took and challenged).
+  const result = { attempts: 0, connects: 0, answers: {} };
   report = result;
   const worker = async (index) => {
     while (!stopAt()) {
+      result.attempts++;
       const stream = connections.open(index);
       try {
         const challenge = (await stream.next(["challenge"])).challenge;
@@ -223,7 +225,7 @@ async function connectFlood() {
             signature: randomBytes(64),
           },
         });
-        result.attempts++;
+        result.connects++;
         const answer = await stream.next(["error", "connectAck", "sessionClosed"]);
         tally(result.answers, answer.body === "error" ? codeName(answer.error.code) : answer.body);
       } catch (error) {

@@ -23,11 +23,25 @@ export class AddressBudgets {
     },
   ) {}
 
-  /** May a connect from `address` be checked now? Otherwise, when to come back. */
-  takeConnect(address: string, now: number): { ok: true } | { ok: false; retryAfterMs: number } {
+  /**
+   * May a connect from `address` be checked now? Otherwise, when to come back, and whether the
+   * address is `failing`: it spent its budget of failed connects.
+   */
+  takeConnect(
+    address: string,
+    now: number,
+  ): { ok: true } | { ok: false; retryAfterMs: number; failing: boolean } {
     const budgets = this.of(address, now);
     const failures = budgets.failures.check(now);
-    return failures.ok ? budgets.connects.take(now) : failures;
+    if (!failures.ok) return { ...failures, failing: true };
+    const taken = budgets.connects.take(now);
+    return taken.ok ? taken : { ...taken, failing: false };
+  }
+
+  /** Has `address` spent its budget of failed connects (and not yet earned one back)? */
+  failing(address: string, now: number): boolean {
+    const budgets = this.byAddress.get(address);
+    return budgets !== undefined && !budgets.failures.check(now).ok;
   }
 
   /** A connect from `address` failed its checks. */

@@ -121,6 +121,10 @@ export function addAppRouter(
               ).unref();
             });
           },
+          goAway() {
+            const connection = http2StreamOf(call)?.session;
+            if (connection && !connection.closed) connection.close();
+          },
         },
         hostOf(call.getPeer()),
       );

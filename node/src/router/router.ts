@@ -360,6 +360,8 @@ export class Router {
         { correlationId: cid, retryAfterMs: allowed.retryAfterMs },
       );
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many connects");
+      // An address whose connects keep failing is sent to the door, which turns it away (turnsAway).
+      if (allowed.failing) session.sink.goAway?.();
       return;
     }
     const problem = checkConnect(connect, this.nodeId, session.nonce, this.timeContext());
@@ -502,6 +504,15 @@ export class Router {
     }
     if (sent > 0) this.logger.warn({ apps: sent }, "apps with chats across nodes sent to other nodes");
     return sent;
+  }
+
+  /**
+   * Should a new connection from `address` be turned away at once? Yes while the address has
+   * spent its budget of failed connects: every connect it sent would be refused anyway, and a
+   * refused connection costs the node far less than a refused stream.
+   */
+  turnsAway(address: string): boolean {
+    return this.addresses.failing(address, this.clock.now());
   }
 
   /** Stops taking sessions and tells every app to reconnect elsewhere or later. */

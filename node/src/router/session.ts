@@ -6,6 +6,11 @@ export interface SessionSink {
   send(frame: approuter.NodeFrame): void;
   /** Ends the stream. Called once. */
   end(): void;
+  /**
+   * Asks the peer to open no more streams on this stream's connection (HTTP/2 GOAWAY); the
+   * streams open on it go on. Optional: a sink without connections has nothing to do.
+   */
+  goAway?(): void;
 }
 
 export interface SessionLimits {

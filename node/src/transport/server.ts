@@ -31,7 +31,7 @@ export function decodeOrMalformed<T>(decode: (bytes: Uint8Array) => T): (bytes: 
 export type PortName = "app" | "mesh";
 
 /** Why a connection was refused or cut before it carried a call. */
-export type ConnectionRefusal = AdmissionRefusal | HandshakeRefusal | "accept_error";
+export type ConnectionRefusal = AdmissionRefusal | HandshakeRefusal | "accept_error" | "failed_connects";
 
 /** Every refusal is counted; the log gets one line per port and reason per this interval. */
 const REFUSAL_LOG_INTERVAL_MS = 1000;
@@ -80,6 +80,7 @@ export class GrpcServer {
   private readonly net: NetServer;
   private boundPort = 0;
   private closing: Promise<void> | undefined;
+  private turnsAway: (address: string) => boolean = () => false;
 
   constructor(
     private readonly components: GrpcServerComponents,
@@ -121,6 +122,14 @@ export class GrpcServer {
     return this.boundPort;
   }
 
+  /**
+   * Turns away, as soon as they are accepted, connections from the addresses `gate` names (the
+   * router's: those whose connects keep failing).
+   */
+  setGate(gate: (address: string) => boolean): void {
+    this.turnsAway = gate;
+  }
+
   get port(): number {
     return this.boundPort;
   }
@@ -147,6 +156,10 @@ export class GrpcServer {
     raw.on("error", () => {}); // resets are a peer's business; the close below cleans up
     const address = raw.remoteAddress;
     if (this.closing || address === undefined) return void raw.destroy();
+    if (this.turnsAway(address)) {
+      raw.destroy();
+      return this.refused("failed_connects", address);
+    }
     const id = connectionId(raw);
     const verdict = this.table.admit(id, address);
     if (!verdict.ok) {

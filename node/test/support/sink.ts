@@ -11,6 +11,8 @@ export class RecordingSink implements SessionSink {
   readonly frames: approuter.NodeFrame[] = [];
   ended = false;
   endCalls = 0;
+  /** Whether the router asked for the stream's connection to take no more streams. */
+  wentAway = false;
   private cursor = 0;
 
   send(frame: approuter.NodeFrame): void {
@@ -21,6 +23,10 @@ export class RecordingSink implements SessionSink {
   end(): void {
     this.endCalls++;
     this.ended = true;
+  }
+
+  goAway(): void {
+    this.wentAway = true;
   }
 
   /** Frames that arrived since the last take(). */

@@ -191,6 +191,8 @@ describe("Router: strangers", () => {
     expect(error.message).toContain("203.0.113.7");
     expect(error.retryAfterMs).toBeGreaterThan(0);
     expect(refused.sink.ended).toBe(true);
+    expect(refused.sink.wentAway).toBe(false);
+    expect(h.router.turnsAway("203.0.113.7")).toBe(false);
     expect(await metricValue(h.metrics.limitRefusals, { limit: "connect_rate" })).toBe(1);
     // Another address is not held back, and the budget refills.
     expect(h.app(undefined, "203.0.113.8").connect().appId).not.toBe("");
@@ -211,7 +213,13 @@ describe("Router: strangers", () => {
     honest.open();
     honest.send({ $case: "connect", value: honest.connectBody() }, "c");
     expect(honest.sink.pick("error").code).toBe(ErrorCode.ERROR_CODE_RATE_LIMITED);
+    // Its connection is asked to take no more streams, and new ones are turned away at the door;
+    // a refusal for speed alone (the connects budget) does neither.
+    expect(honest.sink.wentAway).toBe(true);
+    expect(h.router.turnsAway(address)).toBe(true);
+    expect(h.router.turnsAway("203.0.113.10")).toBe(false);
     h.clock.advance(20_000);
+    expect(h.router.turnsAway(address)).toBe(false);
     expect(h.app(undefined, address).connect().appId).not.toBe("");
   });
 });
