@@ -111,7 +111,7 @@ class Runner {
   }
 }
 
-/** x86-64 and arm64 numbers of the system calls an idle or blocked Node.js thread sits in. */
+/** The system calls an idle or blocked Node.js thread sits in, by x86-64 number (others show the number). */
 const SYSCALLS: Record<string, string> = {
   "0": "read",
   "1": "write",
@@ -120,10 +120,6 @@ const SYSCALLS: Record<string, string> = {
   "232": "epoll_wait",
   "281": "epoll_pwait",
   "441": "epoll_pwait2",
-  "63": "read (arm64)",
-  "64": "write (arm64)",
-  "98": "futex (arm64)",
-  "22": "epoll_pwait (arm64)",
 };
 
 /**

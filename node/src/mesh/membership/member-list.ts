@@ -36,17 +36,6 @@ export interface DecideContext {
 
 export const isLive = (state: MemberState): boolean => state === "alive" || state === "suspect";
 
-/**
- * memberlist's precedence rules:
- * - alive overrides anything only with a strictly higher incarnation (a member raises its own
- *   incarnation to refute, rejoin or change metadata, so equal means "nothing new");
- * - suspect overrides alive with an equal or higher incarnation, and confirms an existing
- *   suspicion;
- * - dead (and left, a dead sent by the member itself) override alive and suspect with an equal
- *   or higher incarnation;
- * - news that we are suspect or dead, or an alive about us that is not what we are, is refuted
- *   unless we are leaving.
- */
 /** The member an alive update describes, alive since `since`. */
 function aliveMember(u: Extract<MemberUpdate, { type: "alive" }>, since: number): Member {
   return {
@@ -59,6 +48,17 @@ function aliveMember(u: Extract<MemberUpdate, { type: "alive" }>, since: number)
   };
 }
 
+/**
+ * memberlist's precedence rules:
+ * - alive overrides anything only with a strictly higher incarnation (a member raises its own
+ *   incarnation to refute, rejoin or change metadata, so equal means "nothing new");
+ * - suspect overrides alive with an equal or higher incarnation, and confirms an existing
+ *   suspicion;
+ * - dead (and left, a dead sent by the member itself) override alive and suspect with an equal
+ *   or higher incarnation;
+ * - news that we are suspect or dead, or an alive about us that is not what we are, is refuted
+ *   unless we are leaving.
+ */
 export function decide(current: Member | undefined, u: MemberUpdate, ctx: DecideContext): Decision {
   const self = u.id === ctx.selfId;
   switch (u.type) {
