@@ -46,10 +46,10 @@ describe("connects with random signatures, as fast as one process can send them"
     expect(failed).toBeGreaterThan(0);
     expect(failed).toBeLessThanOrEqual(checkable);
     // Every other Connect that reached the node was refused unchecked; once the address had
-    // spent its failures, its connections were closed and new ones turned away on accept, so
+    // spent its failures, its connections got a GOAWAY and new ones were held unanswered, so
     // most tries never got that far.
     expect(report.answers.rate_limited).toBeGreaterThanOrEqual(report.connects - checkable - 32);
-    expect(report.attempts).toBeGreaterThan(10 * report.connects);
+    expect(report.attempts).toBeGreaterThan(report.connects);
 
     const m = await scrape(node);
     expect(m("hermes_app_connects_total", { result: "auth_failed" })).toBe(failed);

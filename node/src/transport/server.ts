@@ -43,6 +43,9 @@ const REFUSAL_LOG_INTERVAL_MS = 1000;
  */
 export const MAX_STREAMS_PER_CONNECTION = 100;
 
+/** How long a connection turned away (holdUnread) is held before it is closed. */
+const TURNED_AWAY_HOLD_MS = 5000;
+
 export interface GrpcServerComponents {
   clock: Clock;
   metrics: Metrics;
@@ -123,8 +126,8 @@ export class GrpcServer {
   }
 
   /**
-   * Turns away, as soon as they are accepted, connections from the addresses `gate` names (the
-   * router's: those whose connects keep failing).
+   * Turns away connections from the addresses `gate` names (the router's: those whose connects
+   * keep failing): they are held unread for a few seconds, then closed.
    */
   setGate(gate: (address: string) => boolean): void {
     this.turnsAway = gate;
@@ -156,10 +159,6 @@ export class GrpcServer {
     raw.on("error", () => {}); // resets are a peer's business; the close below cleans up
     const address = raw.remoteAddress;
     if (this.closing || address === undefined) return void raw.destroy();
-    if (this.turnsAway(address)) {
-      raw.destroy();
-      return this.refused("failed_connects", address);
-    }
     const id = connectionId(raw);
     const verdict = this.table.admit(id, address);
     if (!verdict.ok) {
@@ -174,6 +173,7 @@ export class GrpcServer {
       this.table.removed(id);
       metrics.connections.dec({ port: this.init.port });
     });
+    if (this.turnsAway(address)) return this.holdUnread(raw, address);
     if (!this.handshakes) return this.injector.injectConnection(raw);
     this.handshakes.run(raw, (outcome) => {
       if (!outcome.ok) return this.refused(outcome.reason, address, outcome.detail);
@@ -181,6 +181,18 @@ export class GrpcServer {
       this.sockets.set(id, outcome.socket);
       this.injector.injectConnection(outcome.socket);
     });
+  }
+
+  /**
+   * Turns a connection away without answering it: closed at once, it is opened again at once by
+   * a client that loops, which then takes the machine's CPU from everyone; held unread, within
+   * the port's connection bounds, it keeps such a client waiting.
+   */
+  private holdUnread(raw: Socket, address: string): void {
+    this.refused("failed_connects", address);
+    raw.pause();
+    const cancel = this.components.clock.setTimeout(() => raw.destroy(), TURNED_AWAY_HOLD_MS);
+    raw.once("close", cancel);
   }
 
   /**

@@ -336,3 +336,34 @@ describe("a node under a connection flood", () => {
     expect(await open()).toBe(2);
   });
 });
+
+describe("connections turned away", () => {
+  it("from an address the gate names are counted, logged, held unanswered within the bounds and then closed, while others are served", async () => {
+    const s = await testGrpcServer({ port: "app", services: echo });
+    cleanups.push(() => s.close());
+    s.server.setGate((address) => address === "127.0.0.2");
+    const held = rawConnection(s.port, { from: "127.0.0.2" });
+    let answered = false;
+    held.socket.on("data", () => {
+      answered = true;
+    });
+    await until(() => s.server.connections === 1, 5000, "the connection accepted");
+    expect(
+      await metricValue(s.metrics, "hermes_connections_refused_total", {
+        port: "app",
+        reason: "failed_connects",
+      }),
+    ).toBe(1);
+    expect(refusedLogs(s, "failed_connects")[0]).toMatchObject({ port: "app", remote: "127.0.0.2" });
+
+    // Another address is served meanwhile, and the held connection counts against the bounds.
+    const call = await openEcho(client(s.port));
+    expect(s.server.connections).toBe(2);
+    expect(held.isClosed()).toBe(false); // a connection closed at once would be reopened at once
+    call.end();
+
+    await held.closed;
+    expect(answered).toBe(false);
+    await until(() => s.server.connections <= 1, 5000, "the held connection let go");
+  });
+});
