@@ -23,21 +23,24 @@ node hack/check-images.mjs
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 failed=()
+# Each group is bounded at a few times its usual length (hack/bounded.sh): one that hangs fails with
+# what its processes were doing, and the groups after it still run.
 group() {
-  local name=$1
-  shift
+  local name=$1 minutes=$2
+  shift 2
   echo "== tests: $name"
-  npx vitest run "$@" --reporter=default --reporter=json --outputFile="$results/$name.json" || failed+=("$name")
+  bash hack/bounded.sh $((minutes * 60)) npx vitest run "$@" --reporter=default --reporter=json \
+    --outputFile="$results/$name.json" || failed+=("$name")
 }
-group unit --project unit --project operator
-group component --project component
-group integration --project integration
+group unit 8 --project unit --project operator
+group component 8 --project component
+group integration 12 --project integration
 # A real node under attack from another process while a victim chat runs (test/hostile/README.md).
-group hostile --project hostile
+group hostile 8 --project hostile
 # The short chaos run (test/chaos/README.md); `npm run chaos -- --rounds 100` is the long one.
-group chaos --project chaos
-group controlplane --project controlplane
-group e2e --project e2e
+group chaos 15 --project chaos
+group controlplane 12 --project controlplane
+group e2e 25 --project e2e
 
 node -e '
   const fs = require("node:fs");

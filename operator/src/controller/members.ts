@@ -55,21 +55,28 @@ export const MEMBER_RECHECK = {
   minDelayMs: 1000,
   /** Re-checks then follow at about the time already waited (1, 1, 2, 4, 8 s…), at most this far apart. */
   maxDelayMs: 15_000,
-  /** Past this, the mesh is not about to converge: back to the usual resync until the ready pods change. */
+  /** After this long with the same answers, the mesh is not about to converge: back to the usual resync. */
   windowMs: 2 * 60_000,
 } as const;
 
-/** Since when a HermesNode's mesh has not converged, and with how many ready pods. */
+/** Since when a HermesNode's mesh has not converged, and what its nodes said last. */
 export interface MemberRecheck {
+  /** When the number of ready pods last changed: re-checks back off from here. */
   sinceMs: number;
   readyPods: number;
+  /** When the answers last changed: the window runs from here. */
+  changedMs: number;
+  answers: string;
 }
 
 /**
  * When to ask the nodes again, from what they just said. Nothing while the mesh has converged or
- * no pod is ready. Otherwise soon, backing off, within a window that starts when the number of
- * ready pods last changed; so an unconverged mesh costs a bounded number of reconciles per change
- * of its pods, however many other events also reconcile it.
+ * no pod is ready. Otherwise soon, backing off from when the number of ready pods last changed,
+ * for as long as the answers keep changing and for a window after they stop. A rolling update
+ * replaces pods without changing their number for minutes on end; its mesh is still moving, and
+ * the status must follow it to the end. A mesh stuck on the same answers costs a bounded number of
+ * reconciles, however many other events also reconcile it; one that keeps changing, one every
+ * maxDelayMs at most.
  */
 export function planMemberRecheck(
   previous: MemberRecheck | undefined,
@@ -77,12 +84,14 @@ export function planMemberRecheck(
   nowMs: number,
 ): { recheck?: MemberRecheck; delayMs?: number } {
   if (answers.length === 0 || judgeMembers(answers).converged) return {};
-  const recheck =
-    previous && previous.readyPods === answers.length
-      ? previous
-      : { sinceMs: nowMs, readyPods: answers.length };
+  const said = answers.join(",");
+  let recheck: MemberRecheck;
+  if (!previous || previous.readyPods !== answers.length)
+    recheck = { sinceMs: nowMs, readyPods: answers.length, changedMs: nowMs, answers: said };
+  else if (previous.answers !== said) recheck = { ...previous, changedMs: nowMs, answers: said };
+  else recheck = previous;
+  if (nowMs - recheck.changedMs >= MEMBER_RECHECK.windowMs) return { recheck };
   const waitedMs = nowMs - recheck.sinceMs;
-  if (waitedMs >= MEMBER_RECHECK.windowMs) return { recheck };
   const delayMs = Math.min(Math.max(waitedMs, MEMBER_RECHECK.minDelayMs), MEMBER_RECHECK.maxDelayMs);
   return { recheck, delayMs };
 }
@@ -90,8 +99,10 @@ export function planMemberRecheck(
 /** Ready pods asked at once: a large mesh is asked in a few rounds, not one node after another. */
 const CONCURRENT_ASKS = 8;
 
+/** Ready and staying: a terminating pod stays ready until it stops, but it has left the mesh. */
 const isReady = (pod: V1Pod) =>
-  pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+  !pod.metadata?.deletionTimestamp &&
+  (pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false);
 
 /** The admin port as the pod declares it (the StatefulSet's "admin" container port). */
 const adminPort = (pod: V1Pod) =>

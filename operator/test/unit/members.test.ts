@@ -105,16 +105,34 @@ describe("planMemberRecheck", () => {
 
   it("starts a new window when the number of ready pods changes", () => {
     const late = MEMBER_RECHECK.windowMs + 1;
-    const stale = { sinceMs: 0, readyPods: 3 };
+    const stale = { sinceMs: 0, readyPods: 3, changedMs: 0, answers: "1,3,3" };
     expect(planMemberRecheck(stale, [1, 3, 3], late)).toEqual({ recheck: stale });
     expect(planMemberRecheck(stale, [1, 3, 3, 3], late)).toEqual({
-      recheck: { sinceMs: late, readyPods: 4 },
+      recheck: { sinceMs: late, readyPods: 4, changedMs: late, answers: "1,3,3,3" },
       delayMs: MEMBER_RECHECK.minDelayMs,
     });
   });
 
+  it("follows a rolling update that replaces pods one at a time for longer than the window", () => {
+    // Three ready pods throughout (a terminating pod stays ready until it stops, and its successor
+    // is soon ready); the mesh keeps moving but never converges until the last pod is seen by all.
+    const podMs = 50_000;
+    const endMs = 3 * podMs;
+    expect(endMs).toBeGreaterThan(MEMBER_RECHECK.windowMs);
+    const mesh = (t: number): MemberAnswers => {
+      if (t >= endMs) return [3, 3, 3];
+      const replaced = Math.floor(t / podMs);
+      const early = t % podMs < podMs / 2;
+      return [0, 1, 2].map((i) => (i === replaced ? (early ? 1 : 3) : 2));
+    };
+    const checks = simulate(mesh, endMs + MEMBER_RECHECK.windowMs);
+    const seen = checks.find((c) => c.atMs >= endMs)!;
+    expect(seen.members).toBe(3);
+    expect(seen.atMs - endMs).toBeLessThanOrEqual(MEMBER_RECHECK.maxDelayMs);
+  });
+
   it("plans nothing, and forgets the window, once converged or with no pod ready", () => {
-    const stale = { sinceMs: 0, readyPods: 3 };
+    const stale = { sinceMs: 0, readyPods: 3, changedMs: 0, answers: "1,3,3" };
     expect(planMemberRecheck(stale, [3, 3, 3], 10_000)).toEqual({});
     expect(planMemberRecheck(stale, [], 10_000)).toEqual({});
     expect(planMemberRecheck(undefined, [3, 3, 3], 10_000)).toEqual({});
@@ -175,6 +193,7 @@ describe("askMembers", () => {
       pod("mesh-3", p3, false), // not ready: not asked
       pod("mesh-0", p0, true),
       pod("mesh-4", p0, true, ""), // no IP yet
+      { ...pod("mesh-5", p3, true), metadata: { name: "mesh-5", deletionTimestamp: new Date() } }, // terminating
     ];
   });
 
@@ -182,7 +201,7 @@ describe("askMembers", () => {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   });
 
-  it("asks every ready pod on the admin port it declares, in pod-name order", async () => {
+  it("asks every ready pod that is not terminating on the admin port it declares, in pod-name order", async () => {
     expect(await askMembers(client, hermesNode(), 2000)).toEqual([3, 2, undefined, undefined]);
     expect(listed).toEqual([
       {
