@@ -3,7 +3,7 @@
 // round by round in one process; the median round of each and their ratio.
 //
 //   node test/bench/crypto.mjs            (after `npm run build`), or `npm run bench -- --only crypto`
-import { generateKeyPairSync, sign as nodeSign, randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, sign as nodeSign, randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { useCryptoBackend } from "../../node/dist/crypto/index.js";
 import { Identity, sign, signingPayload, verify } from "../../node/dist/identity/index.js";
@@ -67,8 +67,12 @@ const operations = {
 /** Signed Connect payloads by distinct keys, made with node:crypto directly (fast to set up). */
 function connectsByFreshKeys() {
   return Array.from({ length: FRESH_KEYS }, (_, i) => {
-    const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-    const raw = new Uint8Array(Buffer.from(publicKey.export({ format: "jwk" }).x, "base64url"));
+    // Not generateKeyPairSync, which can hang Node.js 20 (node/src/crypto/native.ts).
+    const pkcs8 = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), randomBytes(32)]);
+    const privateKey = createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" });
+    const raw = new Uint8Array(
+      createPublicKey(privateKey).export({ format: "der", type: "spki" }).subarray(-32),
+    );
     const fields = ["node", `app-${i}`, randomBytes(32), 1];
     const payload = signingPayload("hermes/app-connect/v1", fields);
     return { publicKey: raw, signature: new Uint8Array(nodeSign(null, payload, privateKey)), fields };

@@ -2,7 +2,7 @@
 // proto/hermes/approuter/v1/approuter.proto and docs/approuter-protocol.md alone: HTTP/2 with gRPC
 // message framing (node:http2), frames encoded by protobufjs from the .proto file, identities and
 // signatures with node:crypto. Nothing here comes from the node's own code.
-import { createHash, sign as ed25519Sign, generateKeyPairSync, randomBytes } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, sign as ed25519Sign, randomBytes } from "node:crypto";
 import http2 from "node:http2";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
@@ -60,11 +60,23 @@ export function signingPayload(label, fields) {
   );
 }
 
-const rawPublicKey = (publicKey) => Buffer.from(publicKey.export({ format: "jwk" }).x, "base64url");
+/**
+ * A key from 32 random bytes (PKCS #8 prefix + seed), not from generateKeyPairSync, which can hang
+ * Node.js 20 for good (node/src/crypto/native.ts says how).
+ */
+const freshKey = (pkcs8Prefix) =>
+  createPrivateKey({
+    key: Buffer.concat([Buffer.from(pkcs8Prefix, "hex"), randomBytes(32)]),
+    format: "der",
+    type: "pkcs8",
+  });
+/** The raw 32-byte public key: the end of its SubjectPublicKeyInfo. */
+const rawPublicKey = (privateKey) =>
+  createPublicKey(privateKey).export({ format: "der", type: "spki" }).subarray(-32);
 
 export function newIdentity() {
-  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  const raw = rawPublicKey(publicKey);
+  const privateKey = freshKey("302e020100300506032b657004220420");
+  const raw = rawPublicKey(privateKey);
   return {
     id: appIdOf(raw),
     publicKey: raw,
@@ -73,7 +85,7 @@ export function newIdentity() {
 }
 
 /** An X25519 public key (the attacker never decrypts anything, so the secret half is dropped). */
-export const ephemeralKey = () => rawPublicKey(generateKeyPairSync("x25519").publicKey);
+export const ephemeralKey = () => rawPublicKey(freshKey("302e020100300506032b656e04220420"));
 
 // ---- gRPC over HTTP/2
 

@@ -20,8 +20,8 @@ export interface CryptoBackend {
   x25519(secretKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array;
   /**
    * An agreement with a fresh key pair whose secret is used once and never leaves the backend
-   * (the ratchet's steps); throws like x25519(). Several times cheaper than x25519KeyPair() and
-   * x25519() on node:crypto, which import the secret again.
+   * (the ratchet's steps); throws like x25519(). Several times cheaper than x25519KeyPair() then
+   * x25519() on node:crypto, which imports the secret again.
    */
   x25519Fresh(peerPublicKey: Uint8Array): { publicKey: Uint8Array; shared: Uint8Array };
   /**

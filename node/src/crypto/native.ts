@@ -16,6 +16,8 @@ const X25519_PKCS8 = hexToBytes("302e020100300506032b656e04220420");
  */
 const PUBLIC_KEYS_CACHED = 4096;
 const ZERO_IV = new Uint8Array(16);
+/** X25519's base point, u = 9 (RFC 7748). */
+const X25519_BASE_POINT = Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 9 : 0));
 
 /**
  * node:crypto (OpenSSL), several times faster than noble (docs/benchmarks). Takes the module as an
@@ -53,6 +55,20 @@ export function nativeBackend(nodeCrypto: NodeCryptoModule): CryptoBackend {
     }
   }
 
+  /**
+   * An X25519 key pair's public half, as the agreement of its private key with the base point
+   * (u = 9). Not a JWK export of the generated public key: in Node.js 20 the job object of
+   * generateKeyPairSync shares a lock with the keys it made and takes that lock when it is
+   * garbage-collected, so a collection that runs while the export holds the lock hangs the thread
+   * for good (seen as an app process asleep on that lock, once in a few dozen test runs; the
+   * agreement and the DER export take no such lock). 25 µs more per pair.
+   */
+  let basePoint: KeyObject | undefined;
+  function x25519PublicKey(privateKey: KeyObject): Uint8Array {
+    basePoint ??= publicKeyObject(base64url(X25519_BASE_POINT), "X25519");
+    return bytes(nodeCrypto.diffieHellman({ privateKey, publicKey: basePoint }));
+  }
+
   function rawPublicKey(key: KeyObject): Uint8Array {
     const { x } = key.export({ format: "jwk" });
     if (typeof x !== "string") throw new Error("node:crypto exported no public key");
@@ -74,13 +90,13 @@ export function nativeBackend(nodeCrypto: NodeCryptoModule): CryptoBackend {
       nodeCrypto.verify(null, message, cachedEd25519Key(publicKey), signature),
 
     x25519KeyPair() {
-      const { privateKey, publicKey } = nodeCrypto.generateKeyPairSync("x25519");
+      const { privateKey } = nodeCrypto.generateKeyPairSync("x25519");
       const der = privateKey.export({ format: "der", type: "pkcs8" });
       try {
         if (der.length !== X25519_PKCS8.length + 32) throw new Error("unexpected X25519 PKCS #8 encoding");
         return {
           secretKey: Uint8Array.from(der.subarray(X25519_PKCS8.length)),
-          publicKey: rawPublicKey(publicKey),
+          publicKey: x25519PublicKey(privateKey),
           agree: (peerPublicKey) =>
             bytes(
               nodeCrypto.diffieHellman({
@@ -106,12 +122,12 @@ export function nativeBackend(nodeCrypto: NodeCryptoModule): CryptoBackend {
     },
 
     x25519Fresh(peerPublicKey) {
-      const { privateKey, publicKey } = nodeCrypto.generateKeyPairSync("x25519");
+      const { privateKey } = nodeCrypto.generateKeyPairSync("x25519");
       const shared = nodeCrypto.diffieHellman({
         privateKey,
         publicKey: publicKeyObject(base64url(peerPublicKey), "X25519"),
       });
-      return { publicKey: rawPublicKey(publicKey), shared: bytes(shared) };
+      return { publicKey: x25519PublicKey(privateKey), shared: bytes(shared) };
     },
 
     keystream(key, length) {
