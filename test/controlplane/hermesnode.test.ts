@@ -1,6 +1,8 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import { KubeConfig, type V1Secret } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { KubeClient } from "../../operator/dist/kube/client.js";
 import { Cluster, secretData } from "./support/cluster.js";
 import { condition, hermesNodeYaml, writeStatefulSetStatus } from "./support/hermesnode.js";
 import { OperatorProcess } from "./support/operator.js";
@@ -391,6 +393,28 @@ describe("repairs", () => {
       );
     });
     expect(await eventReasons("mesh")).toContain("CertificatesRenewed");
+  });
+
+  it("writes a CA Secret it read only while it is still that Secret: one deleted meanwhile stays deleted", async () => {
+    // What an in-flight reconcile does with the CA Secret it read before the user deleted it. An
+    // apply would create it again, old CA and all; the conditional write is refused instead.
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.info.adminKubeconfig);
+    const client = new KubeClient(kc);
+    const path = `/api/v1/namespaces/${ns}/secrets/held-ca`;
+    const body = { apiVersion: "v1", kind: "Secret", metadata: { name: "held-ca", namespace: ns } };
+    await client.apply(path, { ...body, data: { "tls.crt": "b2xk" } }, "test", true);
+    const read = (await client.get<V1Secret>(path))!;
+    const write = {
+      ...body,
+      metadata: { ...body.metadata, resourceVersion: read.metadata!.resourceVersion },
+    };
+
+    await client.apply(path, { ...body, data: { "tls.crt": "bmV3" } }, "test", true);
+    await expect(client.mergePatch(path, write, "test")).rejects.toMatchObject({ status: 409 });
+    await cluster.kubectl(["delete", "secret", "held-ca", "-n", ns]);
+    await expect(client.mergePatch(path, write, "test")).rejects.toMatchObject({ status: 404 });
+    expect(await client.get(path)).toBeUndefined();
   });
 
   it("takes its fields back from other field managers (server-side apply conflicts)", async () => {

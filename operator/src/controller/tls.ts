@@ -13,7 +13,7 @@ import {
   renewalTime,
   trustBundle,
 } from "../desired/certificates.js";
-import { ANNOTATIONS, namesFor } from "../desired/meta.js";
+import { ANNOTATIONS, FIELD_MANAGER, namesFor } from "../desired/meta.js";
 import {
   type CertAndKey,
   type CertInfo,
@@ -24,7 +24,7 @@ import {
 } from "../desired/pki.js";
 import { buildCaSecret, buildTlsSecret, podCertKey, podKeyKey, secretText } from "../desired/secrets.js";
 import { ReconcileError } from "../kube/apply.js";
-import type { KubeClient } from "../kube/client.js";
+import { isNotFound, type KubeClient } from "../kube/client.js";
 import type { Discovery } from "../kube/discovery.js";
 import type { EventType } from "../kube/events.js";
 import { RESOURCES, resourcePath } from "../kube/resources.js";
@@ -181,8 +181,23 @@ export class TlsReconciler {
       now,
     );
     const desired = buildCaSecret(hn, pair, bundle);
-    if (secret) desired.metadata!.resourceVersion = secret.metadata?.resourceVersion ?? "";
-    await this.d.applyOwned(hn, desired);
+    if (!secret) await this.d.applyOwned(hn, desired);
+    else {
+      // Written only if it is still the Secret read above. An apply would create it again had it
+      // been deleted meanwhile (a resourceVersion does not stop an apply from creating), bringing
+      // back the CA its user deleted to replace it.
+      desired.metadata!.resourceVersion = secret.metadata?.resourceVersion ?? "";
+      try {
+        await this.d.client.mergePatch(
+          resourcePath(RESOURCES.secret, hn.metadata.namespace, name),
+          desired,
+          FIELD_MANAGER,
+        );
+      } catch (err) {
+        if (isNotFound(err)) return this.ensureCa(hn, now, leafLifetime); // deleted: make a new one
+        throw err;
+      }
+    }
     return { pair, info: parseCert(pair.certPem)!, bundle };
   }
 

@@ -107,6 +107,18 @@ export class KubeClient {
     });
   }
 
+  /**
+   * JSON merge patch (RFC 7386). Unlike apply it never creates the object: 404 when it is gone,
+   * and 409 when the body's metadata.resourceVersion is no longer the object's.
+   */
+  mergePatch<T>(path: string, body: unknown, fieldManager: string): Promise<T> {
+    return this.request<T>("PATCH", path, {
+      body,
+      contentType: "application/merge-patch+json",
+      query: { fieldManager },
+    });
+  }
+
   create<T>(path: string, body: unknown, fieldManager: string): Promise<T> {
     return this.request<T>("POST", path, { body, query: { fieldManager } });
   }
