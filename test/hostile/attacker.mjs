@@ -83,6 +83,8 @@ const finish = (extra = {}) => {
   process.stdout.write(`${JSON.stringify({ mode, elapsedMs: Date.now() - started, ...report, ...extra })}\n`);
   process.exit(0);
 };
+/** After a refused pair, a slow-reader worker pauses this long: its loop never spins. */
+const REFUSED_PAUSE_MS = 100;
 /** A slow reader not cut this long after its accomplice stopped sending counts as not cut. */
 const CUT_WAIT_MS = 10_000;
 /** After SIGTERM, streams still waiting on the node get this long to wind down before the report goes out. */
@@ -101,17 +103,24 @@ try {
 /**
  * Each round, `readers` apps each accept a chat from an accomplice and stop reading; the
  * accomplice sends messages until the node cuts the reader's stream (or max-messages, the
- * in-flight bound per chat). Every round is made of fresh identities.
+ * in-flight bound per chat). Every round is made of fresh identities. A pair the node would
+ * not connect (refused, or held at the door and closed) counts as refused, and the attack goes
+ * on.
  */
 async function slowReader() {
   const readers = Number(opts.readers);
   const messageBytes = Number(opts["message-bytes"]);
   const maxMessages = Number(opts["max-messages"]);
-  const result = { rounds: 0, readers: 0, cut: 0, notCut: 0, messagesSent: 0, bytesSent: 0 };
+  const result = { rounds: 0, readers: 0, refused: 0, cut: 0, notCut: 0, messagesSent: 0, bytesSent: 0 };
   report = result;
   const payload = randomBytes(messageBytes);
   const one = async () => {
-    const { initiator: sender, acceptor: reader, chatId } = await chatPair(target, from);
+    const pair = await chatPair(target, from).catch(() => undefined);
+    if (!pair) {
+      result.refused++;
+      return sleep(REFUSED_PAUSE_MS);
+    }
+    const { initiator: sender, acceptor: reader, chatId } = pair;
     reader.stream.stopReading();
     let seq = 0;
     while (!reader.stream.ended && !sender.stream.ended && seq < maxMessages && !stopping) {

@@ -222,10 +222,13 @@ export async function authenticate(stream, identity) {
 /** Connecting is refused for this long at most (the node's per-address connect budget) before giving up. */
 const CONNECT_PATIENCE_MS = 30_000;
 
+/** Longer retry_after_ms hints are not waited out: an attacker tries again sooner. */
+const MAX_RETRY_WAIT_MS = 1000;
+
 /**
  * A new app connected on its own HTTP/2 connection. While the node says RATE_LIMITED (too many
- * connects from this address) it tries again after the retry_after_ms it was told; any other
- * refusal throws.
+ * connects from this address) it tries again after the retry_after_ms it was told (at most
+ * MAX_RETRY_WAIT_MS); any other refusal throws.
  */
 export async function connectedApp(target, from, identity = newIdentity()) {
   const deadline = Date.now() + CONNECT_PATIENCE_MS;
@@ -248,7 +251,8 @@ export async function connectedApp(target, from, identity = newIdentity()) {
     const limited = answer.body === "error" && answer.error.code === ErrorCode.ERROR_CODE_RATE_LIMITED;
     if (!limited || Date.now() > deadline)
       throw new Error(`connect refused: ${JSON.stringify(answer[answer.body] ?? answer.error?.message)}`);
-    await new Promise((resolve) => setTimeout(resolve, Math.max(10, answer.error.retryAfterMs)));
+    const wait = Math.min(MAX_RETRY_WAIT_MS, Math.max(10, answer.error.retryAfterMs));
+    await new Promise((resolve) => setTimeout(resolve, wait));
   }
 }
 
@@ -290,12 +294,18 @@ export function acceptFrame(identity, offer) {
   };
 }
 
-/** Two apps of the attacker's with a ready chat between them: `from` offered, `to` accepted. */
+/**
+ * Two apps of the attacker's with a ready chat between them: `from` offered, `to` accepted.
+ * When either cannot connect, the other is closed and it throws.
+ */
 export async function chatPair(target, source) {
-  const [initiator, acceptor] = await Promise.all([
-    connectedApp(target, source),
-    connectedApp(target, source),
-  ]);
+  const apps = await Promise.allSettled([connectedApp(target, source), connectedApp(target, source)]);
+  const refused = apps.find((a) => a.status === "rejected");
+  if (refused) {
+    for (const a of apps) if (a.status === "fulfilled") a.value.close();
+    throw refused.reason;
+  }
+  const [initiator, acceptor] = apps.map((a) => a.value);
   const start = startChatFrame(initiator.identity, acceptor.identity.id);
   initiator.stream.write(start);
   const offer = (await acceptor.stream.next(["chatOffer"])).chatOffer;

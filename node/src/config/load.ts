@@ -49,6 +49,7 @@ const POSITIVE = new Set([
   "limits.maxUnauthenticatedSessions",
   "limits.connectsPerSecondPerAddress",
   "limits.connectFailuresPerMinutePerAddress",
+  "limits.slowReaderCutsPerMinutePerAddress",
   "timeouts.authenticateWithinMs",
   "limits.maxConnections",
   "limits.maxConnectionsPerAddress",

@@ -80,7 +80,7 @@ export function addAppRouter(
     if (stream) {
       stream.ended = true;
       stream.batcher.drop();
-      router.disconnected(stream.session);
+      router.cutSlow(stream.session);
     }
     queues.drop(call);
     streams.delete(call);

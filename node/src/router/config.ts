@@ -31,6 +31,11 @@ export interface RouterLimits {
   connectsPerSecondPerAddress: number;
   /** Failed connects per minute per remote address; beyond, its connects are refused unchecked until the budget refills. */
   connectFailuresPerMinutePerAddress: number;
+  /**
+   * Streams per minute per remote address cut for not reading what they were sent
+   * (maxQueuedBytesPerSession); beyond, its connects are refused unchecked until the budget refills.
+   */
+  slowReaderCutsPerMinutePerAddress: number;
   /** Connections open at once on the app port; more are refused (an app needs one). */
   maxConnections: number;
   /** Connections open at once on the app port from one address (IPv6: one /64). Apps behind one NAT share it. */
@@ -79,6 +84,7 @@ export const defaultRouterLimits: Readonly<RouterLimits> = Object.freeze({
   maxUnauthenticatedSessions: 1000,
   connectsPerSecondPerAddress: 20,
   connectFailuresPerMinutePerAddress: 30,
+  slowReaderCutsPerMinutePerAddress: 10,
   maxConnections: 100000,
   maxConnectionsPerAddress: 4096,
   reservedFileDescriptors: 64,

@@ -5,7 +5,7 @@ import { CHAT_ID_PATTERN, deriveId, ID_PATTERN, type Identity } from "../identit
 import { type ConnectProof, connectProof, offerFrame } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
-import { AddressBudgets } from "./address-budgets.js";
+import { type AddressBar, AddressBudgets } from "./address-budgets.js";
 import type { AppFrameHost, ErrorDetail } from "./app-host.js";
 import { directionFrom, peerOf, rewind } from "./chat.js";
 import { acceptChat, deleteChat, rejectChat, startChat } from "./chat-requests.js";
@@ -227,6 +227,15 @@ export class Router {
     session.state = "closed";
   }
 
+  /**
+   * The shell cut `session` for not reading what it was sent: that counts against its address,
+   * whose next connects are refused once it has been cut too often.
+   */
+  cutSlow(session: Session): void {
+    this.addresses.cutSlow(session.remoteAddress, this.clock.now());
+    this.disconnected(session);
+  }
+
   receive(session: Session, frame: InboundFrame): void {
     if (session.state === "closed") return;
     const now = this.clock.now();
@@ -350,18 +359,19 @@ export class Router {
     const allowed = this.addresses.takeConnect(session.remoteAddress, this.clock.now());
     if (!allowed.ok) {
       this.metrics.connects.inc({ result: "refused" });
+      const from = session.remoteAddress || "this address";
+      const why =
+        allowed.bar === "slow_reader"
+          ? `streams from ${from} were cut too often for not reading what they were sent`
+          : `too many connects from ${from}`;
       this.refuse(
         session,
-        {
-          code: ErrorCode.ERROR_CODE_RATE_LIMITED,
-          message: `too many connects from ${session.remoteAddress || "this address"}; retry later`,
-          limit: "connect_rate",
-        },
+        { code: ErrorCode.ERROR_CODE_RATE_LIMITED, message: `${why}; retry later`, limit: "connect_rate" },
         { correlationId: cid, retryAfterMs: allowed.retryAfterMs },
       );
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many connects");
-      // An address whose connects keep failing is sent to the door, which turns it away (turnsAway).
-      if (allowed.failing) session.sink.goAway?.();
+      // A barred address is sent to the door, which turns it away (turnsAway).
+      if (allowed.bar) session.sink.goAway?.();
       return;
     }
     const problem = checkConnect(connect, this.nodeId, session.nonce, this.timeContext());
@@ -507,12 +517,12 @@ export class Router {
   }
 
   /**
-   * Should a new connection from `address` be turned away at once? Yes while the address has
-   * spent its budget of failed connects: every connect it sent would be refused anyway, and a
-   * refused connection costs the node far less than a refused stream.
+   * Should a new connection from `address` be turned away at once, and why? Yes while the
+   * address is barred: every connect it sent would be refused anyway, and a refused connection
+   * costs the node far less than a refused stream.
    */
-  turnsAway(address: string): boolean {
-    return this.addresses.failing(address, this.clock.now());
+  turnsAway(address: string): AddressBar | undefined {
+    return this.addresses.bar(address, this.clock.now());
   }
 
   /** Stops taking sessions and tells every app to reconnect elsewhere or later. */

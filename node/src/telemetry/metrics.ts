@@ -111,7 +111,8 @@ export class Metrics {
     }
     for (const reason of ["plain_text", "tls_handshake", "untrusted_peer"])
       this.connectionsRefused.inc({ port: "mesh", reason }, 0);
-    this.connectionsRefused.inc({ port: "app", reason: "failed_connects" }, 0);
+    for (const reason of ["failed_connects", "slow_reader"])
+      this.connectionsRefused.inc({ port: "app", reason }, 0);
     for (const state of ["pending", "ready"]) this.chats.set({ state }, 0);
   }
 

@@ -31,7 +31,10 @@ export function decodeOrMalformed<T>(decode: (bytes: Uint8Array) => T): (bytes: 
 export type PortName = "app" | "mesh";
 
 /** Why a connection was refused or cut before it carried a call. */
-export type ConnectionRefusal = AdmissionRefusal | HandshakeRefusal | "accept_error" | "failed_connects";
+export type ConnectionRefusal = AdmissionRefusal | HandshakeRefusal | "accept_error" | TurnAway;
+
+/** Why the gate turns an address away (the router's address bars). */
+export type TurnAway = "failed_connects" | "slow_reader";
 
 /** Every refusal is counted; the log gets one line per port and reason per this interval. */
 const REFUSAL_LOG_INTERVAL_MS = 1000;
@@ -83,7 +86,7 @@ export class GrpcServer {
   private readonly net: NetServer;
   private boundPort = 0;
   private closing: Promise<void> | undefined;
-  private turnsAway: (address: string) => boolean = () => false;
+  private turnsAway: (address: string) => TurnAway | undefined = () => undefined;
 
   constructor(
     private readonly components: GrpcServerComponents,
@@ -126,10 +129,11 @@ export class GrpcServer {
   }
 
   /**
-   * Turns away connections from the addresses `gate` names (the router's: those whose connects
-   * keep failing): they are held unread for a few seconds, then closed.
+   * Turns away connections from the addresses `gate` names (the router's barred ones: their
+   * connects keep failing, or their streams keep being cut for not reading), saying why: they
+   * are held unread for a few seconds, then closed.
    */
-  setGate(gate: (address: string) => boolean): void {
+  setGate(gate: (address: string) => TurnAway | undefined): void {
     this.turnsAway = gate;
   }
 
@@ -173,7 +177,8 @@ export class GrpcServer {
       this.table.removed(id);
       metrics.connections.dec({ port: this.init.port });
     });
-    if (this.turnsAway(address)) return this.holdUnread(raw, address);
+    const turnAway = this.turnsAway(address);
+    if (turnAway) return this.holdUnread(raw, address, turnAway);
     if (!this.handshakes) return this.injector.injectConnection(raw);
     this.handshakes.run(raw, (outcome) => {
       if (!outcome.ok) return this.refused(outcome.reason, address, outcome.detail);
@@ -188,8 +193,8 @@ export class GrpcServer {
    * a client that loops, which then takes the machine's CPU from everyone; held unread, within
    * the port's connection bounds, it keeps such a client waiting.
    */
-  private holdUnread(raw: Socket, address: string): void {
-    this.refused("failed_connects", address);
+  private holdUnread(raw: Socket, address: string, why: TurnAway): void {
+    this.refused(why, address);
     raw.pause();
     const cancel = this.components.clock.setTimeout(() => raw.destroy(), TURNED_AWAY_HOLD_MS);
     raw.once("close", cancel);

@@ -341,7 +341,7 @@ describe("connections turned away", () => {
   it("from an address the gate names are counted, logged, held unanswered within the bounds and then closed, while others are served", async () => {
     const s = await testGrpcServer({ port: "app", services: echo });
     cleanups.push(() => s.close());
-    s.server.setGate((address) => address === "127.0.0.2");
+    s.server.setGate((address) => (address === "127.0.0.2" ? "failed_connects" : undefined));
     const held = rawConnection(s.port, { from: "127.0.0.2" });
     let answered = false;
     held.socket.on("data", () => {

@@ -54,7 +54,7 @@ describe("config defaults", () => {
     const keys = configKeys();
     expect(keys).toContain("limits.maxFrameBytes");
     expect(keys).toContain("keystore.kdf.memoryKiB");
-    expect(keys).toHaveLength(72);
+    expect(keys).toHaveLength(73);
     expect(keys).toContain("mesh.membership.probeIntervalMs");
     expect(envNameFor("limits.maxFrameBytes")).toBe("HERMES_LIMITS_MAX_FRAME_BYTES");
     expect(envNameFor("listen.app")).toBe("HERMES_LISTEN_APP");

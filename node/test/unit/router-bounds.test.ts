@@ -192,7 +192,7 @@ describe("Router: strangers", () => {
     expect(error.retryAfterMs).toBeGreaterThan(0);
     expect(refused.sink.ended).toBe(true);
     expect(refused.sink.wentAway).toBe(false);
-    expect(h.router.turnsAway("203.0.113.7")).toBe(false);
+    expect(h.router.turnsAway("203.0.113.7")).toBeUndefined();
     expect(await metricValue(h.metrics.limitRefusals, { limit: "connect_rate" })).toBe(1);
     // Another address is not held back, and the budget refills.
     expect(h.app(undefined, "203.0.113.8").connect().appId).not.toBe("");
@@ -216,10 +216,36 @@ describe("Router: strangers", () => {
     // Its connection is asked to take no more streams, and new ones are turned away at the door;
     // a refusal for speed alone (the connects budget) does neither.
     expect(honest.sink.wentAway).toBe(true);
-    expect(h.router.turnsAway(address)).toBe(true);
-    expect(h.router.turnsAway("203.0.113.10")).toBe(false);
+    expect(h.router.turnsAway(address)).toBe("failed_connects");
+    expect(h.router.turnsAway("203.0.113.10")).toBeUndefined();
     h.clock.advance(20_000);
-    expect(h.router.turnsAway(address)).toBe(false);
+    expect(h.router.turnsAway(address)).toBeUndefined();
+    expect(h.app(undefined, address).connect().appId).not.toBe("");
+  });
+
+  it("refuses connects from an address whose streams keep being cut for not reading, until its budget refills", () => {
+    const h = newRouter({ limits: { slowReaderCutsPerMinutePerAddress: 2 } });
+    const address = "203.0.113.11";
+    for (let i = 0; i < 2; i++) {
+      const reader = h.app(undefined, address);
+      reader.connect();
+      expect(h.router.turnsAway(address)).toBeUndefined();
+      h.router.cutSlow(reader.session!);
+    }
+    expect(h.router.stats().sessions).toBe(0);
+    const next = h.app(undefined, address);
+    next.open();
+    next.send({ $case: "connect", value: next.connectBody() }, "c");
+    const error = next.sink.pick("error");
+    expect(error.code).toBe(ErrorCode.ERROR_CODE_RATE_LIMITED);
+    expect(error.message).toContain(`streams from ${address} were cut too often for not reading`);
+    expect(error.retryAfterMs).toBeGreaterThan(0);
+    expect(next.sink.wentAway).toBe(true);
+    expect(h.router.turnsAway(address)).toBe("slow_reader");
+    // Other addresses are served meanwhile; one cut earns back in 30 s (2 a minute).
+    expect(h.app(undefined, "203.0.113.12").connect().appId).not.toBe("");
+    h.clock.advance(30_000);
+    expect(h.router.turnsAway(address)).toBeUndefined();
     expect(h.app(undefined, address).connect().appId).not.toBe("");
   });
 });
@@ -229,12 +255,29 @@ describe("AddressBudgets", () => {
     const budgets = new AddressBudgets({
       connectsPerSecondPerAddress: 1,
       connectFailuresPerMinutePerAddress: 1,
+      slowReaderCutsPerMinutePerAddress: 1,
     });
     expect(budgets.takeConnect("a", 0).ok).toBe(true);
     expect(budgets.takeConnect("a", 0).ok).toBe(true);
     expect(budgets.takeConnect("a", 0).ok).toBe(false);
     for (let i = 0; i < 10_000; i++) budgets.takeConnect(`x${i}`, 0);
     expect(budgets.takeConnect("a", 0).ok).toBe(true);
+  });
+
+  it("bars an address for failed connects first, then for cut streams, each until it refills", () => {
+    const budgets = new AddressBudgets({
+      connectsPerSecondPerAddress: 100,
+      connectFailuresPerMinutePerAddress: 1,
+      slowReaderCutsPerMinutePerAddress: 1,
+    });
+    budgets.cutSlow("a", 0);
+    expect(budgets.bar("a", 0)).toBe("slow_reader");
+    expect(budgets.takeConnect("a", 0)).toEqual({ ok: false, retryAfterMs: 60_000, bar: "slow_reader" });
+    budgets.failed("a", 0);
+    expect(budgets.bar("a", 30_000)).toBe("failed_connects");
+    expect(budgets.bar("a", 60_000)).toBeUndefined();
+    expect(budgets.bar("b", 0)).toBeUndefined();
+    expect(budgets.takeConnect("a", 60_000).ok).toBe(true);
   });
 });
 
