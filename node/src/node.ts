@@ -99,7 +99,7 @@ export async function startNode(config: NodeConfig, options: StartOptions = {}):
     if (isolated) router.sendAway("this node is cut off from the rest of the mesh");
   });
   addAppRouter(server.grpc, { router, logger, metrics }, config.limits);
-  server.setGate((address) => router.turnsAway(address));
+  server.setGate((address) => router.admitConnection(address));
 
   let serving = true;
   const flush = async () => {

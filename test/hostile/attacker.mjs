@@ -58,6 +58,8 @@ const durationMs = Number(opts["duration-ms"]);
 const started = Date.now();
 let stopping = false;
 const stopAt = () => stopping || (durationMs > 0 && Date.now() - started >= durationMs);
+/** When a timed attack ends: connecting apps give up then (undefined: their own patience). */
+const endsAt = durationMs > 0 ? started + durationMs : undefined;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const codeName = (code) =>
   (Object.entries(ErrorCode).find(([, value]) => value === code)?.[0] ?? String(code))
@@ -83,7 +85,7 @@ const finish = (extra = {}) => {
   process.stdout.write(`${JSON.stringify({ mode, elapsedMs: Date.now() - started, ...report, ...extra })}\n`);
   process.exit(0);
 };
-/** After a refused pair, a slow-reader worker pauses this long: its loop never spins. */
+/** After an app it could not connect, a worker pauses this long: its loop never spins. */
 const REFUSED_PAUSE_MS = 100;
 /** A slow reader not cut this long after its accomplice stopped sending counts as not cut. */
 const CUT_WAIT_MS = 10_000;
@@ -115,7 +117,7 @@ async function slowReader() {
   report = result;
   const payload = randomBytes(messageBytes);
   const one = async () => {
-    const pair = await chatPair(target, from).catch(() => undefined);
+    const pair = await chatPair(target, from, endsAt).catch(() => undefined);
     if (!pair) {
       result.refused++;
       return sleep(REFUSED_PAUSE_MS);
@@ -287,13 +289,19 @@ async function offerFlood() {
   if (!opts.to) fail("offer-flood needs --to APP_ID");
   const total = Number(opts.identities);
   const hold = Number(opts.hold);
-  const result = { offers: 0, answers: {} };
+  const result = { offers: 0, refused: 0, answers: {} };
   report = result;
   const held = [];
   const worker = async () => {
     while (!stopAt() && (total === 0 || result.offers < total)) {
-      result.offers++;
-      const app = await connectedApp(target, from, newIdentity());
+      result.offers++; // counted before connecting, so that workers stop at --identities
+      const app = await connectedApp(target, from, newIdentity(), endsAt).catch(() => undefined);
+      if (!app) {
+        result.offers--;
+        result.refused++;
+        await sleep(REFUSED_PAUSE_MS);
+        continue;
+      }
       const start = startChatFrame(app.identity, opts.to);
       app.stream.write(start);
       const answer = await app.stream.next(["chatPending", "error", "chatRejected"]).catch((e) => e);

@@ -228,12 +228,17 @@ const MAX_RETRY_WAIT_MS = 1000;
 /**
  * A new app connected on its own HTTP/2 connection. While the node says RATE_LIMITED (too many
  * connects from this address) it tries again after the retry_after_ms it was told (at most
- * MAX_RETRY_WAIT_MS); any other refusal throws.
+ * MAX_RETRY_WAIT_MS), and while it turns the connection away (closed unanswered) at once; until
+ * `deadline` (CONNECT_PATIENCE_MS from now by default). Any other refusal throws.
  */
-export async function connectedApp(target, from, identity = newIdentity()) {
-  const deadline = Date.now() + CONNECT_PATIENCE_MS;
+export async function connectedApp(target, from, identity = newIdentity(), deadline = undefined) {
+  const giveUpAt = deadline ?? Date.now() + CONNECT_PATIENCE_MS;
   for (;;) {
     const session = connect(target, from);
+    let answered = false;
+    session.once("remoteSettings", () => {
+      answered = true;
+    });
     const stream = new OpenStream(session);
     const answer = await authenticate(stream, identity).catch((error) => ({ body: "failed", error }));
     if (answer.body === "connectAck") {
@@ -249,10 +254,13 @@ export async function connectedApp(target, from, identity = newIdentity()) {
     }
     session.destroy();
     const limited = answer.body === "error" && answer.error.code === ErrorCode.ERROR_CODE_RATE_LIMITED;
-    if (!limited || Date.now() > deadline)
+    const turnedAway = answer.body === "failed" && !answered;
+    if (!(limited || turnedAway) || Date.now() > giveUpAt)
       throw new Error(`connect refused: ${JSON.stringify(answer[answer.body] ?? answer.error?.message)}`);
-    const wait = Math.min(MAX_RETRY_WAIT_MS, Math.max(10, answer.error.retryAfterMs));
-    await new Promise((resolve) => setTimeout(resolve, wait));
+    if (limited) {
+      const wait = Math.min(MAX_RETRY_WAIT_MS, Math.max(10, answer.error.retryAfterMs));
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 }
 
@@ -296,10 +304,13 @@ export function acceptFrame(identity, offer) {
 
 /**
  * Two apps of the attacker's with a ready chat between them: `from` offered, `to` accepted.
- * When either cannot connect, the other is closed and it throws.
+ * When either cannot connect (by `deadline`, as in connectedApp), the other is closed and it throws.
  */
-export async function chatPair(target, source) {
-  const apps = await Promise.allSettled([connectedApp(target, source), connectedApp(target, source)]);
+export async function chatPair(target, source, deadline = undefined) {
+  const apps = await Promise.allSettled([
+    connectedApp(target, source, undefined, deadline),
+    connectedApp(target, source, undefined, deadline),
+  ]);
   const refused = apps.find((a) => a.status === "rejected");
   if (refused) {
     for (const a of apps) if (a.status === "fulfilled") a.value.close();

@@ -9,8 +9,16 @@ const MAX_ADDRESSES = 10_000;
  */
 export type AddressBar = "failed_connects" | "slow_reader";
 
+/** A new connection to turn away, why, and when its address may connect again. */
+export interface TurnAway {
+  why: AddressBar | "connect_rate";
+  retryAfterMs: number;
+}
+
 interface Budgets {
   connects: TokenBucket;
+  /** Connects taken at the door for connections let in, not yet spent by a Connect. */
+  prepaid: number;
   failures: TokenBucket;
   slowCuts: TokenBucket;
 }
@@ -33,25 +41,36 @@ export class AddressBudgets {
 
   constructor(private readonly limits: AddressLimits) {}
 
-  /** May a connect from `address` be checked now? Otherwise, when to come back, and any bar. */
+  /**
+   * May a connect from `address` be checked now (with one taken at the door, or else from its
+   * budget)? Otherwise, when to come back, and any bar.
+   */
   takeConnect(
     address: string,
     now: number,
   ): { ok: true } | { ok: false; retryAfterMs: number; bar?: AddressBar } {
     const budgets = this.of(address, now);
-    const failures = budgets.failures.check(now);
-    if (!failures.ok) return { ...failures, bar: "failed_connects" };
-    const slowCuts = budgets.slowCuts.check(now);
-    if (!slowCuts.ok) return { ...slowCuts, bar: "slow_reader" };
+    const bar = this.barOf(budgets, now);
+    if (bar) return { ok: false, retryAfterMs: bar.retryAfterMs, bar: bar.why };
+    if (budgets.prepaid > 0) {
+      budgets.prepaid--;
+      return { ok: true };
+    }
     return budgets.connects.take(now);
   }
 
-  /** Is `address` barred now, and why? */
-  bar(address: string, now: number): AddressBar | undefined {
-    const budgets = this.byAddress.get(address);
-    if (budgets === undefined) return undefined;
-    if (!budgets.failures.check(now).ok) return "failed_connects";
-    if (!budgets.slowCuts.check(now).ok) return "slow_reader";
+  /**
+   * Lets a new connection from `address` in, taking a connect for it (its Connect will spend
+   * that one), or says why not and for how long: the address is barred, or has no connect left.
+   * Taken at the door, a connect cannot be raced for by a herd of connections.
+   */
+  admit(address: string, now: number): TurnAway | undefined {
+    const budgets = this.of(address, now);
+    const bar = this.barOf(budgets, now);
+    if (bar) return bar;
+    const connect = budgets.connects.take(now);
+    if (!connect.ok) return { why: "connect_rate", retryAfterMs: connect.retryAfterMs };
+    budgets.prepaid = Math.min(budgets.prepaid + 1, this.limits.connectsPerSecondPerAddress * 2);
     return undefined;
   }
 
@@ -65,6 +84,14 @@ export class AddressBudgets {
     this.of(address, now).slowCuts.take(now);
   }
 
+  private barOf(budgets: Budgets, now: number): { why: AddressBar; retryAfterMs: number } | undefined {
+    const failures = budgets.failures.check(now);
+    if (!failures.ok) return { why: "failed_connects", retryAfterMs: failures.retryAfterMs };
+    const slowCuts = budgets.slowCuts.check(now);
+    if (!slowCuts.ok) return { why: "slow_reader", retryAfterMs: slowCuts.retryAfterMs };
+    return undefined;
+  }
+
   private of(address: string, now: number): Budgets {
     let budgets = this.byAddress.get(address);
     if (!budgets) {
@@ -73,6 +100,7 @@ export class AddressBudgets {
       const perMinute = (n: number) => new TokenBucket(n, 60_000, n, now);
       budgets = {
         connects: new TokenBucket(perSecond, 1000, perSecond * 2, now),
+        prepaid: 0,
         failures: perMinute(this.limits.connectFailuresPerMinutePerAddress),
         slowCuts: perMinute(this.limits.slowReaderCutsPerMinutePerAddress),
       };

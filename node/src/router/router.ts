@@ -5,7 +5,7 @@ import { CHAT_ID_PATTERN, deriveId, ID_PATTERN, type Identity } from "../identit
 import { type ConnectProof, connectProof, offerFrame } from "../protocol/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "../utils/clock.js";
-import { type AddressBar, AddressBudgets } from "./address-budgets.js";
+import { AddressBudgets, type TurnAway } from "./address-budgets.js";
 import type { AppFrameHost, ErrorDetail } from "./app-host.js";
 import { directionFrom, peerOf, rewind } from "./chat.js";
 import { acceptChat, deleteChat, rejectChat, startChat } from "./chat-requests.js";
@@ -370,7 +370,7 @@ export class Router {
         { correlationId: cid, retryAfterMs: allowed.retryAfterMs },
       );
       this.close(session, SessionCloseReason.SESSION_CLOSE_REASON_PROTOCOL, "too many connects");
-      // A barred address is sent to the door, which turns it away (turnsAway).
+      // A barred address is sent to the door, which turns it away (admitConnection).
       if (allowed.bar) session.sink.goAway?.();
       return;
     }
@@ -517,12 +517,12 @@ export class Router {
   }
 
   /**
-   * Should a new connection from `address` be turned away at once, and why? Yes while the
-   * address is barred: every connect it sent would be refused anyway, and a refused connection
-   * costs the node far less than a refused stream.
+   * The door: may a new connection from `address` in? It takes a connect for the connection's
+   * Connect, or says why not and for how long (the address is barred, or has no connect left).
+   * A connection turned away costs the node far less than a refused stream.
    */
-  turnsAway(address: string): AddressBar | undefined {
-    return this.addresses.bar(address, this.clock.now());
+  admitConnection(address: string): TurnAway | undefined {
+    return this.addresses.admit(address, this.clock.now());
   }
 
   /** Stops taking sessions and tells every app to reconnect elsewhere or later. */

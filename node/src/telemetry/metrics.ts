@@ -111,7 +111,7 @@ export class Metrics {
     }
     for (const reason of ["plain_text", "tls_handshake", "untrusted_peer"])
       this.connectionsRefused.inc({ port: "mesh", reason }, 0);
-    for (const reason of ["failed_connects", "slow_reader"])
+    for (const reason of ["failed_connects", "slow_reader", "connect_rate"])
       this.connectionsRefused.inc({ port: "app", reason }, 0);
     for (const state of ["pending", "ready"]) this.chats.set({ state }, 0);
   }

@@ -31,10 +31,13 @@ export function decodeOrMalformed<T>(decode: (bytes: Uint8Array) => T): (bytes: 
 export type PortName = "app" | "mesh";
 
 /** Why a connection was refused or cut before it carried a call. */
-export type ConnectionRefusal = AdmissionRefusal | HandshakeRefusal | "accept_error" | TurnAway;
+export type ConnectionRefusal = AdmissionRefusal | HandshakeRefusal | "accept_error" | TurnAway["why"];
 
-/** Why the gate turns an address away (the router's address bars). */
-export type TurnAway = "failed_connects" | "slow_reader";
+/** Why the gate turns a connection away (the router's address budgets), and for how long. */
+export interface TurnAway {
+  why: "failed_connects" | "slow_reader" | "connect_rate";
+  retryAfterMs: number;
+}
 
 /** Every refusal is counted; the log gets one line per port and reason per this interval. */
 const REFUSAL_LOG_INTERVAL_MS = 1000;
@@ -86,7 +89,7 @@ export class GrpcServer {
   private readonly net: NetServer;
   private boundPort = 0;
   private closing: Promise<void> | undefined;
-  private turnsAway: (address: string) => TurnAway | undefined = () => undefined;
+  private gate: (address: string) => TurnAway | undefined = () => undefined;
 
   constructor(
     private readonly components: GrpcServerComponents,
@@ -129,12 +132,11 @@ export class GrpcServer {
   }
 
   /**
-   * Turns away connections from the addresses `gate` names (the router's barred ones: their
-   * connects keep failing, or their streams keep being cut for not reading), saying why: they
-   * are held unread for a few seconds, then closed.
+   * Asks `gate` (the router's door) before serving each new connection; one it turns away is
+   * held unread until its address may connect again, then let in, or closed (throughGate).
    */
   setGate(gate: (address: string) => TurnAway | undefined): void {
-    this.turnsAway = gate;
+    this.gate = gate;
   }
 
   get port(): number {
@@ -177,26 +179,45 @@ export class GrpcServer {
       this.table.removed(id);
       metrics.connections.dec({ port: this.init.port });
     });
-    const turnAway = this.turnsAway(address);
-    if (turnAway) return this.holdUnread(raw, address, turnAway);
-    if (!this.handshakes) return this.injector.injectConnection(raw);
-    this.handshakes.run(raw, (outcome) => {
-      if (!outcome.ok) return this.refused(outcome.reason, address, outcome.detail);
-      if (this.closing) return void outcome.socket.destroy();
-      this.sockets.set(id, outcome.socket);
-      this.injector.injectConnection(outcome.socket);
+    this.throughGate(raw, address, this.components.clock.now(), () => {
+      if (this.closing) return void raw.destroy();
+      if (!this.handshakes) return this.injector.injectConnection(raw);
+      this.handshakes.run(raw, (outcome) => {
+        if (!outcome.ok) return this.refused(outcome.reason, address, outcome.detail);
+        if (this.closing) return void outcome.socket.destroy();
+        this.sockets.set(id, outcome.socket);
+        this.injector.injectConnection(outcome.socket);
+      });
     });
   }
 
   /**
-   * Turns a connection away without answering it: closed at once, it is opened again at once by
-   * a client that loops, which then takes the machine's CPU from everyone; held unread, within
-   * the port's connection bounds, it keeps such a client waiting.
+   * Passes a connection on once the gate lets its address in, holding it unread meanwhile: an
+   * address over its connect rate waits for its next connect (one connection a token, so a herd
+   * of them cannot all reach the router at once), a barred one for good. Past
+   * TURNED_AWAY_HOLD_MS the connection is closed unanswered. Closed at once, it would be opened
+   * again at once by a client that loops, which then takes the machine's CPU from everyone; held,
+   * within the port's connection bounds, it keeps such a client waiting.
    */
-  private holdUnread(raw: Socket, address: string, why: TurnAway): void {
-    this.refused(why, address);
+  private throughGate(raw: Socket, address: string, since: number, pass: () => void): void {
+    const turnAway = this.gate(address);
+    if (!turnAway) return pass();
     raw.pause();
-    const cancel = this.components.clock.setTimeout(() => raw.destroy(), TURNED_AWAY_HOLD_MS);
+    const { clock } = this.components;
+    const left = since + TURNED_AWAY_HOLD_MS - clock.now();
+    const barred = turnAway.why !== "connect_rate";
+    if (barred || turnAway.retryAfterMs >= left) {
+      this.refused(turnAway.why, address);
+      const cancel = clock.setTimeout(() => raw.destroy(), Math.max(0, left));
+      raw.once("close", cancel);
+      return;
+    }
+    const cancel = clock.setTimeout(() => {
+      raw.off("close", cancel);
+      if (raw.destroyed) return;
+      // Still paused: HTTP/2 reads the socket's handle itself, from where the kernel kept it.
+      this.throughGate(raw, address, since, pass);
+    }, turnAway.retryAfterMs);
     raw.once("close", cancel);
   }
 

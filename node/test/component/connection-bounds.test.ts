@@ -341,7 +341,9 @@ describe("connections turned away", () => {
   it("from an address the gate names are counted, logged, held unanswered within the bounds and then closed, while others are served", async () => {
     const s = await testGrpcServer({ port: "app", services: echo });
     cleanups.push(() => s.close());
-    s.server.setGate((address) => (address === "127.0.0.2" ? "failed_connects" : undefined));
+    s.server.setGate((address) =>
+      address === "127.0.0.2" ? { why: "failed_connects", retryAfterMs: 60_000 } : undefined,
+    );
     const held = rawConnection(s.port, { from: "127.0.0.2" });
     let answered = false;
     held.socket.on("data", () => {
@@ -365,5 +367,44 @@ describe("connections turned away", () => {
     await held.closed;
     expect(answered).toBe(false);
     await until(() => s.server.connections <= 1, 5000, "the held connection let go");
+  });
+
+  it("from an address over its connect rate are held unread until the gate lets them in, then served", async () => {
+    const s = await testGrpcServer({ port: "app", services: echo });
+    cleanups.push(() => s.close());
+    let asked = 0;
+    s.server.setGate(() => (++asked <= 2 ? { why: "connect_rate", retryAfterMs: 100 } : undefined));
+    const started = Date.now();
+    const call = await openEcho(client(s.port));
+    // Asked again after each wait: the socket, paused meanwhile, loses nothing of what was sent.
+    expect(asked).toBe(3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    expect(
+      await metricValue(s.metrics, "hermes_connections_refused_total", {
+        port: "app",
+        reason: "connect_rate",
+      }),
+    ).toBe(0);
+    call.end();
+  });
+
+  it("from an address still over its connect rate after the longest hold are closed unanswered", async () => {
+    const s = await testGrpcServer({ port: "app", services: echo });
+    cleanups.push(() => s.close());
+    s.server.setGate(() => ({ why: "connect_rate", retryAfterMs: 1000 }));
+    const held = rawConnection(s.port);
+    let answered = false;
+    held.socket.on("data", () => {
+      answered = true;
+    });
+    await held.closed;
+    expect(answered).toBe(false);
+    expect(
+      await metricValue(s.metrics, "hermes_connections_refused_total", {
+        port: "app",
+        reason: "connect_rate",
+      }),
+    ).toBe(1);
+    expect(refusedLogs(s, "connect_rate")[0]).toMatchObject({ port: "app", remote: "127.0.0.1" });
   });
 });

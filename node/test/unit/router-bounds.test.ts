@@ -192,7 +192,8 @@ describe("Router: strangers", () => {
     expect(error.retryAfterMs).toBeGreaterThan(0);
     expect(refused.sink.ended).toBe(true);
     expect(refused.sink.wentAway).toBe(false);
-    expect(h.router.turnsAway("203.0.113.7")).toBeUndefined();
+    // No connect is left for a new connection either: the door holds it until one is.
+    expect(h.router.admitConnection("203.0.113.7")).toMatchObject({ why: "connect_rate" });
     expect(await metricValue(h.metrics.limitRefusals, { limit: "connect_rate" })).toBe(1);
     // Another address is not held back, and the budget refills.
     expect(h.app(undefined, "203.0.113.8").connect().appId).not.toBe("");
@@ -216,10 +217,10 @@ describe("Router: strangers", () => {
     // Its connection is asked to take no more streams, and new ones are turned away at the door;
     // a refusal for speed alone (the connects budget) does neither.
     expect(honest.sink.wentAway).toBe(true);
-    expect(h.router.turnsAway(address)).toBe("failed_connects");
-    expect(h.router.turnsAway("203.0.113.10")).toBeUndefined();
+    expect(h.router.admitConnection(address)?.why).toBe("failed_connects");
+    expect(h.router.admitConnection("203.0.113.10")).toBeUndefined();
     h.clock.advance(20_000);
-    expect(h.router.turnsAway(address)).toBeUndefined();
+    expect(h.router.admitConnection(address)).toBeUndefined();
     expect(h.app(undefined, address).connect().appId).not.toBe("");
   });
 
@@ -229,7 +230,7 @@ describe("Router: strangers", () => {
     for (let i = 0; i < 2; i++) {
       const reader = h.app(undefined, address);
       reader.connect();
-      expect(h.router.turnsAway(address)).toBeUndefined();
+      expect(h.router.admitConnection(address)).toBeUndefined();
       h.router.cutSlow(reader.session!);
     }
     expect(h.router.stats().sessions).toBe(0);
@@ -241,11 +242,11 @@ describe("Router: strangers", () => {
     expect(error.message).toContain(`streams from ${address} were cut too often for not reading`);
     expect(error.retryAfterMs).toBeGreaterThan(0);
     expect(next.sink.wentAway).toBe(true);
-    expect(h.router.turnsAway(address)).toBe("slow_reader");
+    expect(h.router.admitConnection(address)?.why).toBe("slow_reader");
     // Other addresses are served meanwhile; one cut earns back in 30 s (2 a minute).
     expect(h.app(undefined, "203.0.113.12").connect().appId).not.toBe("");
     h.clock.advance(30_000);
-    expect(h.router.turnsAway(address)).toBeUndefined();
+    expect(h.router.admitConnection(address)).toBeUndefined();
     expect(h.app(undefined, address).connect().appId).not.toBe("");
   });
 });
@@ -271,13 +272,35 @@ describe("AddressBudgets", () => {
       slowReaderCutsPerMinutePerAddress: 1,
     });
     budgets.cutSlow("a", 0);
-    expect(budgets.bar("a", 0)).toBe("slow_reader");
+    expect(budgets.admit("a", 0)).toEqual({ why: "slow_reader", retryAfterMs: 60_000 });
     expect(budgets.takeConnect("a", 0)).toEqual({ ok: false, retryAfterMs: 60_000, bar: "slow_reader" });
     budgets.failed("a", 0);
-    expect(budgets.bar("a", 30_000)).toBe("failed_connects");
-    expect(budgets.bar("a", 60_000)).toBeUndefined();
-    expect(budgets.bar("b", 0)).toBeUndefined();
+    expect(budgets.admit("a", 30_000)?.why).toBe("failed_connects");
+    expect(budgets.admit("a", 60_000)).toBeUndefined();
+    expect(budgets.admit("b", 0)).toBeUndefined();
     expect(budgets.takeConnect("a", 60_000).ok).toBe(true);
+  });
+
+  it("takes a connect at the door for each connection let in, which its Connect then spends", () => {
+    const budgets = new AddressBudgets({
+      connectsPerSecondPerAddress: 1,
+      connectFailuresPerMinutePerAddress: 10,
+      slowReaderCutsPerMinutePerAddress: 10,
+    });
+    expect(budgets.admit("a", 0)).toBeUndefined();
+    expect(budgets.admit("a", 0)).toBeUndefined();
+    expect(budgets.admit("a", 0)).toEqual({ why: "connect_rate", retryAfterMs: 1000 });
+    expect(budgets.takeConnect("a", 0).ok).toBe(true);
+    expect(budgets.takeConnect("a", 0).ok).toBe(true);
+    expect(budgets.takeConnect("a", 0).ok).toBe(false);
+    // Connections that never connect leave at most a burst (2) of connects taken, not more.
+    for (const now of [10_000, 20_000]) {
+      expect(budgets.admit("a", now)).toBeUndefined();
+      expect(budgets.admit("a", now)).toBeUndefined();
+    }
+    expect(budgets.takeConnect("a", 20_000).ok).toBe(true);
+    expect(budgets.takeConnect("a", 20_000).ok).toBe(true);
+    expect(budgets.takeConnect("a", 20_000).ok).toBe(false);
   });
 });
 
