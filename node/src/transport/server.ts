@@ -8,6 +8,7 @@ import { parseHostPort } from "../utils/host-port.js";
 import { LogThrottle } from "../utils/log-throttle.js";
 import { type AdmissionRefusal, type ConnectionBounds, ConnectionTable } from "./connection-table.js";
 import type { DescriptorBudget } from "./descriptors.js";
+import { Door, type TurnAway } from "./door.js";
 import { connectionId, type HandshakeRefusal, TlsHandshakes } from "./tls-handshake.js";
 
 /** A frame as it comes off the wire: decoded, or the reason it could not be. */
@@ -33,12 +34,6 @@ export type PortName = "app" | "mesh";
 /** Why a connection was refused or cut before it carried a call. */
 export type ConnectionRefusal = AdmissionRefusal | HandshakeRefusal | "accept_error" | TurnAway["why"];
 
-/** Why the gate turns a connection away (the router's address budgets), and for how long. */
-export interface TurnAway {
-  why: "failed_connects" | "slow_reader" | "connect_rate";
-  retryAfterMs: number;
-}
-
 /** Every refusal is counted; the log gets one line per port and reason per this interval. */
 const REFUSAL_LOG_INTERVAL_MS = 1000;
 /**
@@ -48,9 +43,6 @@ const REFUSAL_LOG_INTERVAL_MS = 1000;
  * not connected yet (limits.maxUnauthenticatedSessions).
  */
 export const MAX_STREAMS_PER_CONNECTION = 100;
-
-/** How long a connection turned away (holdUnread) is held before it is closed. */
-const TURNED_AWAY_HOLD_MS = 5000;
 
 export interface GrpcServerComponents {
   clock: Clock;
@@ -89,7 +81,7 @@ export class GrpcServer {
   private readonly net: NetServer;
   private boundPort = 0;
   private closing: Promise<void> | undefined;
-  private gate: (address: string) => TurnAway | undefined = () => undefined;
+  private door: Door;
 
   constructor(
     private readonly components: GrpcServerComponents,
@@ -109,6 +101,12 @@ export class GrpcServer {
     this.handshakes = init.tls && new TlsHandshakes(init.tls.server, clock, init.tls.handshakeTimeoutMs);
     this.net = createServer({ noDelay: true }, (socket) => this.accepted(socket));
     metrics.connections.set({ port: init.port }, 0);
+    // Until setGate, every connection passes.
+    this.door = new Door(
+      clock,
+      () => undefined,
+      () => undefined,
+    );
   }
 
   /** Listens; resolves with the bound port, or rejects saying which address could not be used. */
@@ -133,10 +131,10 @@ export class GrpcServer {
 
   /**
    * Asks `gate` (the router's door) before serving each new connection; one it turns away is
-   * held unread until its address may connect again, then let in, or closed (throughGate).
+   * held unread until its address may connect again, then let in, or closed (door.ts).
    */
   setGate(gate: (address: string) => TurnAway | undefined): void {
-    this.gate = gate;
+    this.door = new Door(this.components.clock, gate, (why, address) => this.refused(why, address));
   }
 
   get port(): number {
@@ -179,7 +177,7 @@ export class GrpcServer {
       this.table.removed(id);
       metrics.connections.dec({ port: this.init.port });
     });
-    this.throughGate(raw, address, this.components.clock.now(), () => {
+    this.door.through(raw, address, () => {
       if (this.closing) return void raw.destroy();
       if (!this.handshakes) return this.injector.injectConnection(raw);
       this.handshakes.run(raw, (outcome) => {
@@ -191,40 +189,6 @@ export class GrpcServer {
     });
   }
 
-  /**
-   * Passes a connection on once the gate lets its address in, holding it unread meanwhile: an
-   * address over its connect rate waits for its next connect (one connection a token, so a herd
-   * of them cannot all reach the router at once), a barred one for good. Past
-   * TURNED_AWAY_HOLD_MS the connection is closed unanswered. Closed at once, it would be opened
-   * again at once by a client that loops, which then takes the machine's CPU from everyone; held,
-   * within the port's connection bounds, it keeps such a client waiting.
-   */
-  private throughGate(raw: Socket, address: string, since: number, pass: () => void): void {
-    const turnAway = this.gate(address);
-    if (!turnAway) return pass();
-    raw.pause();
-    const { clock } = this.components;
-    const left = since + TURNED_AWAY_HOLD_MS - clock.now();
-    const barred = turnAway.why !== "connect_rate";
-    if (barred || turnAway.retryAfterMs >= left) {
-      this.refused(turnAway.why, address);
-      const cancel = clock.setTimeout(() => raw.destroy(), Math.max(0, left));
-      raw.once("close", cancel);
-      return;
-    }
-    const cancel = clock.setTimeout(() => {
-      raw.off("close", cancel);
-      if (raw.destroyed) return;
-      // Still paused: HTTP/2 reads the socket's handle itself, from where the kernel kept it.
-      this.throughGate(raw, address, since, pass);
-    }, turnAway.retryAfterMs);
-    raw.once("close", cancel);
-  }
-
-  /**
-   * Tells the table when calls start and end on a connection; grpc-js reports the end of every
-   * call through onCancel, whether it ended with a status, a reset or a broken connection.
-   */
   private readonly callTracker: grpc.ServerInterceptor = (_method, call) => {
     const info = call.getConnectionInfo();
     const id = `${info.localAddress}|${info.localPort}|${info.remoteAddress}|${info.remotePort}`;

@@ -1,0 +1,103 @@
+import type { Socket } from "node:net";
+import type { Clock } from "../utils/clock.js";
+
+/** Why the gate turns a connection away (the router's address budgets), and for how long. */
+export interface TurnAway {
+  why: "failed_connects" | "slow_reader" | "connect_rate";
+  retryAfterMs: number;
+}
+
+/** The longest a connection is held unread at the door before it is closed unanswered. */
+export const TURNED_AWAY_HOLD_MS = 5000;
+
+interface Waiter {
+  raw: Socket;
+  pass: () => void;
+  /** Stops its hold timer and close listener once it leaves the line. */
+  leave: () => void;
+  gone: boolean;
+}
+
+/**
+ * The door of a port: asks the gate before a connection is served. A connection from an address
+ * over its connect rate waits in that address's line, unread, and is let in when the gate has a
+ * connect for it, oldest first: one wake-up per connect for the whole line, and a herd of
+ * connections cannot all be let in at once to be refused later, at far greater cost. One from a
+ * barred address is only held. Either is closed unanswered after TURNED_AWAY_HOLD_MS: closed at
+ * once, it would be opened again at once by a client that loops, which then takes the machine's
+ * CPU from everyone; held, within the port's connection bounds, it keeps such a client waiting.
+ */
+export class Door {
+  private readonly lines = new Map<string, { waiting: Waiter[]; wake?: () => void }>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly gate: (address: string) => TurnAway | undefined,
+    /** A connection closed unanswered, and why. */
+    private readonly turnedAway: (why: TurnAway["why"], address: string) => void,
+  ) {}
+
+  /** Calls `pass` when `raw` may be served (at once, or later), or never if it is closed first. */
+  through(raw: Socket, address: string, pass: () => void): void {
+    const line = this.lines.get(address);
+    if (line) return this.wait(line.waiting, raw, address, pass);
+    const turnAway = this.gate(address);
+    if (!turnAway) return pass();
+    if (turnAway.why !== "connect_rate") return this.hold(raw, address, turnAway.why);
+    const waiting: Waiter[] = [];
+    this.lines.set(address, { waiting });
+    this.wait(waiting, raw, address, pass);
+    this.wakeLater(address, turnAway.retryAfterMs);
+  }
+
+  private wait(waiting: Waiter[], raw: Socket, address: string, pass: () => void): void {
+    raw.pause();
+    const waiter: Waiter = { raw, pass, leave: () => {}, gone: false };
+    const gone = () => {
+      waiter.gone = true;
+      waiter.leave();
+    };
+    const expire = this.clock.setTimeout(() => {
+      gone();
+      this.turnedAway("connect_rate", address);
+      raw.destroy();
+    }, TURNED_AWAY_HOLD_MS);
+    raw.once("close", gone);
+    waiter.leave = () => {
+      expire();
+      raw.off("close", gone);
+    };
+    waiting.push(waiter);
+  }
+
+  /** Lets in the oldest waiters of `address` while the gate has connects for them. */
+  private wake(address: string): void {
+    const line = this.lines.get(address);
+    if (!line) return;
+    line.wake = undefined;
+    for (;;) {
+      while (line.waiting[0]?.gone) line.waiting.shift();
+      const next = line.waiting[0];
+      if (!next) return void this.lines.delete(address);
+      const turnAway = this.gate(address);
+      if (turnAway) return this.wakeLater(address, Math.min(turnAway.retryAfterMs, TURNED_AWAY_HOLD_MS));
+      line.waiting.shift();
+      next.leave();
+      // Still paused: HTTP/2 reads the socket's handle itself, from where the kernel kept it.
+      next.pass();
+    }
+  }
+
+  private wakeLater(address: string, ms: number): void {
+    const line = this.lines.get(address);
+    if (line && !line.wake) line.wake = this.clock.setTimeout(() => this.wake(address), Math.max(1, ms));
+  }
+
+  /** Holds a connection from a barred address unread, then closes it. */
+  private hold(raw: Socket, address: string, why: TurnAway["why"]): void {
+    this.turnedAway(why, address);
+    raw.pause();
+    const cancel = this.clock.setTimeout(() => raw.destroy(), TURNED_AWAY_HOLD_MS);
+    raw.once("close", cancel);
+  }
+}
