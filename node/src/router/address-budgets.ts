@@ -1,19 +1,8 @@
+import type { Barred, TurnAway } from "../transport/door.js";
 import { TokenBucket } from "../utils/token-bucket.js";
 
 /** Remote addresses tracked at most; a scan of many source addresses cannot grow the table forever. */
 const MAX_ADDRESSES = 10_000;
-
-/**
- * Why an address is barred: its connects kept failing their checks, or its streams kept being
- * cut for reading too slowly. Either way its connects would only cost the node again.
- */
-export type AddressBar = "failed_connects" | "slow_reader";
-
-/** A new connection to turn away, why, and when its address may connect again. */
-export interface TurnAway {
-  why: AddressBar | "connect_rate";
-  retryAfterMs: number;
-}
 
 interface Budgets {
   connects: TokenBucket;
@@ -48,7 +37,7 @@ export class AddressBudgets {
   takeConnect(
     address: string,
     now: number,
-  ): { ok: true } | { ok: false; retryAfterMs: number; bar?: AddressBar } {
+  ): { ok: true } | { ok: false; retryAfterMs: number; bar?: Barred } {
     const budgets = this.of(address, now);
     const bar = this.barOf(budgets, now);
     if (bar) return { ok: false, retryAfterMs: bar.retryAfterMs, bar: bar.why };
@@ -84,7 +73,7 @@ export class AddressBudgets {
     this.of(address, now).slowCuts.take(now);
   }
 
-  private barOf(budgets: Budgets, now: number): { why: AddressBar; retryAfterMs: number } | undefined {
+  private barOf(budgets: Budgets, now: number): { why: Barred; retryAfterMs: number } | undefined {
     const failures = budgets.failures.check(now);
     if (!failures.ok) return { why: "failed_connects", retryAfterMs: failures.retryAfterMs };
     const slowCuts = budgets.slowCuts.check(now);

@@ -56,6 +56,11 @@ export class Metrics {
     "Connections refused or cut before carrying a call, by port and reason",
     ["port", "reason"],
   );
+  readonly connectionsWaiting = this.gauge(
+    "hermes_connections_waiting",
+    "Connections held unread at the door until their address has a connect to spend",
+    ["port"],
+  );
   readonly connectionsIdleClosed = this.counter(
     "hermes_connections_idle_closed_total",
     "Connections closed after carrying no call for the port's idle timeout",
@@ -106,12 +111,13 @@ export class Metrics {
     zero(this.keystoreFlushes, "result", ["ok", "error"]);
     for (const port of ["app", "mesh"]) {
       this.connectionsIdleClosed.inc({ port }, 0);
+      this.connectionsWaiting.set({ port }, 0);
       for (const reason of ["max_connections", "per_address", "fd_reserve", "accept_error"])
         this.connectionsRefused.inc({ port, reason }, 0);
     }
     for (const reason of ["plain_text", "tls_handshake", "untrusted_peer"])
       this.connectionsRefused.inc({ port: "mesh", reason }, 0);
-    for (const reason of ["failed_connects", "slow_reader", "connect_rate"])
+    for (const reason of ["failed_connects", "slow_reader"])
       this.connectionsRefused.inc({ port: "app", reason }, 0);
     for (const state of ["pending", "ready"]) this.chats.set({ state }, 0);
   }

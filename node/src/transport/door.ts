@@ -1,19 +1,21 @@
 import type { Socket } from "node:net";
 import type { Clock } from "../utils/clock.js";
 
-/** Why the gate turns a connection away (the router's address budgets), and for how long. */
+/** Why an address is barred (the router's address budgets): its connections are held, then closed. */
+export type Barred = "failed_connects" | "slow_reader";
+
+/** Why the gate turns a connection away, and for how long: barred, or no connect left to spend. */
 export interface TurnAway {
-  why: "failed_connects" | "slow_reader" | "connect_rate";
+  why: Barred | "connect_rate";
   retryAfterMs: number;
 }
 
-/** The longest a connection is held unread at the door before it is closed unanswered. */
-export const TURNED_AWAY_HOLD_MS = 5000;
+/** How long a connection from a barred address is held unread before it is closed unanswered. */
+export const BARRED_HOLD_MS = 5000;
 
 interface Waiter {
-  raw: Socket;
   pass: () => void;
-  /** Stops its hold timer and close listener once it leaves the line. */
+  /** Stops its close listener once it leaves the line. */
   leave: () => void;
   gone: boolean;
 }
@@ -22,10 +24,12 @@ interface Waiter {
  * The door of a port: asks the gate before a connection is served. A connection from an address
  * over its connect rate waits in that address's line, unread, and is let in when the gate has a
  * connect for it, oldest first: one wake-up per connect for the whole line, and a herd of
- * connections cannot all be let in at once to be refused later, at far greater cost. One from a
- * barred address is only held. Either is closed unanswered after TURNED_AWAY_HOLD_MS: closed at
- * once, it would be opened again at once by a client that loops, which then takes the machine's
- * CPU from everyone; held, within the port's connection bounds, it keeps such a client waiting.
+ * connections cannot all be let in at once to be refused later, at far greater cost. Nothing
+ * else ends the wait but the client leaving or the port's idle timeout (the connection table's,
+ * armed on accept), which bound the line with the port's connection bounds. A connection from a
+ * barred address is held for BARRED_HOLD_MS, then closed unanswered: closed at once, it would be
+ * opened again at once by a client that loops, which then takes the machine's CPU from everyone;
+ * held, within the port's connection bounds, it keeps such a client waiting.
  */
 export class Door {
   private readonly lines = new Map<string, { waiting: Waiter[]; wake?: () => void }>();
@@ -33,41 +37,41 @@ export class Door {
   constructor(
     private readonly clock: Clock,
     private readonly gate: (address: string) => TurnAway | undefined,
-    /** A connection closed unanswered, and why. */
-    private readonly turnedAway: (why: TurnAway["why"], address: string) => void,
+    private readonly events: {
+      /** A connection from a barred address is held, to be closed unanswered. */
+      turnedAway: (why: Barred, address: string) => void;
+      /** Connections waiting in line: one more (+1) or one less (-1). */
+      waiting: (delta: 1 | -1) => void;
+    },
   ) {}
 
   /** Calls `pass` when `raw` may be served (at once, or later), or never if it is closed first. */
   through(raw: Socket, address: string, pass: () => void): void {
     const line = this.lines.get(address);
-    if (line) return this.wait(line.waiting, raw, address, pass);
+    if (line) return this.wait(line.waiting, raw, pass);
     const turnAway = this.gate(address);
     if (!turnAway) return pass();
     if (turnAway.why !== "connect_rate") return this.hold(raw, address, turnAway.why);
     const waiting: Waiter[] = [];
     this.lines.set(address, { waiting });
-    this.wait(waiting, raw, address, pass);
+    this.wait(waiting, raw, pass);
     this.wakeLater(address, turnAway.retryAfterMs);
   }
 
-  private wait(waiting: Waiter[], raw: Socket, address: string, pass: () => void): void {
+  private wait(waiting: Waiter[], raw: Socket, pass: () => void): void {
     raw.pause();
-    const waiter: Waiter = { raw, pass, leave: () => {}, gone: false };
+    const waiter: Waiter = { pass, leave: () => {}, gone: false };
     const gone = () => {
       waiter.gone = true;
       waiter.leave();
     };
-    const expire = this.clock.setTimeout(() => {
-      gone();
-      this.turnedAway("connect_rate", address);
-      raw.destroy();
-    }, TURNED_AWAY_HOLD_MS);
     raw.once("close", gone);
     waiter.leave = () => {
-      expire();
       raw.off("close", gone);
+      this.events.waiting(-1);
     };
     waiting.push(waiter);
+    this.events.waiting(1);
   }
 
   /** Lets in the oldest waiters of `address` while the gate has connects for them. */
@@ -80,7 +84,7 @@ export class Door {
       const next = line.waiting[0];
       if (!next) return void this.lines.delete(address);
       const turnAway = this.gate(address);
-      if (turnAway) return this.wakeLater(address, Math.min(turnAway.retryAfterMs, TURNED_AWAY_HOLD_MS));
+      if (turnAway) return this.wakeLater(address, Math.min(turnAway.retryAfterMs, BARRED_HOLD_MS));
       line.waiting.shift();
       next.leave();
       // Still paused: HTTP/2 reads the socket's handle itself, from where the kernel kept it.
@@ -94,10 +98,10 @@ export class Door {
   }
 
   /** Holds a connection from a barred address unread, then closes it. */
-  private hold(raw: Socket, address: string, why: TurnAway["why"]): void {
-    this.turnedAway(why, address);
+  private hold(raw: Socket, address: string, why: Barred): void {
+    this.events.turnedAway(why, address);
     raw.pause();
-    const cancel = this.clock.setTimeout(() => raw.destroy(), TURNED_AWAY_HOLD_MS);
+    const cancel = this.clock.setTimeout(() => raw.destroy(), BARRED_HOLD_MS);
     raw.once("close", cancel);
   }
 }

@@ -8,7 +8,7 @@ import { parseHostPort } from "../utils/host-port.js";
 import { LogThrottle } from "../utils/log-throttle.js";
 import { type AdmissionRefusal, type ConnectionBounds, ConnectionTable } from "./connection-table.js";
 import type { DescriptorBudget } from "./descriptors.js";
-import { Door, type TurnAway } from "./door.js";
+import { type Barred, Door, type TurnAway } from "./door.js";
 import { connectionId, type HandshakeRefusal, TlsHandshakes } from "./tls-handshake.js";
 
 /** A frame as it comes off the wire: decoded, or the reason it could not be. */
@@ -32,7 +32,7 @@ export function decodeOrMalformed<T>(decode: (bytes: Uint8Array) => T): (bytes: 
 export type PortName = "app" | "mesh";
 
 /** Why a connection was refused or cut before it carried a call. */
-export type ConnectionRefusal = AdmissionRefusal | HandshakeRefusal | "accept_error" | TurnAway["why"];
+export type ConnectionRefusal = AdmissionRefusal | HandshakeRefusal | "accept_error" | Barred;
 
 /** Every refusal is counted; the log gets one line per port and reason per this interval. */
 const REFUSAL_LOG_INTERVAL_MS = 1000;
@@ -102,11 +102,7 @@ export class GrpcServer {
     this.net = createServer({ noDelay: true }, (socket) => this.accepted(socket));
     metrics.connections.set({ port: init.port }, 0);
     // Until setGate, every connection passes.
-    this.door = new Door(
-      clock,
-      () => undefined,
-      () => undefined,
-    );
+    this.door = new Door(clock, () => undefined, { turnedAway: () => {}, waiting: () => {} });
   }
 
   /** Listens; resolves with the bound port, or rejects saying which address could not be used. */
@@ -130,11 +126,16 @@ export class GrpcServer {
   }
 
   /**
-   * Asks `gate` (the router's door) before serving each new connection; one it turns away is
-   * held unread until its address may connect again, then let in, or closed (door.ts).
+   * Asks `gate` (the router's door) before serving each new connection; one it turns away waits
+   * unread in its address's line until it may connect, or is held and closed if the address is
+   * barred (door.ts).
    */
   setGate(gate: (address: string) => TurnAway | undefined): void {
-    this.door = new Door(this.components.clock, gate, (why, address) => this.refused(why, address));
+    const { clock, metrics } = this.components;
+    this.door = new Door(clock, gate, {
+      turnedAway: (why, address) => this.refused(why, address),
+      waiting: (delta) => metrics.connectionsWaiting.inc({ port: this.init.port }, delta),
+    });
   }
 
   get port(): number {

@@ -388,23 +388,24 @@ describe("connections turned away", () => {
     call.end();
   });
 
-  it("from an address still over its connect rate after the longest hold are closed unanswered", async () => {
-    const s = await testGrpcServer({ port: "app", services: echo });
+  it("from an address over its connect rate wait in line, counted, until the port's idle timeout closes them", async () => {
+    const s = await testGrpcServer({ port: "app", services: echo, bounds: { idleMs: 1000 } });
     cleanups.push(() => s.close());
-    s.server.setGate(() => ({ why: "connect_rate", retryAfterMs: 1000 }));
+    s.server.setGate(() => ({ why: "connect_rate", retryAfterMs: 100 }));
     const held = rawConnection(s.port);
     let answered = false;
     held.socket.on("data", () => {
       answered = true;
     });
+    const waiting = () => metricValue(s.metrics, "hermes_connections_waiting", { port: "app" });
+    const waitingBecomes = async (n: number) => {
+      for (let waited = 0; (await waiting()) !== n && waited < 5000; waited += 20) await sleep(20);
+      return waiting();
+    };
+    expect(await waitingBecomes(1)).toBe(1);
     await held.closed;
     expect(answered).toBe(false);
-    expect(
-      await metricValue(s.metrics, "hermes_connections_refused_total", {
-        port: "app",
-        reason: "connect_rate",
-      }),
-    ).toBe(1);
-    expect(refusedLogs(s, "connect_rate")[0]).toMatchObject({ port: "app", remote: "127.0.0.1" });
+    expect(await waitingBecomes(0)).toBe(0);
+    expect(await metricValue(s.metrics, "hermes_connections_idle_closed_total", { port: "app" })).toBe(1);
   });
 });
