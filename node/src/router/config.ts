@@ -27,7 +27,11 @@ export interface RouterLimits {
   maxQueuedBytes: number;
   /** Streams open and not yet authenticated, at most; more are closed at once. */
   maxUnauthenticatedSessions: number;
-  /** Connects verified per second per remote address (bursts twice that); beyond, RATE_LIMITED before any signature check. */
+  /**
+   * Connects per second per remote address (bursts twice that), spent at the door: a new
+   * connection takes one, and waits unread while there is none. A Connect beyond it anyway
+   * gets RATE_LIMITED before any signature check.
+   */
   connectsPerSecondPerAddress: number;
   /** Failed connects per minute per remote address; beyond, its connects are refused unchecked until the budget refills. */
   connectFailuresPerMinutePerAddress: number;
