@@ -84,6 +84,7 @@ export class Door {
       const next = line.waiting[0];
       if (!next) return void this.lines.delete(address);
       const turnAway = this.gate(address);
+      // An address barred meanwhile is looked at again within a hold, not its whole bar.
       if (turnAway) return this.wakeLater(address, Math.min(turnAway.retryAfterMs, BARRED_HOLD_MS));
       line.waiting.shift();
       next.leave();
