@@ -228,7 +228,7 @@ const MAX_RETRY_WAIT_MS = 1000;
 /**
  * A new app connected on its own HTTP/2 connection. While the node says RATE_LIMITED (too many
  * connects from this address) it tries again after the retry_after_ms it was told (at most
- * MAX_RETRY_WAIT_MS), and while it turns the connection away (closed unanswered) at once; until
+ * MAX_RETRY_WAIT_MS), and while it turns the connection away (closed unanswered) soon; until
  * `deadline` (CONNECT_PATIENCE_MS from now by default). Any other refusal throws.
  */
 export async function connectedApp(target, from, identity = newIdentity(), deadline = undefined) {
@@ -257,10 +257,9 @@ export async function connectedApp(target, from, identity = newIdentity(), deadl
     const turnedAway = answer.body === "failed" && !answered;
     if (!(limited || turnedAway) || Date.now() > giveUpAt)
       throw new Error(`connect refused: ${JSON.stringify(answer[answer.body] ?? answer.error?.message)}`);
-    if (limited) {
-      const wait = Math.min(MAX_RETRY_WAIT_MS, Math.max(10, answer.error.retryAfterMs));
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
+    // One closed unanswered may have been refused at once (a connection bound): the loop never spins.
+    const wait = limited ? Math.min(MAX_RETRY_WAIT_MS, Math.max(10, answer.error.retryAfterMs)) : 10;
+    await new Promise((resolve) => setTimeout(resolve, wait));
   }
 }
 

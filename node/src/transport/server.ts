@@ -190,6 +190,10 @@ export class GrpcServer {
     });
   }
 
+  /**
+   * Tells the table when calls start and end on a connection; grpc-js reports the end of every
+   * call through onCancel, whether it ended with a status, a reset or a broken connection.
+   */
   private readonly callTracker: grpc.ServerInterceptor = (_method, call) => {
     const info = call.getConnectionInfo();
     const id = `${info.localAddress}|${info.localPort}|${info.remoteAddress}|${info.remotePort}`;
